@@ -1,0 +1,134 @@
+/**
+ * The CPU's loads and stores through the kernel page tables, the data cache
+ * and the write-combine buffer.
+ *
+ * Not a kernel mirror; this is the processor. Every CPU access of a backend
+ * and of the oracle goes through here, so a missing invalidate really shows
+ * as a stale read, an uncached view really bypasses the cache, and an
+ * unmapped address really faults.
+ *
+ * Write-combine (`DMA_ATTR_WRITE_COMBINE`, arm64 Normal-NC): stores to a WC
+ * mapping sit in a small buffer until a barrier (`dma_wmb()`), a random drain
+ * event, or the buffer filling up pushes them to RAM (R18: coherent memory
+ * still needs barriers for ordering). The CPU's own loads see its buffered
+ * stores.
+ */
+import type { CpuCache } from './cache.ts';
+import type { PhysicalMemory } from './memory.ts';
+import type { AccessKind, KernelPageTables, PageAttr } from './pgtable.ts';
+import { PAGE_SIZE } from './types.ts';
+
+interface WcEntry {
+  readonly phys: number;
+  readonly data: Uint8Array;
+}
+
+/** The write-combine buffer between the CPU and RAM. */
+export class WriteCombineBuffer {
+  private entries: WcEntry[] = [];
+
+  /** @param capacityEntries stores held before the oldest is pushed out */
+  constructor(
+    private readonly mem: PhysicalMemory,
+    readonly capacityEntries = 16,
+  ) {}
+
+  /** Number of stores not yet in RAM. */
+  get pending(): number {
+    return this.entries.length;
+  }
+
+  /** Buffer a store; pushes the oldest store to RAM when full. */
+  store(phys: number, data: Uint8Array): void {
+    this.entries.push({ phys, data: data.slice() });
+    while (this.entries.length > this.capacityEntries) {
+      const e = this.entries.shift() as WcEntry;
+      this.mem.write(e.phys, e.data);
+    }
+  }
+
+  /** Drain every buffered store to RAM, oldest first (`dma_wmb()`, or a drain event). */
+  drain(): void {
+    for (const e of this.entries) this.mem.write(e.phys, e.data);
+    this.entries = [];
+  }
+
+  /** Overlay buffered stores onto a load of `[phys, phys+len)` read from RAM into `dst[dstOff..]`. */
+  forward(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
+    for (const e of this.entries) {
+      const lo = Math.max(phys, e.phys);
+      const hi = Math.min(phys + lenBytes, e.phys + e.data.length);
+      if (lo < hi) dst.set(e.data.subarray(lo - e.phys, hi - e.phys), dstOff + (lo - phys));
+    }
+  }
+}
+
+/** The CPU as seen by kernel code: loads and stores by kernel virtual address. */
+export class Cpu {
+  constructor(
+    private readonly pt: KernelPageTables,
+    private readonly cache: CpuCache,
+    private readonly mem: PhysicalMemory,
+    readonly wc: WriteCombineBuffer,
+  ) {}
+
+  private walk(
+    va: number,
+    lenBytes: number,
+    access: AccessKind,
+    by: string,
+    fn: (phys: number, attr: PageAttr, off: number, n: number) => void,
+  ): void {
+    // Translate every page first, so a fault part-way changes nothing.
+    const chunks: [number, PageAttr, number, number][] = [];
+    let done = 0;
+    while (done < lenBytes) {
+      const a = va + done;
+      const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), lenBytes - done);
+      const t = this.pt.translate(a, access, by);
+      chunks.push([t.phys, t.attr, done, n]);
+      done += n;
+    }
+    for (const [phys, attr, off, n] of chunks) fn(phys, attr, off, n);
+  }
+
+  /**
+   * Load `lenBytes` from kernel virtual address `va`.
+   * @param by actor named in a {@link PageFault}, e.g. `backend:dma_get_sgtable_attrs`
+   * @throws PageFault when part of the range is unmapped (nothing is read)
+   */
+  read(va: number, lenBytes: number, by = 'cpu'): Uint8Array {
+    const out = new Uint8Array(lenBytes);
+    this.walk(va, lenBytes, 'read', by, (phys, attr, off, n) => {
+      if (attr === 'cacheable') this.cache.readInto(phys, out, off, n);
+      else {
+        this.mem.readInto(phys, out, off, n);
+        if (attr === 'write-combine') this.wc.forward(phys, out, off, n);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Store `data` at kernel virtual address `va`.
+   * @throws PageFault when part of the range is unmapped (nothing is written)
+   */
+  write(va: number, data: Uint8Array, by = 'cpu'): void {
+    this.walk(va, data.length, 'write', by, (phys, attr, off, n) => {
+      const part = data.subarray(off, off + n);
+      if (attr === 'cacheable') this.cache.write(phys, part);
+      else if (attr === 'uncached') this.mem.write(phys, part);
+      else this.wc.store(phys, part);
+    });
+  }
+
+  /** `memset`: store `lenBytes` copies of `value` at `va`. */
+  memset(va: number, value: number, lenBytes: number, by = 'cpu'): void {
+    this.write(va, new Uint8Array(lenBytes).fill(value), by);
+  }
+
+  /** `dma_wmb()`: order prior stores before the device may read; drains the WC buffer. */
+  dmaWmb(): void {
+    this.wc.drain();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Devices as hardware: what a device's DMA engine can address, whether it
+ * snoops the CPU cache, and the engine itself, which reads and writes memory
+ * by DMA address.
+ *
+ * Not a kernel mirror; the kernel's `struct device` (masks set by the driver,
+ * ops, pools) is modelled in `src/linux/include/linux/device.ts` on top of
+ * this. kernel-dma.md §5 "Coherent vs non-coherent device", "Bus offsets".
+ *
+ * The engine is what makes mapping mistakes observable:
+ * - it drives only `addressBits` address lines, so higher bits are lost and
+ *   the access lands elsewhere (a mapping above the device's reach corrupts
+ *   other memory, as on real hardware);
+ * - the interconnect carries addresses up to `busDmaLimit` only, and only
+ *   addresses inside a `dma-ranges` window reach memory: anything else is a
+ *   {@link DeviceFault};
+ * - a coherent device snoops the CPU cache; a non-coherent one sees RAM only.
+ */
+import { rangeDmaToPhys, type DmaRange } from './bus.ts';
+import type { CpuCache } from './cache.ts';
+import type { PhysicalMemory } from './memory.ts';
+import { PAGE_SIZE, hex, maskLimit } from './types.ts';
+
+/** Hardware description of one device. */
+export interface DeviceConfig {
+  /** Name used in traces and diagnostics (`dev0`, `nvme0`). Unique per profile. */
+  readonly name: string;
+  /** True when the device snoops CPU caches (`dev->dma_coherent`). */
+  readonly coherent: boolean;
+  /** Address lines the DMA engine drives (24, 32, 40, 64): its natural `dma_mask` width. */
+  readonly addressBits: number;
+  /** Highest DMA address the interconnect carries, in bytes; 0 = no limit (`bus_dma_limit`). */
+  readonly busDmaLimit: number;
+  /** `dma-ranges` windows; null = identity (DMA address = physical address). */
+  readonly dmaRanges: readonly DmaRange[] | null;
+  /** `dma_parms.min_align_mask` (NVMe: 0xfff); 0 = none. */
+  readonly minAlignMask: number;
+  /** `dma_parms.max_segment_size`, bytes (default 64 KiB). */
+  readonly maxSegmentSize: number;
+  /** `dma_parms.segment_boundary_mask` (default 0xffffffff). */
+  readonly segmentBoundaryMask: number;
+  /** False for external (untrusted) PCIe devices. */
+  readonly trusted: boolean;
+}
+
+/** Defaults for the optional knobs of a device, as the kernel has them without `dma_parms`. */
+export const DEVICE_DEFAULTS = {
+  busDmaLimit: 0,
+  dmaRanges: null,
+  minAlignMask: 0,
+  maxSegmentSize: 65536,
+  segmentBoundaryMask: 0xffffffff,
+  trusted: true,
+} as const;
+
+/** A device DMA access that cannot reach memory. */
+export class DeviceFault extends Error {
+  constructor(
+    readonly device: string,
+    readonly dma: number,
+    readonly lenBytes: number,
+    readonly access: 'read' | 'write',
+    readonly reason: string,
+  ) {
+    super(`DMA fault [dev=${device}] [dma=${hex(dma)}] [len=${lenBytes}] [access=${access}] [reason=${reason}]`);
+    this.name = 'DeviceFault';
+  }
+}
+
+/** One device and its DMA engine. Addresses are DMA (bus) addresses, lengths bytes. */
+export class DeviceHw {
+  constructor(
+    readonly config: DeviceConfig,
+    private readonly mem: PhysicalMemory,
+    private readonly cache: CpuCache,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Resolve a device access into physical chunks, or throw {@link DeviceFault}. Nothing is accessed. */
+  private resolve(dma: number, lenBytes: number, access: 'read' | 'write'): [number, number, number][] {
+    const c = this.config;
+    const chunks: [number, number, number][] = [];
+    let done = 0;
+    while (done < lenBytes) {
+      // The engine drives addressBits lines: higher bits are dropped.
+      const emitted = (dma + done) % (maskLimit(c.addressBits) + 1);
+      const n = Math.min(PAGE_SIZE - (emitted % PAGE_SIZE), lenBytes - done);
+      if (c.busDmaLimit !== 0 && emitted + n - 1 > c.busDmaLimit) {
+        throw new DeviceFault(c.name, dma, lenBytes, access, `beyond bus_dma_limit ${hex(c.busDmaLimit)}`);
+      }
+      const phys = rangeDmaToPhys(c.dmaRanges, emitted);
+      if (phys === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== phys + n - 1) {
+        throw new DeviceFault(c.name, dma, lenBytes, access, 'outside every dma-ranges window');
+      }
+      if (!this.mem.isRam(phys, n)) throw new DeviceFault(c.name, dma, lenBytes, access, `not RAM at phys ${hex(phys)}`);
+      chunks.push([phys, done, n]);
+      done += n;
+    }
+    return chunks;
+  }
+
+  /** The device reads `lenBytes` at DMA address `dma`. @throws DeviceFault when unreachable */
+  read(dma: number, lenBytes: number): Uint8Array {
+    const out = new Uint8Array(lenBytes);
+    for (const [phys, off, n] of this.resolve(dma, lenBytes, 'read')) {
+      if (this.config.coherent) this.cache.snoopReadInto(phys, out, off, n);
+      else this.mem.readInto(phys, out, off, n);
+    }
+    return out;
+  }
+
+  /** The device writes `data` at DMA address `dma`. @throws DeviceFault when unreachable (nothing written) */
+  write(dma: number, data: Uint8Array): void {
+    for (const [phys, off, n] of this.resolve(dma, data.length, 'write')) {
+      if (this.config.coherent) this.cache.snoopWrite(phys, data, off, n);
+      else this.mem.write(phys, data, off, n);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Physical memory: RAM banks made of sparse 4 KiB pages.
+ *
+ * Not a kernel mirror; this is the hardware. Pages are created on first
+ * touch and filled with seeded garbage in which no byte is zero, so a path
+ * that forgets to zero a buffer, or to copy data into it, shows up as
+ * garbage instead of happening to read back as zeros. The garbage of a page
+ * depends only on the platform seed and the page frame number, never on the
+ * order in which pages are touched.
+ */
+import type { Prng } from './prng.ts';
+import { PAGE_SIZE, type PhysAddr, type Pfn, hex } from './types.ts';
+
+/** One contiguous range of RAM. */
+export interface RamBank {
+  /** First byte of the bank. Page aligned. */
+  readonly startPhys: PhysAddr;
+  /** Size in bytes. Whole pages. */
+  readonly sizeBytes: number;
+}
+
+/** A CPU or bus access to an address that is not RAM. */
+export class BusError extends Error {
+  constructor(
+    readonly phys: number,
+    readonly lenBytes: number,
+  ) {
+    super(`bus error: access to non-RAM physical address [phys=${hex(phys)}] [len=${lenBytes}]`);
+    this.name = 'BusError';
+  }
+}
+
+/** Physical RAM. All offsets and lengths are in bytes. */
+export class PhysicalMemory {
+  private readonly pages = new Map<number, Uint8Array>();
+  private readonly salt: number;
+
+  /** @param banks the RAM banks, sorted and non-overlapping (the profile validator checks this). */
+  constructor(
+    readonly banks: readonly RamBank[],
+    prng: Prng,
+  ) {
+    this.salt = prng.u32();
+  }
+
+  /** True when every byte of `[phys, phys+len)` lies inside one RAM bank. */
+  isRam(phys: number, lenBytes = 1): boolean {
+    for (const b of this.banks) {
+      if (phys >= b.startPhys && phys + lenBytes <= b.startPhys + b.sizeBytes) return true;
+    }
+    return false;
+  }
+
+  /** True when the page frame is RAM. */
+  isRamPfn(p: Pfn): boolean {
+    return this.isRam(p * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  /** Number of pages materialised so far (memory actually touched). */
+  get touchedPages(): number {
+    return this.pages.size;
+  }
+
+  /** The backing array of a page, materialised with garbage on first touch. */
+  private page(pfnNum: number): Uint8Array {
+    let p = this.pages.get(pfnNum);
+    if (p === undefined) {
+      p = new Uint8Array(PAGE_SIZE);
+      // xorshift32 keyed on (salt, pfn): deterministic, order independent.
+      let x = (this.salt ^ Math.imul(pfnNum + 1, 0x9e3779b1)) >>> 0 || 0x1234567;
+      for (let i = 0; i < PAGE_SIZE; i += 4) {
+        x ^= x << 13;
+        x >>>= 0;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        x >>>= 0;
+        for (let k = 0; k < 4; k++) {
+          const byte = (x >>> (k * 8)) & 0xff;
+          p[i + k] = byte === 0 ? 0xa5 : byte;
+        }
+      }
+      this.pages.set(pfnNum, p);
+    }
+    return p;
+  }
+
+  private check(phys: number, lenBytes: number): void {
+    if (!this.isRam(phys, lenBytes)) throw new BusError(phys, lenBytes);
+  }
+
+  /** Copy `lenBytes` starting at `phys` into `dst[dstOff..]`. Throws {@link BusError} outside RAM. */
+  readInto(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
+    this.check(phys, lenBytes);
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, lenBytes - done);
+      dst.set(this.page((a - off) / PAGE_SIZE).subarray(off, off + n), dstOff + done);
+      done += n;
+    }
+  }
+
+  /** Read `lenBytes` at `phys` into a new array. Throws {@link BusError} outside RAM. */
+  read(phys: number, lenBytes: number): Uint8Array {
+    const out = new Uint8Array(lenBytes);
+    this.readInto(phys, out, 0, lenBytes);
+    return out;
+  }
+
+  /** Write `src[srcOff .. srcOff+lenBytes)` at `phys`. Throws {@link BusError} outside RAM. */
+  write(phys: number, src: Uint8Array, srcOff = 0, lenBytes = src.length - srcOff): void {
+    this.check(phys, lenBytes);
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, lenBytes - done);
+      this.page((a - off) / PAGE_SIZE).set(src.subarray(srcOff + done, srcOff + done + n), off);
+      done += n;
+    }
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * Platform profiles: named machines as typed configs, with a validator whose
+ * errors name the conflicting knobs.
+ *
+ * Not a kernel mirror. A profile gathers what a kernel engineer would read
+ * off a board and a `.config`: RAM banks, zones, the kernel virtual address
+ * layout, cache geometry, `ARCH_DMA_MINALIGN` and the kmalloc minimum
+ * alignment, which DMA Kconfig options the arch selects, and the devices.
+ * DESIGN.md "Profiles"; kernel-dma.md §5. Pools, CMA areas and swiotlb come
+ * with their issues and extend {@link PlatformProfile}.
+ */
+import type { DmaRange } from './bus.ts';
+import type { PartialLinePolicy } from './cache.ts';
+import { DEVICE_DEFAULTS, type DeviceConfig } from './device.ts';
+import type { RamBank } from './memory.ts';
+import type { PageAttr, VaLayout } from './pgtable.ts';
+import { PAGE_SIZE, hex, isPowerOfTwo, physAddr } from './types.ts';
+
+/** Which table of `arch_sync_dma_for_device/_for_cpu` the arch uses (kernel-dma.md §2.8). */
+export type ArchSyncName = 'none' | 'arm64' | 'arm64-pre-2022' | 'armv7';
+
+/** The DMA-related Kconfig and arch choices of a profile. */
+export interface ArchDmaConfig {
+  /** Cache maintenance table; `none` means the arch has no sync hooks and every device is coherent. */
+  readonly archSync: ArchSyncName;
+  /** `CONFIG_DMA_DIRECT_REMAP`: non-coherent allocations are vmapped uncached. */
+  readonly directRemap: boolean;
+  /** `CONFIG_ARCH_HAS_DMA_ALLOC` (ARM32 with MMU): non-coherent allocations go to `arch_dma_alloc`. */
+  readonly archHasDmaAlloc: boolean;
+  /** `CONFIG_ARCH_HAS_DMA_SET_UNCACHED`: an uncached alias of the linear address is used. */
+  readonly archHasSetUncached: boolean;
+  /** `CONFIG_DMA_GLOBAL_POOL`: non-coherent allocations come only from the global coherent pool. */
+  readonly globalPool: boolean;
+  /** `CONFIG_ARCH_HAS_DMA_WRITE_COMBINE`: `DMA_ATTR_WRITE_COMBINE` gives a write-combine mapping. */
+  readonly archHasDmaWriteCombine: boolean;
+  /** What `pgprot_dmacoherent` gives: `write-combine` for arm64 Normal-NC and bufferable ARMv7, else `uncached`. */
+  readonly dmacoherentAttr: PageAttr;
+  /** `CONFIG_DMA_NONCOHERENT_MMAP`: non-coherent buffers may be mmapped. */
+  readonly noncoherentMmap: boolean;
+}
+
+/** A whole simulated machine. */
+export interface PlatformProfile {
+  readonly name: string;
+  /** One line for `--help` and reports. */
+  readonly description: string;
+  readonly arch: 'x86-64' | 'arm64' | 'arm';
+  /** Width of `phys_addr_t`/`dma_addr_t` and of kernel pointers. */
+  readonly wordBits: 32 | 64;
+  /** False for noMMU systems (no vmalloc, identity linear map). */
+  readonly mmu: boolean;
+  readonly ram: readonly RamBank[];
+  readonly va: VaLayout;
+  readonly zones: {
+    /** Exclusive upper physical bound of ZONE_DMA (`zone_dma_limit + 1`); null = no ZONE_DMA. */
+    readonly dmaEndPhys: number | null;
+    /** True when ZONE_DMA32 exists (up to 4 GiB). */
+    readonly dma32: boolean;
+  };
+  /** `MAX_PAGE_ORDER`: largest buddy block is `PAGE_SIZE << maxOrder` bytes. */
+  readonly maxOrder: number;
+  readonly cache: {
+    readonly lineSizeBytes: number;
+    readonly partialLinePolicy: PartialLinePolicy;
+  };
+  /** `ARCH_DMA_MINALIGN` in bytes; null when the arch does not define it (`dma_get_cache_alignment()` is 1). */
+  readonly archDmaMinalignBytes: number | null;
+  /** Smallest kmalloc alignment, bytes (`ARCH_KMALLOC_MINALIGN`, or smaller when swiotlb can bounce). */
+  readonly kmallocMinAlignBytes: number;
+  readonly dma: ArchDmaConfig;
+  readonly devices: readonly DeviceConfig[];
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function dev(
+  c: Pick<DeviceConfig, 'name' | 'coherent' | 'addressBits'> & Partial<DeviceConfig>,
+): DeviceConfig {
+  return { ...DEVICE_DEFAULTS, ...c };
+}
+
+const bank = (start: number, size: number): RamBank => ({ startPhys: physAddr(start), sizeBytes: size });
+
+/** x86-64: coherent devices, ZONE_DMA (16 MiB) and ZONE_DMA32, 64/32/24-bit devices. */
+export const X86_64: PlatformProfile = {
+  name: 'x86-64',
+  description: 'coherent PCI devices, ZONE_DMA/DMA32, 64-, 32- and 24-bit masks',
+  arch: 'x86-64',
+  wordBits: 64,
+  mmu: true,
+  ram: [bank(0x10_0000, 3 * GiB - MiB), bank(4 * GiB, 4 * GiB)],
+  va: {
+    pageOffset: 2 ** 47,
+    physOffset: 0,
+    lowmemEndPhys: 2 ** 46,
+    vmallocStart: 2 ** 47 + 2 ** 46,
+    vmallocEnd: 2 ** 47 + 2 ** 46 + 2 ** 40,
+    kmapBase: 0,
+    kmapSlots: 0,
+    uncachedAliasOffset: null,
+  },
+  zones: { dmaEndPhys: 16 * MiB, dma32: true },
+  maxOrder: 10,
+  cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  archDmaMinalignBytes: null,
+  kmallocMinAlignBytes: 8,
+  dma: {
+    archSync: 'none',
+    directRemap: false,
+    archHasDmaAlloc: false,
+    archHasSetUncached: false,
+    globalPool: false,
+    archHasDmaWriteCombine: false,
+    dmacoherentAttr: 'uncached',
+    noncoherentMmap: false,
+  },
+  devices: [
+    dev({ name: 'nvme0', coherent: true, addressBits: 64, minAlignMask: 0xfff, maxSegmentSize: 0xffffffff }),
+    dev({ name: 'nic0', coherent: true, addressBits: 32 }),
+    dev({ name: 'isa0', coherent: true, addressBits: 24 }),
+  ],
+};
+
+/** arm64 SoC: non-coherent devices, a `dma-ranges` offset, remap, small kmalloc objects. */
+export const ARM64_SOC: PlatformProfile = {
+  name: 'arm64-soc',
+  description: 'non-coherent devices, dma-ranges offset, uncached remap, kmalloc min 8 vs ARCH_DMA_MINALIGN 128',
+  arch: 'arm64',
+  wordBits: 64,
+  mmu: true,
+  ram: [bank(0x8000_0000, 2 * GiB), bank(0x8_8000_0000, 2 * GiB)],
+  va: {
+    pageOffset: 2 ** 51,
+    physOffset: 0,
+    lowmemEndPhys: 2 ** 46,
+    vmallocStart: 2 ** 50,
+    vmallocEnd: 2 ** 50 + 2 ** 40,
+    kmapBase: 0,
+    kmapSlots: 0,
+    uncachedAliasOffset: null,
+  },
+  zones: { dmaEndPhys: 4 * GiB, dma32: false },
+  maxOrder: 10,
+  cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  archDmaMinalignBytes: 128,
+  kmallocMinAlignBytes: 8,
+  dma: {
+    archSync: 'arm64',
+    directRemap: true,
+    archHasDmaAlloc: false,
+    archHasSetUncached: false,
+    globalPool: false,
+    archHasDmaWriteCombine: false,
+    dmacoherentAttr: 'write-combine',
+    noncoherentMmap: true,
+  },
+  devices: [
+    dev({
+      name: 'vpu0',
+      coherent: false,
+      addressBits: 32,
+      dmaRanges: [{ cpuStartPhys: 0x8000_0000, dmaStart: 0, sizeBytes: 2 * GiB }],
+    }),
+    dev({ name: 'gpu0', coherent: false, addressBits: 40 }),
+    dev({ name: 'pcie0', coherent: true, addressBits: 64 }),
+  ],
+};
+
+/** ARMv7 with highmem: 32-bit, 768 MiB lowmem, 256 MiB highmem, ARM32 arch allocator. */
+export const ARMV7_HIGHMEM: PlatformProfile = {
+  name: 'armv7-highmem',
+  description: '32-bit ARMv7, highmem, arch_dma_alloc, ARM32 cache maintenance',
+  arch: 'arm',
+  wordBits: 32,
+  mmu: true,
+  ram: [bank(0x8000_0000, 1 * GiB)],
+  va: {
+    pageOffset: 0xc000_0000,
+    physOffset: 0x8000_0000,
+    lowmemEndPhys: 0xb000_0000,
+    vmallocStart: 0xf000_0000,
+    vmallocEnd: 0xff80_0000,
+    kmapBase: 0xffc0_0000,
+    kmapSlots: 16,
+    uncachedAliasOffset: null,
+  },
+  zones: { dmaEndPhys: null, dma32: false },
+  maxOrder: 10,
+  cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  archDmaMinalignBytes: 64,
+  kmallocMinAlignBytes: 64,
+  dma: {
+    archSync: 'armv7',
+    directRemap: false,
+    archHasDmaAlloc: true,
+    archHasSetUncached: false,
+    globalPool: false,
+    archHasDmaWriteCombine: false,
+    dmacoherentAttr: 'write-combine',
+    noncoherentMmap: true,
+  },
+  devices: [
+    dev({ name: 'mmc0', coherent: false, addressBits: 32 }),
+    dev({ name: 'dmac0', coherent: false, addressBits: 32, maxSegmentSize: 0x1_0000 }),
+  ],
+};
+
+/** ARMv7 without MMU: caches on, RAM aliased uncached at a fixed offset (seed 001). */
+export const ARMV7_NOMMU: PlatformProfile = {
+  name: 'armv7-nommu',
+  description: 'noMMU ARMv7 with caches, RAM aliased uncached at +0x10000000, global coherent pool',
+  arch: 'arm',
+  wordBits: 32,
+  mmu: false,
+  ram: [bank(0x6000_0000, 64 * MiB)],
+  va: {
+    pageOffset: 0x6000_0000,
+    physOffset: 0x6000_0000,
+    lowmemEndPhys: 0x6400_0000,
+    vmallocStart: 0,
+    vmallocEnd: 0,
+    kmapBase: 0,
+    kmapSlots: 0,
+    uncachedAliasOffset: 0x1000_0000,
+  },
+  zones: { dmaEndPhys: null, dma32: false },
+  maxOrder: 10,
+  cache: { lineSizeBytes: 32, partialLinePolicy: 'clean-invalidate' },
+  archDmaMinalignBytes: 32,
+  kmallocMinAlignBytes: 32,
+  dma: {
+    archSync: 'armv7',
+    directRemap: false,
+    archHasDmaAlloc: false,
+    archHasSetUncached: false,
+    globalPool: true,
+    archHasDmaWriteCombine: false,
+    dmacoherentAttr: 'uncached',
+    noncoherentMmap: false,
+  },
+  devices: [dev({ name: 'dmac0', coherent: false, addressBits: 32 })],
+};
+
+/** Every built-in profile, by name. */
+export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
+  [X86_64.name]: X86_64,
+  [ARM64_SOC.name]: ARM64_SOC,
+  [ARMV7_HIGHMEM.name]: ARMV7_HIGHMEM,
+  [ARMV7_NOMMU.name]: ARMV7_NOMMU,
+};
+
+/** A profile that failed validation; `errors` has one line per conflict. */
+export class ProfileError extends Error {
+  constructor(
+    readonly profile: string,
+    readonly errors: readonly string[],
+  ) {
+    super(`profile ${profile} is invalid:\n  ${errors.join('\n  ')}`);
+    this.name = 'ProfileError';
+  }
+}
+
+/** Look up a built-in profile; throws with the accepted names when unknown. */
+export function getProfile(name: string): PlatformProfile {
+  const p = PROFILES[name];
+  if (p === undefined) throw new Error(`unknown profile '${name}': accepted are ${Object.keys(PROFILES).join(', ')}`);
+  return p;
+}
+
+const overlaps = (a0: number, a1: number, b0: number, b1: number): boolean => a0 < b1 && b0 < a1;
+
+/**
+ * Check a profile for impossible or conflicting settings.
+ * @returns one line per problem, naming the knobs involved; empty when valid
+ */
+export function validateProfile(p: PlatformProfile): string[] {
+  const e: string[] = [];
+  const top = p.wordBits === 32 ? 2 ** 32 : 2 ** 52;
+  // RAM
+  if (p.ram.length === 0) e.push('ram: at least one bank is needed');
+  p.ram.forEach((b, i) => {
+    if (b.startPhys % PAGE_SIZE !== 0 || b.sizeBytes % PAGE_SIZE !== 0 || b.sizeBytes <= 0) {
+      e.push(`ram[${i}]: startPhys=${hex(b.startPhys)} sizeBytes=${b.sizeBytes} must be whole pages`);
+    }
+    if (b.startPhys + b.sizeBytes > top) e.push(`ram[${i}]: ends at ${hex(b.startPhys + b.sizeBytes)}, beyond the ${p.wordBits}-bit physical space`);
+    const prev = p.ram[i - 1];
+    if (prev !== undefined && prev.startPhys + prev.sizeBytes > b.startPhys) {
+      e.push(`ram[${i - 1}] and ram[${i}] overlap or are not sorted`);
+    }
+  });
+  const ramStart = p.ram[0]?.startPhys ?? 0;
+  const last = p.ram[p.ram.length - 1];
+  const ramEnd = last === undefined ? 0 : last.startPhys + last.sizeBytes;
+  // Virtual layout
+  const v = p.va;
+  if (v.physOffset > ramStart) e.push(`va.physOffset=${hex(v.physOffset)} is above the first RAM bank ${hex(ramStart)}`);
+  const linearEnd = v.pageOffset + (Math.min(v.lowmemEndPhys, ramEnd) - v.physOffset);
+  if (linearEnd > top) e.push(`va.pageOffset=${hex(v.pageOffset)}: the linear map ends beyond the address space`);
+  if (v.vmallocEnd < v.vmallocStart) e.push('va.vmallocEnd is below va.vmallocStart');
+  if (overlaps(v.pageOffset, linearEnd, v.vmallocStart, v.vmallocEnd)) e.push('va: the vmalloc area overlaps the linear map');
+  if (v.kmapSlots > 0 && overlaps(v.pageOffset, linearEnd, v.kmapBase, v.kmapBase + v.kmapSlots * PAGE_SIZE)) {
+    e.push('va: the kmap window overlaps the linear map');
+  }
+  if (v.uncachedAliasOffset !== null) {
+    const a0 = v.physOffset + v.uncachedAliasOffset;
+    const a1 = Math.min(v.lowmemEndPhys, ramEnd) + v.uncachedAliasOffset;
+    if (overlaps(v.pageOffset, linearEnd, a0, a1)) e.push('va.uncachedAliasOffset: the alias window overlaps the linear map');
+  }
+  const hasHighmem = v.lowmemEndPhys < ramEnd;
+  if (hasHighmem && p.wordBits === 64) e.push(`va.lowmemEndPhys=${hex(v.lowmemEndPhys)}: highmem exists only on 32-bit profiles (wordBits=64)`);
+  if (hasHighmem && v.kmapSlots === 0) e.push('va.kmapSlots=0: highmem pages need a kmap window for temporary mappings');
+  // MMU
+  if (!p.mmu) {
+    if (v.vmallocEnd > v.vmallocStart) e.push('mmu=false conflicts with a vmalloc area (va.vmallocStart..vmallocEnd)');
+    if (p.dma.directRemap) e.push('mmu=false conflicts with dma.directRemap=true (vmap needs an MMU)');
+    if (p.dma.archHasDmaAlloc) e.push('mmu=false conflicts with dma.archHasDmaAlloc=true (ARM selects ARCH_HAS_DMA_ALLOC only with MMU)');
+    if (v.pageOffset !== v.physOffset) e.push('mmu=false requires va.pageOffset == va.physOffset (identity mapping)');
+  } else if (p.dma.directRemap && v.vmallocEnd <= v.vmallocStart) {
+    e.push('dma.directRemap=true needs a vmalloc area (va.vmallocStart..vmallocEnd is empty)');
+  }
+  // Zones
+  if (p.zones.dmaEndPhys !== null && (p.zones.dmaEndPhys <= ramStart || p.zones.dmaEndPhys > 4 * GiB)) {
+    e.push(`zones.dmaEndPhys=${hex(p.zones.dmaEndPhys)}: ZONE_DMA must end above the first RAM byte and at or below 4 GiB`);
+  }
+  if (p.zones.dma32 && p.wordBits === 32) e.push('zones.dma32=true: ZONE_DMA32 exists only on 64-bit profiles');
+  if (!Number.isInteger(p.maxOrder) || p.maxOrder < 0 || p.maxOrder > 12) e.push(`maxOrder=${p.maxOrder}: accepted is 0..12`);
+  // Cache and alignment
+  const line = p.cache.lineSizeBytes;
+  if (!isPowerOfTwo(line) || line < 16 || line > 256) e.push(`cache.lineSizeBytes=${line}: accepted is a power of two in 16..256`);
+  const minalign = p.archDmaMinalignBytes;
+  if (minalign !== null && (!isPowerOfTwo(minalign) || minalign < line)) {
+    e.push(`archDmaMinalignBytes=${minalign} must be a power of two ≥ cache.lineSizeBytes=${line} (R11)`);
+  }
+  if (p.dma.archSync !== 'none' && minalign === null) e.push(`dma.archSync=${p.dma.archSync} needs archDmaMinalignBytes (non-coherent DMA needs ARCH_DMA_MINALIGN)`);
+  const kmin = p.kmallocMinAlignBytes;
+  if (!isPowerOfTwo(kmin) || kmin < 8) e.push(`kmallocMinAlignBytes=${kmin}: accepted is a power of two ≥ 8`);
+  // DMA Kconfig
+  const d = p.dma;
+  if (d.archHasDmaAlloc && d.globalPool) e.push('dma.archHasDmaAlloc and dma.globalPool are exclusive (one non-coherent allocator)');
+  if (d.archSync === 'none' && (d.directRemap || d.archHasDmaAlloc || d.globalPool || d.archHasSetUncached)) {
+    e.push('dma.archSync=none (all devices coherent) conflicts with a non-coherent allocator option');
+  }
+  if (p.arch === 'arm64' && !d.archSync.startsWith('arm64')) e.push(`dma.archSync=${d.archSync} does not fit arch=arm64`);
+  if (p.arch === 'arm' && d.archSync !== 'armv7') e.push(`dma.archSync=${d.archSync} does not fit arch=arm`);
+  // Devices
+  const names = new Set<string>();
+  p.devices.forEach((dv, i) => {
+    const at = `devices[${i}] (${dv.name})`;
+    if (names.has(dv.name)) e.push(`${at}: duplicate name`);
+    names.add(dv.name);
+    if (!/^[a-z][a-z0-9_-]*$/.test(dv.name)) e.push(`${at}: name must match [a-z][a-z0-9_-]*`);
+    if (!Number.isInteger(dv.addressBits) || dv.addressBits < 12 || dv.addressBits > 64) e.push(`${at}: addressBits=${dv.addressBits}: accepted is 12..64`);
+    if (!dv.coherent && d.archSync === 'none') {
+      e.push(`${at}: coherent=false conflicts with dma.archSync=none (this arch has no cache maintenance hooks)`);
+    }
+    if (dv.minAlignMask !== 0 && !isPowerOfTwo(dv.minAlignMask + 1)) e.push(`${at}: minAlignMask=${hex(dv.minAlignMask)} must be 2^n - 1`);
+    if (!isPowerOfTwo(dv.segmentBoundaryMask + 1)) e.push(`${at}: segmentBoundaryMask=${hex(dv.segmentBoundaryMask)} must be 2^n - 1`);
+    if (!(dv.maxSegmentSize >= PAGE_SIZE)) e.push(`${at}: maxSegmentSize=${dv.maxSegmentSize} must be at least one page`);
+    const ranges: readonly DmaRange[] = dv.dmaRanges ?? [];
+    ranges.forEach((r, j) => {
+      if (!(r.sizeBytes > 0)) e.push(`${at}: dmaRanges[${j}].sizeBytes must be > 0`);
+      ranges.slice(0, j).forEach((q, k) => {
+        if (overlaps(q.cpuStartPhys, q.cpuStartPhys + q.sizeBytes, r.cpuStartPhys, r.cpuStartPhys + r.sizeBytes)) {
+          e.push(`${at}: dmaRanges[${k}] and dmaRanges[${j}] overlap on the CPU side`);
+        }
+      });
+    });
+    if (dv.dmaRanges !== null && dv.dmaRanges.length === 0) e.push(`${at}: dmaRanges=[] would make all memory unreachable; use null for identity`);
+  });
+  if (p.devices.length === 0) e.push('devices: at least one device is needed');
+  return e;
+}
+
+/** Throw {@link ProfileError} unless the profile is valid. */
+export function assertValidProfile(p: PlatformProfile): void {
+  const errors = validateProfile(p);
+  if (errors.length > 0) throw new ProfileError(p.name, errors);
+}
