@@ -34,6 +34,8 @@ export interface VaLayout {
   /** First virtual address of the temporary kmap window, and its size in pages (0 = none). */
   readonly kmapBase: number;
   readonly kmapSlots: number;
+  /** Start of the vmemmap (`struct page` array). Never mapped in the model: page pointers are opaque. */
+  readonly vmemmapBase: number;
   /** noMMU: RAM is seen uncached again at `phys + uncachedAliasOffset`; null when there is no alias. */
   readonly uncachedAliasOffset: number | null;
 }

@@ -98,6 +98,7 @@ export const X86_64: PlatformProfile = {
     vmallocEnd: 2 ** 47 + 2 ** 46 + 2 ** 40,
     kmapBase: 0,
     kmapSlots: 0,
+    vmemmapBase: 2 ** 45,
     uncachedAliasOffset: null,
   },
   zones: { dmaEndPhys: 16 * MiB, dma32: true },
@@ -122,10 +123,10 @@ export const X86_64: PlatformProfile = {
   ],
 };
 
-/** arm64 SoC: non-coherent devices, a `dma-ranges` offset, remap, small kmalloc objects. */
+/** arm64 SoC: non-coherent devices, a `dma-ranges` offset, Normal-NC remap. */
 export const ARM64_SOC: PlatformProfile = {
   name: 'arm64-soc',
-  description: 'non-coherent devices, dma-ranges offset, uncached remap, kmalloc min 8 vs ARCH_DMA_MINALIGN 128',
+  description: 'non-coherent devices, dma-ranges offset, Normal-NC remap, ARCH_DMA_MINALIGN 128 over 64-byte lines',
   arch: 'arm64',
   wordBits: 64,
   mmu: true,
@@ -138,13 +139,15 @@ export const ARM64_SOC: PlatformProfile = {
     vmallocEnd: 2 ** 50 + 2 ** 40,
     kmapBase: 0,
     kmapSlots: 0,
+    vmemmapBase: 2 ** 49,
     uncachedAliasOffset: null,
   },
   zones: { dmaEndPhys: 4 * GiB, dma32: false },
   maxOrder: 10,
   cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
   archDmaMinalignBytes: 128,
-  kmallocMinAlignBytes: 8,
+  // 8 once swiotlb can bounce small kmalloc buffers (v6.5, dma_kmalloc_needs_bounce); until then ARCH_DMA_MINALIGN.
+  kmallocMinAlignBytes: 128,
   dma: {
     archSync: 'arm64',
     directRemap: true,
@@ -183,6 +186,7 @@ export const ARMV7_HIGHMEM: PlatformProfile = {
     vmallocEnd: 0xff80_0000,
     kmapBase: 0xffc0_0000,
     kmapSlots: 16,
+    vmemmapBase: 0xbf00_0000,
     uncachedAliasOffset: null,
   },
   zones: { dmaEndPhys: null, dma32: false },
@@ -222,6 +226,7 @@ export const ARMV7_NOMMU: PlatformProfile = {
     vmallocEnd: 0,
     kmapBase: 0,
     kmapSlots: 0,
+    vmemmapBase: 0x9000_0000,
     uncachedAliasOffset: 0x1000_0000,
   },
   zones: { dmaEndPhys: null, dma32: false },
@@ -301,6 +306,14 @@ export function validateProfile(p: PlatformProfile): string[] {
   if (overlaps(v.pageOffset, linearEnd, v.vmallocStart, v.vmallocEnd)) e.push('va: the vmalloc area overlaps the linear map');
   if (v.kmapSlots > 0 && overlaps(v.pageOffset, linearEnd, v.kmapBase, v.kmapBase + v.kmapSlots * PAGE_SIZE)) {
     e.push('va: the kmap window overlaps the linear map');
+  }
+  const vmemmapEnd = v.vmemmapBase + ((ramEnd - v.physOffset) / PAGE_SIZE) * 64;
+  for (const [name, w0, w1] of [
+    ['linear map', v.pageOffset, linearEnd],
+    ['vmalloc area', v.vmallocStart, v.vmallocEnd],
+    ['kmap window', v.kmapBase, v.kmapBase + v.kmapSlots * PAGE_SIZE],
+  ] as const) {
+    if (overlaps(v.vmemmapBase, vmemmapEnd, w0, w1)) e.push(`va.vmemmapBase=${hex(v.vmemmapBase)}: the vmemmap overlaps the ${name}`);
   }
   if (v.uncachedAliasOffset !== null) {
     const a0 = v.physOffset + v.uncachedAliasOffset;

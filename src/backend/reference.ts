@@ -1,0 +1,150 @@
+/**
+ * Not a kernel mirror: the reference backend, the DMA layer of
+ * `src/linux/` (mapping.c → dma-direct, the arch hooks) packaged behind the
+ * {@link DmaBackend} seam like any other backend, with no private path.
+ *
+ * {@link ReferenceOptions} let a fixture's mutant swap the arch cache table
+ * (the same table the kernel's arch code fills), and let the dma-debug model
+ * observe the API boundary.
+ */
+import type { CpuAddr, DmaAddr, Pfn } from '../platform/types.ts';
+import type { VmArea } from '../platform/user.ts';
+import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../linux/arch/dma-sync-policy.ts';
+import { type Device, type DmaKernel, createDevice } from '../linux/include/linux/device.ts';
+import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
+import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
+import { EBUSY } from '../linux/include/linux/errno.ts';
+import type { Gfp } from '../linux/include/linux/gfp.ts';
+import { Dmesg } from '../linux/include/linux/printk.ts';
+import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
+import * as dma from '../linux/kernel/dma/mapping.ts';
+import { BACKEND_CALLS, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend.ts';
+
+/** Knobs of the reference backend. */
+export interface ReferenceOptions {
+  /** Cache-maintenance table; default: the profile's `dma.archSync` row. */
+  readonly archSync?: ArchSyncPolicy;
+  /** dma-debug observer; default none. */
+  readonly debug?: dma.DmaDebugHooks | null;
+}
+
+/** `-ENODEV`. */
+const ENODEV = 19;
+
+/** Capabilities of the reference backend: every call, every attribute, every profile. */
+export const REFERENCE_CAPABILITIES: BackendCapabilities = { calls: BACKEND_CALLS, attrs: DMA_ATTR_ALL, profiles: 'all' };
+
+/** The reference DMA layer on one platform. */
+export class ReferenceBackend implements DmaBackend {
+  readonly name: string = 'reference';
+  readonly capabilities: BackendCapabilities = REFERENCE_CAPABILITIES;
+  /** The simulated kernel's globals (for tests and mutants). */
+  readonly kernel: DmaKernel;
+  private readonly devs = new Map<string, Device>();
+
+  constructor(
+    readonly env: BackendEnv,
+    options: ReferenceOptions = {},
+  ) {
+    const platform = env.platform;
+    this.kernel = {
+      platform,
+      mm: env.mm,
+      arch: { platform, policy: options.archSync ?? ARCH_SYNC_POLICIES[platform.profile.dma.archSync] },
+      dmesg: new Dmesg(),
+      live: new dma.LiveDmaTable(),
+      debug: options.debug ?? null,
+    };
+  }
+
+  /** The attached `struct device` named `name`; throws when not attached (a harness bug, not a DMA call). */
+  device(name: string): Device {
+    const d = this.devs.get(name);
+    if (d === undefined) throw new Error(`device '${name}' is not attached: attached are ${[...this.devs.keys()].join(', ') || 'none'}`);
+    return d;
+  }
+
+  attachDevice(name: string): number {
+    if (this.devs.has(name)) return -EBUSY;
+    const hw = this.env.platform.devices.find((d) => d.name === name);
+    if (hw === undefined) return -ENODEV;
+    this.devs.set(name, createDevice(this.kernel, hw));
+    return 0;
+  }
+
+  setMask(dev: string, bits: number): number {
+    return dma.dmaSetMask(this.device(dev), bits);
+  }
+  setCoherentMask(dev: string, bits: number): number {
+    return dma.dmaSetCoherentMask(this.device(dev), bits);
+  }
+  setMaskAndCoherent(dev: string, bits: number): number {
+    return dma.dmaSetMaskAndCoherent(this.device(dev), bits);
+  }
+  allocAttrs(dev: string, sizeBytes: number, gfp: Gfp, attrs: number): DmaAllocation {
+    return dma.dmaAllocAttrs(this.device(dev), sizeBytes, gfp, attrs);
+  }
+  freeAttrs(dev: string, sizeBytes: number, cpuAddr: CpuAddr | null, dmaHandle: DmaAddr, attrs: number): void {
+    dma.dmaFreeAttrs(this.device(dev), sizeBytes, cpuAddr, dmaHandle, attrs);
+  }
+  mmapAttrs(dev: string, vma: VmArea, cpuAddr: CpuAddr, dmaHandle: DmaAddr, sizeBytes: number, attrs: number): number {
+    return dma.dmaMmapAttrs(this.device(dev), vma, cpuAddr, dmaHandle, sizeBytes, attrs);
+  }
+  getSgtableAttrs(dev: string, cpuAddr: CpuAddr, dmaHandle: DmaAddr, sizeBytes: number, attrs: number): { ret: number; sgt: SgTable | null } {
+    return dma.dmaGetSgtableAttrs(this.device(dev), cpuAddr, dmaHandle, sizeBytes, attrs);
+  }
+  mapPage(dev: string, page: Pfn, offsetBytes: number, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+    return dma.dmaMapPageAttrs(this.device(dev), page, offsetBytes, sizeBytes, dir, attrs);
+  }
+  unmapPage(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): void {
+    dma.dmaUnmapPhys(this.device(dev), addr, sizeBytes, dir, attrs);
+  }
+  mapSingle(dev: string, cpuAddr: CpuAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+    return dma.dmaMapSingleAttrs(this.device(dev), cpuAddr, sizeBytes, dir, attrs);
+  }
+  unmapSingle(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): void {
+    dma.dmaUnmapPhys(this.device(dev), addr, sizeBytes, dir, attrs);
+  }
+  mapSg(dev: string, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
+    return dma.dmaMapSgAttrs(this.device(dev), sgl, nents, dir, attrs);
+  }
+  unmapSg(dev: string, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): void {
+    dma.dmaUnmapSgAttrs(this.device(dev), sgl, nents, dir, attrs);
+  }
+  syncSingleForCpu(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection): void {
+    dma.dmaSyncSingleForCpu(this.device(dev), addr, sizeBytes, dir);
+  }
+  syncSingleForDevice(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection): void {
+    dma.dmaSyncSingleForDevice(this.device(dev), addr, sizeBytes, dir);
+  }
+  syncSgForCpu(dev: string, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+    dma.dmaSyncSgForCpu(this.device(dev), sgl, nents, dir);
+  }
+  syncSgForDevice(dev: string, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+    dma.dmaSyncSgForDevice(this.device(dev), sgl, nents, dir);
+  }
+  mappingError(dev: string, addr: DmaAddr): number {
+    return dma.dmaMappingError(this.device(dev), addr);
+  }
+  maxMappingSize(dev: string): number {
+    return dma.dmaMaxMappingSize(this.device(dev));
+  }
+  getCacheAlignment(dev: string): number {
+    return dma.dmaGetCacheAlignment(this.device(dev));
+  }
+  needSync(dev: string, addr: DmaAddr): boolean {
+    return dma.dmaNeedSync(this.device(dev), addr);
+  }
+  canMmap(dev: string): boolean {
+    return dma.dmaCanMmap(this.device(dev));
+  }
+}
+
+/** The reference backend factory: `import backend from 'src/backend/reference.ts'`. */
+export const referenceBackend: BackendFactory = {
+  name: 'reference',
+  capabilities: REFERENCE_CAPABILITIES,
+  create: (env) => new ReferenceBackend(env),
+};
+
+export default referenceBackend;

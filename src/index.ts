@@ -1,0 +1,52 @@
+/**
+ * Not a kernel mirror: the public surface of dmacheck, in one explicit
+ * export list (DESIGN.md "Style"). Backends written outside this repository
+ * import from here.
+ */
+export type { Brand, CpuAddr, DmaAddr, PhysAddr, Pfn } from './platform/types.ts';
+export { PAGE_SHIFT, PAGE_SIZE, cpuAddr, dmaAddr, getOrder, hex, maskLimit, pageAlign, pfn, pfnToPhys, physAddr, physToPfn } from './platform/types.ts';
+export { Prng } from './platform/prng.ts';
+export { BusError, PhysicalMemory, type RamBank } from './platform/memory.ts';
+export { CpuCache, type PartialLinePolicy } from './platform/cache.ts';
+export { KernelPageTables, PageFault, type PageAttr, type VaLayout } from './platform/pgtable.ts';
+export { Cpu, WriteCombineBuffer } from './platform/cpu.ts';
+export { rangeDmaToPhys, rangePhysToDma, type DmaRange } from './platform/bus.ts';
+export { DEVICE_DEFAULTS, DeviceFault, DeviceHw, type DeviceConfig } from './platform/device.ts';
+export { UserFault, UserSpace, type VmArea } from './platform/user.ts';
+export { ExecutionContext, ViolationLog, type ContextKind, type PlatformViolation } from './platform/context.ts';
+export { DEFAULT_FAULTS, type FaultOptions } from './platform/faults.ts';
+export {
+  ARM64_SOC,
+  ARMV7_HIGHMEM,
+  ARMV7_NOMMU,
+  PROFILES,
+  ProfileError,
+  X86_64,
+  assertValidProfile,
+  getProfile,
+  validateProfile,
+  type ArchDmaConfig,
+  type ArchSyncName,
+  type PlatformProfile,
+} from './platform/profiles.ts';
+export { Platform, createPlatform, type PlatformOptions } from './platform/platform.ts';
+
+export { PageAllocator, type PageAllocStats, type ZoneType } from './linux/mm/page_alloc.ts';
+export { Kmalloc, KMALLOC_MAX_CACHE_SIZE } from './linux/mm/slab.ts';
+export { VmallocSpace, VM_DMA_COHERENT, type VmStruct } from './linux/mm/vmalloc.ts';
+export { Substrate, createSubstrate, type SubstrateSnapshot } from './linux/mm/substrate.ts';
+
+export * from './linux/include/linux/gfp.ts';
+export * from './linux/include/linux/errno.ts';
+export * from './linux/include/linux/dma-mapping.ts';
+export { sgEntry, sgPhys, sgTable, type Scatterlist, type SgTable } from './linux/include/linux/scatterlist.ts';
+export { pageToPfn, pfnToPage } from './linux/include/linux/mm.ts';
+export type { Device, DmaKernel, DmaParms } from './linux/include/linux/device.ts';
+export type { DmaAllocation, DmaMapOps } from './linux/include/linux/dma-map-ops.ts';
+export { dmaCapable, dmaToPhys, physToDma } from './linux/include/linux/dma-direct.ts';
+export { ARCH_SYNC_POLICIES, type ArchSyncPolicy, type CacheOp } from './linux/arch/dma-sync-policy.ts';
+export { LiveDmaTable, type DmaDebugHooks, type LiveEntry } from './linux/kernel/dma/mapping.ts';
+
+export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend/backend.ts';
+export { REFERENCE_CAPABILITIES, ReferenceBackend, referenceBackend, type ReferenceOptions } from './backend/reference.ts';
+export { BackendLoadError, loadBackend } from './backend/loader.ts';

@@ -1,0 +1,89 @@
+/**
+ * The DMA fields of `struct device` (include/linux/device.h,
+ * dma-mapping.h): masks, bus limit, `dma_range_map`, coherency, `dma_parms`,
+ * ops, and the kernel instance the device belongs to.
+ *
+ * The hardware facts come from the platform's {@link DeviceHw} (what firmware
+ * describes and `of_dma_configure` / `pci_dma_configure` copy into the
+ * device); the masks are the driver's to set (R12, R13). A device starts with
+ * the kernel's default 32-bit `dma_mask` and `coherent_dma_mask`.
+ *
+ * {@link DmaKernel} gathers what the kernel has as globals (platform,
+ * substrate, arch policy, log, dma-debug hook), since a TypeScript model has
+ * no link-time globals; every device points at its kernel.
+ */
+import type { DmaRange } from '../../../platform/bus.ts';
+import type { DeviceHw } from '../../../platform/device.ts';
+import type { Platform } from '../../../platform/platform.ts';
+import type { Substrate } from '../../mm/substrate.ts';
+import type { ArchDma } from '../../arch/dma-sync-policy.ts';
+import type { DmaDebugHooks, LiveDmaTable } from '../../kernel/dma/mapping.ts';
+import type { DmaMapOps } from './dma-map-ops.ts';
+import type { Dmesg } from './printk.ts';
+
+/** `struct device_dma_parameters`. */
+export interface DmaParms {
+  /** Bytes. */
+  readonly maxSegmentSize: number;
+  readonly segmentBoundaryMask: number;
+  readonly minAlignMask: number;
+}
+
+/** One simulated kernel: the globals every DMA function reaches. */
+export interface DmaKernel {
+  readonly platform: Platform;
+  readonly mm: Substrate;
+  /** The arch's DMA hooks and cache-maintenance table. */
+  readonly arch: ArchDma;
+  readonly dmesg: Dmesg;
+  /** Live allocations and mappings, as the core and dma-debug track them. */
+  readonly live: LiveDmaTable;
+  /** dma-debug observer at the API boundary; null when `CONFIG_DMA_API_DEBUG` is off. */
+  debug: DmaDebugHooks | null;
+}
+
+/** The DMA side of `struct device`. */
+export interface Device {
+  readonly name: string;
+  readonly hw: DeviceHw;
+  readonly kernel: DmaKernel;
+  /** `*dev->dma_mask` as a bit width; null when `dev->dma_mask` is NULL (no streaming DMA). */
+  dmaMask: number | null;
+  /** `dev->coherent_dma_mask` as a bit width. */
+  coherentDmaMask: number;
+  /** `dev->bus_dma_limit`, bytes; 0 = none. */
+  readonly busDmaLimit: number;
+  /** `dev->dma_range_map`; null = identity. */
+  readonly dmaRangeMap: readonly DmaRange[] | null;
+  /** `dev->dma_coherent`. */
+  readonly dmaCoherent: boolean;
+  readonly dmaParms: DmaParms;
+  /** `dev->dma_ops`; null = dma-direct. */
+  dmaOps: DmaMapOps | null;
+  /** `dev->dma_ops_bypass`. */
+  dmaOpsBypass: boolean;
+  /** `use_dma_iommu(dev)`; false until an IOMMU backend attaches the device. */
+  dmaIommu: boolean;
+  /** `dev->dma_skip_sync`: syncs may be skipped (coherent, no bounce buffer used yet). */
+  dmaSkipSync: boolean;
+}
+
+/** What `device_initialize` + `of_dma_configure` leave in the DMA fields of a device. */
+export function createDevice(kernel: DmaKernel, hw: DeviceHw): Device {
+  const c = hw.config;
+  return {
+    name: c.name,
+    hw,
+    kernel,
+    dmaMask: 32,
+    coherentDmaMask: 32,
+    busDmaLimit: c.busDmaLimit,
+    dmaRangeMap: c.dmaRanges,
+    dmaCoherent: c.coherent,
+    dmaParms: { maxSegmentSize: c.maxSegmentSize, segmentBoundaryMask: c.segmentBoundaryMask, minAlignMask: c.minAlignMask },
+    dmaOps: null,
+    dmaOpsBypass: false,
+    dmaIommu: false,
+    dmaSkipSync: c.coherent,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * `struct dma_map_ops` and the helpers of include/linux/dma-map-ops.h that
+ * the core uses to decide between dma-direct and a device's ops.
+ *
+ * A device with `dma_ops == NULL` uses dma-direct (kernel-dma.md §1.0). A
+ * method an ops table does not provide makes the core return its failure
+ * value (`NULL`, `-ENXIO`, `DMA_MAPPING_ERROR`, 0).
+ */
+import type { VmArea } from '../../../platform/user.ts';
+import type { CpuAddr, DmaAddr, PhysAddr } from '../../../platform/types.ts';
+import type { Device } from './device.ts';
+import type { DmaDataDirection } from './dma-mapping.ts';
+import type { Gfp } from './gfp.ts';
+import type { Scatterlist, SgTable } from './scatterlist.ts';
+
+/** Result of an allocation: CPU address (null = failure) and DMA handle. */
+export interface DmaAllocation {
+  readonly cpuAddr: CpuAddr | null;
+  readonly dmaHandle: DmaAddr;
+}
+
+/** `struct dma_map_ops`: every method optional. Sizes in bytes. */
+export interface DmaMapOps {
+  readonly name: string;
+  alloc?(dev: Device, size: number, gfp: Gfp, attrs: number): DmaAllocation;
+  free?(dev: Device, size: number, cpuAddr: CpuAddr, dmaHandle: DmaAddr, attrs: number): void;
+  mmap?(dev: Device, vma: VmArea, cpuAddr: CpuAddr, dmaHandle: DmaAddr, size: number, attrs: number): number;
+  getSgtable?(dev: Device, cpuAddr: CpuAddr, dmaHandle: DmaAddr, size: number, attrs: number): { ret: number; sgt: SgTable | null };
+  mapPhys?(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr;
+  unmapPhys?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void;
+  mapSg?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number;
+  unmapSg?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): void;
+  syncSingleForCpu?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void;
+  syncSingleForDevice?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void;
+  syncSgForCpu?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
+  syncSgForDevice?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
+  dmaSupported?(dev: Device, maskBits: number): boolean;
+  maxMappingSize?(dev: Device): number;
+}
+
+/** `dev_is_dma_coherent`: on an arch without sync hooks every device is coherent. */
+export function devIsDmaCoherent(dev: Device): boolean {
+  return dev.dmaCoherent || dev.kernel.arch.policy.name === 'none';
+}

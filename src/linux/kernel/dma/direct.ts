@@ -1,0 +1,376 @@
+/**
+ * dma-direct (kernel/dma/direct.c, direct.h): DMA without an IOMMU, where the
+ * DMA address is the physical address seen through the device's
+ * `dma_range_map`. Allocation (zone choice from the coherent mask and the
+ * DMA32 → DMA retry, uncached remap for non-coherent devices, the
+ * `DMA_ATTR_NO_KERNEL_MAPPING` cookie), mmap and get_sgtable from the DMA
+ * handle, streaming map / unmap / sync with the arch cache maintenance.
+ * kernel-dma.md §1.3–1.4, §1.8, §1.11, §1.14–1.15, §2.1–2.3, §2.5.
+ *
+ * The core (`mapping.ts`) validates arguments and calls in here; nothing in
+ * this file checks the caller again. Paths that later issues add (swiotlb,
+ * CMA, atomic pools, per-device and global coherent pools) are reached
+ * through the same decision points as in the kernel; where the profile has
+ * no such pool the kernel's answer for "no pool" is given (NULL).
+ */
+import type { PageAttr } from '../../../platform/pgtable.ts';
+import type { VmArea } from '../../../platform/user.ts';
+import {
+  type CpuAddr,
+  type DmaAddr,
+  type Pfn,
+  type PhysAddr,
+  PAGE_SIZE,
+  getOrder,
+  hex,
+  maskLimit,
+  minNotZero,
+  pageAlign,
+  pagesFor,
+  pfnToPhys,
+  physToPfn,
+} from '../../../platform/types.ts';
+import { archDmaPrepCoherent, archSyncDmaForCpu, archSyncDmaForDevice } from '../../arch/dma-sync-policy.ts';
+import { armDmaAlloc, armDmaFree } from '../../arch/arm/mm/dma-mapping.ts';
+import type { Device } from '../../include/linux/device.ts';
+import { devIsDmaCoherent, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
+import { dmaCapable, dmaStreamingLimit, dmaToPhys, physToDma } from '../../include/linux/dma-direct.ts';
+import {
+  DMA_ATTR_MMIO,
+  DMA_ATTR_NO_KERNEL_MAPPING,
+  DMA_ATTR_NO_WARN,
+  DMA_ATTR_SKIP_CPU_SYNC,
+  DMA_ATTR_WRITE_COMBINE,
+  DMA_MAPPING_ERROR,
+  SIZE_MAX,
+  type DmaDataDirection,
+} from '../../include/linux/dma-mapping.ts';
+import { ENXIO, EIO } from '../../include/linux/errno.ts';
+import { GFP_DMA, GFP_DMA32, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
+import { pageToPfn, pfnToPage } from '../../include/linux/mm.ts';
+import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
+import { dmaCommonContiguousRemap } from './remap.ts';
+
+const NO_ALLOCATION = (): DmaAllocation => ({ cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR });
+
+/** `phys_to_dma_direct` (unencrypted variant not needed: no profile encrypts). */
+export function physToDmaDirect(dev: Device, phys: number): DmaAddr {
+  return physToDma(dev, phys);
+}
+
+/** `dma_direct_to_page`: the page behind a DMA handle (may be any page if the handle is wrong). */
+export function dmaDirectToPage(dev: Device, dma: DmaAddr): Pfn {
+  return physToPfn(dmaToPhys(dev, dma));
+}
+
+/**
+ * `dma_coherent_ok`: does `[phys, phys+size)` translate to DMA addresses the
+ * device's coherent mask and bus limit cover?
+ */
+export function dmaCoherentOk(dev: Device, phys: number, size: number): boolean {
+  const dma = physToDmaDirect(dev, phys);
+  if (dma === DMA_MAPPING_ERROR) return false;
+  return dma + size - 1 <= minNotZero(maskLimit(dev.coherentDmaMask), dev.busDmaLimit);
+}
+
+/**
+ * `dma_direct_optimal_gfp_mask`: the zone hint for the coherent limit
+ * translated to a physical address: `GFP_DMA` if it fits ZONE_DMA, `GFP_DMA32`
+ * if it fits 4 GiB, else none. Also returns that physical limit.
+ */
+export function dmaDirectOptimalGfpMask(dev: Device): { gfp: Gfp; physLimit: number } {
+  const dmaLimit = minNotZero(maskLimit(dev.coherentDmaMask), dev.busDmaLimit);
+  const physLimit = dmaToPhys(dev, dmaLimit) as number;
+  const zoneDmaEnd = dev.kernel.platform.profile.zones.dmaEndPhys;
+  if (zoneDmaEnd !== null && physLimit <= zoneDmaEnd - 1) return { gfp: GFP_DMA, physLimit };
+  if (physLimit <= maskLimit(32)) return { gfp: GFP_DMA32, physLimit };
+  return { gfp: 0, physLimit };
+}
+
+/**
+ * `__dma_direct_alloc_pages`: pages the device can reach with its coherent
+ * mask. Tries the zone hint, then on "got memory but not addressable"
+ * escalates to GFP_DMA32, then GFP_DMA; a plain allocation failure ends the
+ * loop at once (§1.4). CMA (§1.5) is tried first where the kernel has an area.
+ * @returns the first pfn of a block of `2^get_order(size)` pages, or null
+ */
+export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allowHighmem: boolean): Pfn | null {
+  const mm = dev.kernel.mm;
+  if (size % PAGE_SIZE !== 0) dev.kernel.dmesg.warnOnce('__dma_direct_alloc_pages:align', `WARNING: size not page aligned [size=${size}]`);
+  const { gfp: hint, physLimit } = dmaDirectOptimalGfpMask(dev);
+  let gfp = gfpIn | hint;
+  const order = getOrder(size);
+  const hasZone = (t: 'DMA' | 'DMA32'): boolean => mm.pages.zones.some((z) => z.type === t);
+  for (;;) {
+    const page = mm.pages.allocPages(gfp, order);
+    if (page === null) return null;
+    if (dmaCoherentOk(dev, pfnToPhys(page), size) && (allowHighmem || !mm.pages.isHighmem(page))) return page;
+    mm.pages.freePages(page, order);
+    if (hasZone('DMA32') && physLimit < maskLimit(64) && (gfp & (GFP_DMA32 | GFP_DMA)) === 0) {
+      gfp |= GFP_DMA32;
+    } else if (hasZone('DMA') && (gfp & GFP_DMA) === 0) {
+      gfp = (gfp & ~GFP_DMA32) | GFP_DMA;
+    } else {
+      return null;
+    }
+  }
+}
+
+/** `dma_free_contiguous` (no CMA area yet): give the block back to the buddy allocator. */
+export function dmaFreeContiguous(dev: Device, page: Pfn, size: number): void {
+  dev.kernel.mm.pages.freePages(page, getOrder(size));
+}
+
+/**
+ * `dma_pgprot`: the attribute of a CPU mapping of a coherent buffer. Coherent
+ * devices keep the normal cacheable attribute; non-coherent devices get
+ * write-combine for `DMA_ATTR_WRITE_COMBINE` where the arch supports it,
+ * else `pgprot_dmacoherent` (arm64 Normal-NC and bufferable ARMv7 buffer
+ * stores like write-combine). kernel-dma.md §1.7.
+ */
+export function dmaPgprot(dev: Device, prot: PageAttr, attrs: number): PageAttr {
+  if (devIsDmaCoherent(dev)) return prot;
+  const cfg = dev.kernel.platform.profile.dma;
+  if ((attrs & DMA_ATTR_WRITE_COMBINE) !== 0 && cfg.archHasDmaWriteCombine) return 'write-combine';
+  return cfg.dmacoherentAttr;
+}
+
+/** `dma_direct_alloc_no_mapping`: pages without a kernel mapping; the cookie is the `struct page *`. Not zeroed. */
+function dmaDirectAllocNoMapping(dev: Device, size: number, gfp: Gfp): DmaAllocation {
+  const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
+  if (page === null) return NO_ALLOCATION();
+  if (!dev.kernel.mm.pages.isHighmem(page)) archDmaPrepCoherent(dev.kernel.arch, page, size);
+  return { cpuAddr: pfnToPage(dev.kernel.platform.profile.va, page), dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
+}
+
+/** The atomic pools of §1.6; no profile has them yet, so a non-blocking remap allocation fails as with empty pools. */
+function dmaDirectAllocFromPool(dev: Device, size: number): DmaAllocation {
+  dev.kernel.dmesg.warn(`Failed to get suitable pool for ${dev.name} [size=${size}] [pools=none]`);
+  return NO_ALLOCATION();
+}
+
+/**
+ * `dma_direct_alloc`: a coherent buffer. Decision order of §1.3: cookie for
+ * NO_KERNEL_MAPPING; non-coherent devices go to the arch allocator (ARM32),
+ * the global pool (noMMU), or remap / set_uncached; non-blocking remaps come
+ * from the atomic pools; then pages, remap (flushing the cacheable alias
+ * first), zeroing through the final mapping, uncached alias.
+ * @param size bytes, > 0 (checked by the core)
+ * @returns `{ cpuAddr, dmaHandle }`, `cpuAddr` null on failure
+ */
+export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: number): DmaAllocation {
+  const k = dev.kernel;
+  const cfg = k.platform.profile.dma;
+  const size = pageAlign(sizeIn);
+  let gfp = gfpIn;
+  if ((attrs & DMA_ATTR_NO_WARN) !== 0) gfp |= __GFP_NOWARN;
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0) return dmaDirectAllocNoMapping(dev, size, gfp);
+
+  let remap = false;
+  let setUncached = false;
+  if (!devIsDmaCoherent(dev)) {
+    if (cfg.archHasDmaAlloc) return armDmaAlloc(dev, size, gfp, attrs);
+    if (cfg.globalPool) {
+      // dma_alloc_from_global_coherent: the only source; no global pool is declared yet.
+      return NO_ALLOCATION();
+    }
+    remap = cfg.directRemap;
+    setUncached = cfg.archHasSetUncached && !remap;
+    if (!remap && !setUncached) {
+      k.dmesg.warnOnce('dma_direct_alloc:unsupported', 'coherent DMA allocations not supported on this platform.');
+      return NO_ALLOCATION();
+    }
+  }
+  if (remap && !gfpflagsAllowBlocking(gfp)) return dmaDirectAllocFromPool(dev, size);
+
+  const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
+  if (page === null) return NO_ALLOCATION();
+  if (k.mm.pages.isHighmem(page)) {
+    remap = true;
+    setUncached = false;
+  }
+  let ret: CpuAddr | null;
+  if (remap) {
+    const prot = dmaPgprot(dev, 'cacheable', attrs);
+    archDmaPrepCoherent(k.arch, page, size);
+    ret = dmaCommonContiguousRemap(dev, page, size, prot);
+    if (ret === null) {
+      dmaFreeContiguous(dev, page, size);
+      return NO_ALLOCATION();
+    }
+  } else {
+    ret = k.mm.pages.pageAddress(page);
+  }
+  k.platform.cpu.memset(ret as CpuAddr, 0, size, 'dma-direct:memset');
+  if (setUncached) {
+    archDmaPrepCoherent(k.arch, page, size);
+    ret = k.platform.pt.uncachedAlias(pfnToPhys(page));
+  }
+  return { cpuAddr: ret, dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
+}
+
+/**
+ * `dma_direct_free`: undo `dma_direct_alloc`. The pages are found from the
+ * DMA handle, so a wrong handle frees someone else's pages (§1.11); the core
+ * refuses handles it did not hand out before calling this.
+ */
+export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dmaAddr: DmaAddr, attrs: number): void {
+  const k = dev.kernel;
+  const cfg = k.platform.profile.dma;
+  const size = pageAlign(sizeIn);
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0) {
+    // The cookie is a struct page pointer: pointer arithmetic only.
+    const page = pageToPfn(k.platform.profile.va, cpuAddr);
+    if (page !== null) dmaFreeContiguous(dev, page, size);
+    return;
+  }
+  if (!devIsDmaCoherent(dev)) {
+    if (cfg.archHasDmaAlloc) {
+      armDmaFree(dev, size, cpuAddr, dmaAddr, attrs);
+      return;
+    }
+    if (cfg.globalPool) {
+      k.dmesg.warn(`WARNING: dma_direct_free: not from the global coherent pool [dev=${dev.name}] [cpu_addr=${hex(cpuAddr)}]`);
+      return;
+    }
+  }
+  if (k.platform.pt.isVmallocAddr(cpuAddr)) k.mm.vmalloc.vunmap(cpuAddr);
+  dmaFreeContiguous(dev, dmaDirectToPage(dev, dmaAddr), size);
+}
+
+/** `dma_direct_can_mmap`: coherent devices, or any with `CONFIG_DMA_NONCOHERENT_MMAP`. */
+export function dmaDirectCanMmap(dev: Device): boolean {
+  return devIsDmaCoherent(dev) || dev.kernel.platform.profile.dma.noncoherentMmap;
+}
+
+/**
+ * `dma_direct_mmap`: map the buffer into user space from the pfn of the DMA
+ * handle, with the `dma_pgprot` attribute. Bounds: `vm_pgoff < count` and
+ * `vma_pages <= count - vm_pgoff`, else `-ENXIO` (§1.14).
+ * @returns 0 or a negative errno
+ */
+export function dmaDirectMmap(dev: Device, vma: VmArea, _cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number, attrs: number): number {
+  const count = pagesFor(size);
+  const prot = dmaPgprot(dev, 'cacheable', attrs);
+  if (vma.pgoff >= count || vma.nrPages > count - vma.pgoff) return -ENXIO;
+  const first = dmaDirectToPage(dev, dmaAddr);
+  return dev.kernel.platform.user.remapPfnRange(vma, 0, (first + vma.pgoff) as Pfn, vma.nrPages, prot);
+}
+
+/** `dma_direct_get_sgtable`: one entry, the page of the DMA handle, `PAGE_ALIGN(size)` long (§1.15). */
+export function dmaDirectGetSgtable(dev: Device, _cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number): { ret: number; sgt: SgTable | null } {
+  dev.kernel.platform.context.mightSleep('sg_alloc_table(GFP_KERNEL)');
+  return { ret: 0, sgt: sgTable([sgEntry(dmaDirectToPage(dev, dmaAddr), 0, pageAlign(size))]) };
+}
+
+/**
+ * `dma_direct_map_phys`: the device uses the buffer in place at
+ * `phys_to_dma(phys)`; an address the device cannot reach fails with
+ * "DMA addr … overflow" (swiotlb would bounce it, §2.6); non-coherent
+ * devices get `arch_sync_dma_for_device` unless SKIP_CPU_SYNC or MMIO (§2.1).
+ * @returns the DMA address or `DMA_MAPPING_ERROR`
+ */
+export function dmaDirectMapPhys(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+  const mmio = (attrs & DMA_ATTR_MMIO) !== 0;
+  const dma = mmio ? (phys as number as DmaAddr) : physToDma(dev, phys);
+  if (!dmaCapable(dev, dma, size, !mmio)) {
+    dev.kernel.dmesg.warnOnce(
+      `dma_direct_map_phys:${dev.name}`,
+      `DMA addr overflow [dev=${dev.name}] [dma=${hex(dma)}] [size=${size}] ` +
+        `[mask=${hex(dmaStreamingLimit(dev))}] [bus_limit=${hex(dev.busDmaLimit)}]`,
+    );
+    return DMA_MAPPING_ERROR;
+  }
+  if (!devIsDmaCoherent(dev) && (attrs & (DMA_ATTR_SKIP_CPU_SYNC | DMA_ATTR_MMIO)) === 0) {
+    archSyncDmaForDevice(dev.kernel.arch, phys, size, dir);
+  }
+  return dma;
+}
+
+/** `dma_direct_sync_single_for_device`: cache maintenance before the device uses `[addr, addr+size)`. */
+export function dmaDirectSyncSingleForDevice(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
+  if (!devIsDmaCoherent(dev)) archSyncDmaForDevice(dev.kernel.arch, dmaToPhys(dev, addr), size, dir);
+}
+
+/** `dma_direct_sync_single_for_cpu`: cache maintenance before the CPU reads what the device wrote. */
+export function dmaDirectSyncSingleForCpu(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
+  if (!devIsDmaCoherent(dev)) archSyncDmaForCpu(dev.kernel.arch, dmaToPhys(dev, addr), size, dir);
+}
+
+/** `dma_direct_unmap_phys`: for-cpu sync unless SKIP_CPU_SYNC; nothing for MMIO. */
+export function dmaDirectUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
+  if ((attrs & DMA_ATTR_MMIO) !== 0) return;
+  if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) dmaDirectSyncSingleForCpu(dev, addr, size, dir);
+}
+
+/**
+ * `dma_direct_map_sg`: every entry mapped on its own, no merging
+ * (`sg_dma_len = length`). A failure on entry i unmaps entries before it with
+ * SKIP_CPU_SYNC and returns `-EIO` (§2.3).
+ * @returns `nents` or `-EIO`
+ */
+export function dmaDirectMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
+  for (let i = 0; i < nents; i++) {
+    const sg = sgl[i] as Scatterlist;
+    const dma = dmaDirectMapPhys(dev, sgPhys(sg), sg.length, dir, attrs);
+    if (dma === DMA_MAPPING_ERROR) {
+      dmaDirectUnmapSg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
+      for (let j = 0; j < i; j++) {
+        const e = sgl[j] as Scatterlist;
+        e.dmaAddress = DMA_MAPPING_ERROR;
+        e.dmaLength = 0;
+      }
+      return -EIO;
+    }
+    sg.dmaAddress = dma;
+    sg.dmaLength = sg.length;
+  }
+  return nents;
+}
+
+/** `dma_direct_unmap_sg`: unmap the caller's `nents` entries. */
+export function dmaDirectUnmapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): void {
+  for (let i = 0; i < nents; i++) {
+    const sg = sgl[i] as Scatterlist;
+    dmaDirectUnmapPhys(dev, sg.dmaAddress, sg.dmaLength, dir, attrs);
+  }
+}
+
+/** `dma_direct_sync_sg_for_device`: per entry, using `sg->length`. */
+export function dmaDirectSyncSgForDevice(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+  for (let i = 0; i < nents; i++) {
+    const sg = sgl[i] as Scatterlist;
+    dmaDirectSyncSingleForDevice(dev, sg.dmaAddress, sg.length, dir);
+  }
+}
+
+/** `dma_direct_sync_sg_for_cpu`: per entry, using `sg->length`. */
+export function dmaDirectSyncSgForCpu(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+  for (let i = 0; i < nents; i++) {
+    const sg = sgl[i] as Scatterlist;
+    dmaDirectSyncSingleForCpu(dev, sg.dmaAddress, sg.length, dir);
+  }
+}
+
+/**
+ * `dma_direct_supported`: any mask of 32 bits or more; a smaller mask must
+ * cover the DMA address of min(top of RAM, ZONE_DMA limit) (§2.11).
+ */
+export function dmaDirectSupported(dev: Device, maskBits: number): boolean {
+  if (maskBits >= 32) return true;
+  const p = dev.kernel.platform.profile;
+  const last = p.ram[p.ram.length - 1];
+  let minMask = last === undefined ? 0 : last.startPhys + last.sizeBytes - PAGE_SIZE;
+  if (p.zones.dmaEndPhys !== null) minMask = Math.min(minMask, p.zones.dmaEndPhys - 1);
+  return maskLimit(maskBits) >= physToDma(dev, minMask);
+}
+
+/** `dma_direct_max_mapping_size`: no limit without swiotlb. */
+export function dmaDirectMaxMappingSize(_dev: Device): number {
+  return SIZE_MAX;
+}
+
+/** `dma_direct_need_sync`: non-coherent devices need syncs (and, with swiotlb, bounced addresses). */
+export function dmaDirectNeedSync(dev: Device, _addr: DmaAddr): boolean {
+  return !devIsDmaCoherent(dev);
+}

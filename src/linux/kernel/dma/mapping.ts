@@ -1,0 +1,597 @@
+/**
+ * The DMA-mapping core (kernel/dma/mapping.c and the inline wrappers of
+ * include/linux/dma-mapping.h): every public entry point, each in the same
+ * three steps — validate, direct-or-ops, debug hook. kernel-dma.md §1.0–1.1,
+ * §1.11, §1.14–1.15, §2.0, §2.5, §2.11.
+ *
+ * Dispatch is decided separately for allocation (coherent mask,
+ * `dma_alloc_direct`) and streaming (streaming mask, `dma_map_direct`), so a
+ * device can allocate through one path and map through another (§1.0).
+ *
+ * Validation. The kernel's own checks are kept with the kernel's failure
+ * values: `__GFP_COMP` (NULL), no `dma_mask` (`DMA_MAPPING_ERROR`, 0),
+ * `DMA_ATTR_MMIO` on `dma_map_page_attrs`, a bad direction (a `BUG()` in the
+ * kernel; here `DMA_MAPPING_ERROR` / 0 / no-op with the BUG text logged).
+ * Beyond the kernel, the model keeps the table of live allocations and
+ * mappings that dma-debug keeps ({@link LiveDmaTable}) and refuses calls the
+ * kernel could only answer by corrupting memory: zero sizes, unmaps, frees and
+ * syncs of handles it did not hand out or with a different size (R22, R40),
+ * syncs outside the mapping (D9), mmap / get_sgtable of unknown buffers
+ * (`-ENXIO`). A refused call logs one line with bracketed evidence and
+ * changes nothing. Misuse the kernel lets through with a real effect — a
+ * wrong direction on a live mapping, the CPU touching a device-owned buffer —
+ * goes through, so the oracle can see what it does.
+ */
+import type { PageAttr } from '../../../platform/pgtable.ts';
+import type { VmArea } from '../../../platform/user.ts';
+import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, hex, maskLimit, minNotZero, pfnToPhys } from '../../../platform/types.ts';
+import type { Device } from '../../include/linux/device.ts';
+import type { DmaAllocation } from '../../include/linux/dma-map-ops.ts';
+import { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
+import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
+import { EIO, ENOMEM, ENXIO, EOPNOTSUPP } from '../../include/linux/errno.ts';
+import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, type Gfp } from '../../include/linux/gfp.ts';
+import type { Scatterlist, SgTable } from '../../include/linux/scatterlist.ts';
+import * as direct from './direct.ts';
+
+/* ------------------------------------------------------------------ */
+/* Live allocations and mappings                                        */
+/* ------------------------------------------------------------------ */
+
+/** Kind of a live entry, as dma-debug types them. */
+export type LiveKind = 'coherent' | 'single' | 'sg';
+
+/** One live allocation or mapping. Sizes in bytes. */
+export interface LiveEntry {
+  readonly dev: Device;
+  readonly kind: LiveKind;
+  /** DMA handle (coherent), DMA address (single), or first entry's DMA address (sg). */
+  readonly dmaAddr: DmaAddr;
+  readonly sizeBytes: number;
+  readonly dir: DmaDataDirection;
+  readonly attrs: number;
+  /** Coherent: the CPU address (or cookie) handed out. */
+  readonly cpuAddr: CpuAddr | null;
+  /** Single: the physical address mapped. */
+  readonly phys: PhysAddr | null;
+  /** sg: the caller's list and the counts. */
+  readonly sgl: Scatterlist[] | null;
+  readonly nents: number;
+  readonly mappedEnts: number;
+}
+
+/** The table of live allocations and mappings of one kernel (dma-debug's hash, without the checks). */
+export class LiveDmaTable {
+  private readonly entries = new Set<LiveEntry>();
+
+  add(e: LiveEntry): void {
+    this.entries.add(e);
+  }
+
+  remove(e: LiveEntry): void {
+    this.entries.delete(e);
+  }
+
+  /** The entry of `kind` for `dev` at exactly `dmaAddr`, or undefined. */
+  find(dev: Device, kind: LiveKind, dmaAddr: number): LiveEntry | undefined {
+    for (const e of this.entries) if (e.dev === dev && e.kind === kind && e.dmaAddr === dmaAddr) return e;
+    return undefined;
+  }
+
+  /** The streaming (single) entry of `dev` containing `[addr, addr+size)`, or undefined (`bucket_find_contain`). */
+  findContaining(dev: Device, addr: number, size: number): LiveEntry | undefined {
+    for (const e of this.entries) {
+      if (e.dev === dev && e.kind === 'single' && addr >= e.dmaAddr && addr + size <= e.dmaAddr + e.sizeBytes) return e;
+    }
+    return undefined;
+  }
+
+  /** The sg entry whose list is `sgl`, or undefined. */
+  findSg(dev: Device, sgl: Scatterlist[]): LiveEntry | undefined {
+    for (const e of this.entries) if (e.dev === dev && e.sgl === sgl) return e;
+    return undefined;
+  }
+
+  /** Live entries, optionally of one device. */
+  list(dev?: Device): LiveEntry[] {
+    return [...this.entries].filter((e) => dev === undefined || e.dev === dev);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/**
+ * Observer at the API boundary, called after each successful operation with
+ * its arguments and result (the `debug_dma_*` calls of mapping.c). The
+ * dma-debug model implements it.
+ */
+export interface DmaDebugHooks {
+  allocCoherent?(dev: Device, size: number, handle: DmaAddr, cpuAddr: CpuAddr, attrs: number): void;
+  freeCoherent?(dev: Device, size: number, cpuAddr: CpuAddr, handle: DmaAddr): void;
+  mapPhys?(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, addr: DmaAddr, attrs: number): void;
+  unmapPhys?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void;
+  mapSg?(dev: Device, sgl: Scatterlist[], nents: number, mapped: number, dir: DmaDataDirection, attrs: number): void;
+  unmapSg?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
+  syncSingleForCpu?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void;
+  syncSingleForDevice?(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void;
+  syncSgForCpu?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
+  syncSgForDevice?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
+  mappingError?(dev: Device, addr: DmaAddr): void;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch policy                                                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * `dma_go_direct`: dma-iommu devices never; no ops ⇒ direct; ops with
+ * `dma_ops_bypass` ⇒ direct when `min_not_zero(mask, bus limit)` covers all RAM.
+ * @param maskBits the mask the caller tests (coherent or streaming)
+ */
+export function dmaGoDirect(dev: Device, maskBits: number | null): boolean {
+  if (dev.dmaIommu) return false;
+  if (dev.dmaOps === null) return true;
+  if (!dev.dmaOpsBypass || maskBits === null) return false;
+  const ram = dev.kernel.platform.profile.ram;
+  const last = ram[ram.length - 1];
+  const required = last === undefined ? 0 : last.startPhys + last.sizeBytes - 1;
+  return minNotZero(maskLimit(maskBits), dev.busDmaLimit) >= required;
+}
+
+/** `dma_alloc_direct`: allocation dispatch, tested with the coherent mask. */
+export function dmaAllocDirect(dev: Device): boolean {
+  return dmaGoDirect(dev, dev.coherentDmaMask);
+}
+
+/** `dma_map_direct`: streaming dispatch, tested with the streaming mask. */
+export function dmaMapDirect(dev: Device): boolean {
+  return dmaGoDirect(dev, dev.dmaMask);
+}
+
+function refuse(dev: Device, call: string, why: string, evidence: Record<string, string | number>): void {
+  const ev = Object.entries(evidence)
+    .map(([k, v]) => `[${k}=${v}]`)
+    .join(' ');
+  dev.kernel.dmesg.err(`${call}: refused: ${why} [dev=${dev.name}] ${ev}`);
+}
+
+function validSize(size: number): boolean {
+  return Number.isInteger(size) && size > 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Coherent allocations                                                 */
+/* ------------------------------------------------------------------ */
+
+/**
+ * `dma_alloc_attrs`: a coherent buffer of `size` bytes.
+ * Zone modifiers in `gfp` are stripped (zone choice belongs to the
+ * implementation, R24); `__GFP_COMP` is refused with a WARN.
+ * @returns `{ cpuAddr, dmaHandle }`; `cpuAddr` null on failure (also for
+ *   size 0). With `DMA_ATTR_NO_KERNEL_MAPPING` `cpuAddr` is an opaque cookie.
+ * @see kernel/dma/mapping.c dma_alloc_attrs
+ */
+export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: number): DmaAllocation {
+  const k = dev.kernel;
+  const fail: DmaAllocation = { cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR };
+  if (dev.coherentDmaMask === 0) k.dmesg.warnOnce(`dma_alloc_attrs:mask:${dev.name}`, `WARNING: coherent_dma_mask is 0 [dev=${dev.name}]`);
+  if ((gfpIn & __GFP_COMP) !== 0) {
+    k.dmesg.warn(`WARNING: dma_alloc_attrs with __GFP_COMP [dev=${dev.name}]`);
+    return fail;
+  }
+  if (!validSize(size)) {
+    refuse(dev, 'dma_alloc_attrs', 'size must be a positive whole number of bytes', { size });
+    return fail;
+  }
+  const gfp = gfpIn & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
+  let r: DmaAllocation;
+  if (dmaAllocDirect(dev)) r = direct.dmaDirectAlloc(dev, size, gfp, attrs);
+  else if (dev.dmaOps?.alloc !== undefined) r = dev.dmaOps.alloc(dev, size, gfp, attrs);
+  else return fail;
+  if (r.cpuAddr === null) return fail;
+  k.live.add({ dev, kind: 'coherent', dmaAddr: r.dmaHandle, sizeBytes: size, dir: 0, attrs, cpuAddr: r.cpuAddr, phys: null, sgl: null, nents: 0, mappedEnts: 0 });
+  k.debug?.allocCoherent?.(dev, size, r.dmaHandle, r.cpuAddr, attrs);
+  return r;
+}
+
+/** The live coherent entry for (dev, handle, cpuAddr), or undefined. */
+function findCoherent(dev: Device, cpuAddr: CpuAddr, handle: DmaAddr): LiveEntry | undefined {
+  const e = dev.kernel.live.find(dev, 'coherent', handle);
+  return e !== undefined && e.cpuAddr === cpuAddr ? e : undefined;
+}
+
+/**
+ * `dma_free_attrs`: free a coherent buffer. Must not be called with IRQs
+ * disabled (R20; recorded as a violation, the free proceeds as the kernel's
+ * WARN lets it). A NULL `cpuAddr` is a no-op. A buffer this kernel did not
+ * hand out, or a different size, is refused (R22).
+ * @see kernel/dma/mapping.c dma_free_attrs
+ */
+export function dmaFreeAttrs(dev: Device, size: number, cpuAddr: CpuAddr | null, handle: DmaAddr, attrs: number): void {
+  const k = dev.kernel;
+  if (k.platform.context.atomic) {
+    k.platform.violations.record({
+      kind: 'free-with-irqs-disabled',
+      message: `WARNING: dma_free_attrs called with IRQs disabled [dev=${dev.name}] [handle=${hex(handle)}]`,
+    });
+  }
+  if (cpuAddr === null) return;
+  const e = findCoherent(dev, cpuAddr, handle);
+  if (e === undefined || e.sizeBytes !== size) {
+    refuse(dev, 'dma_free_attrs', e === undefined ? 'not a live coherent allocation' : 'size differs from the allocation', {
+      cpu_addr: hex(cpuAddr),
+      handle: hex(handle),
+      size,
+      allocated_size: e?.sizeBytes ?? 'none',
+    });
+    return;
+  }
+  k.debug?.freeCoherent?.(dev, size, cpuAddr, handle);
+  k.live.remove(e);
+  if (dmaAllocDirect(dev)) direct.dmaDirectFree(dev, size, cpuAddr, handle, attrs);
+  else dev.dmaOps?.free?.(dev, size, cpuAddr, handle, attrs);
+}
+
+/**
+ * `dma_mmap_attrs`: map a coherent buffer into a user VMA.
+ * @returns 0, or `-ENXIO` when the buffer is unknown, the bounds do not fit, or the path cannot mmap
+ * @see kernel/dma/mapping.c dma_mmap_attrs
+ */
+export function dmaMmapAttrs(dev: Device, vma: VmArea, cpuAddr: CpuAddr, handle: DmaAddr, size: number, attrs: number): number {
+  const e = findCoherent(dev, cpuAddr, handle);
+  if (e === undefined || !validSize(size) || size > e.sizeBytes) {
+    refuse(dev, 'dma_mmap_attrs', 'not a live coherent allocation of at least this size', { cpu_addr: hex(cpuAddr), handle: hex(handle), size });
+    return -ENXIO;
+  }
+  if (dmaAllocDirect(dev)) return direct.dmaDirectMmap(dev, vma, cpuAddr, handle, size, attrs);
+  if (dev.dmaOps?.mmap !== undefined) return dev.dmaOps.mmap(dev, vma, cpuAddr, handle, size, attrs);
+  return -ENXIO;
+}
+
+/** `dma_can_mmap`: can buffers of this device be mapped to user space? */
+export function dmaCanMmap(dev: Device): boolean {
+  if (dmaAllocDirect(dev)) return direct.dmaDirectCanMmap(dev);
+  return dev.dmaOps?.mmap !== undefined;
+}
+
+/**
+ * `dma_get_sgtable_attrs`: describe a coherent buffer as an sg table, to share
+ * it with another device (seed 004).
+ * @returns `{ ret: 0, sgt }` or `{ ret: -ENXIO, sgt: null }`
+ * @see kernel/dma/mapping.c dma_get_sgtable_attrs
+ */
+export function dmaGetSgtableAttrs(dev: Device, cpuAddr: CpuAddr, handle: DmaAddr, size: number, attrs: number): { ret: number; sgt: SgTable | null } {
+  const e = findCoherent(dev, cpuAddr, handle);
+  if (e === undefined || !validSize(size) || size > e.sizeBytes) {
+    refuse(dev, 'dma_get_sgtable_attrs', 'not a live coherent allocation of at least this size', { cpu_addr: hex(cpuAddr), handle: hex(handle), size });
+    return { ret: -ENXIO, sgt: null };
+  }
+  if (dmaAllocDirect(dev)) return direct.dmaDirectGetSgtable(dev, cpuAddr, handle, size);
+  if (dev.dmaOps?.getSgtable !== undefined) return dev.dmaOps.getSgtable(dev, cpuAddr, handle, size, attrs);
+  return { ret: -ENXIO, sgt: null };
+}
+
+/* ------------------------------------------------------------------ */
+/* Streaming mappings                                                   */
+/* ------------------------------------------------------------------ */
+
+function badDirection(dev: Device, call: string, dir: number): boolean {
+  if (validDmaDirection(dir)) return false;
+  dev.kernel.dmesg.err(`kernel BUG at kernel/dma/mapping.c: ${call}: invalid direction [dev=${dev.name}] [dir=${dirToString(dir)}]`);
+  return true;
+}
+
+/**
+ * `dma_map_phys`: map `size` bytes at a physical address for streaming DMA.
+ * @returns the DMA address, or `DMA_MAPPING_ERROR` (bad direction, no
+ *   `dma_mask`, size 0, REQUIRE_COHERENT on a non-coherent device, the device
+ *   cannot reach the buffer, no map method)
+ * @see kernel/dma/mapping.c dma_map_phys
+ */
+export function dmaMapPhys(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+  const k = dev.kernel;
+  if (badDirection(dev, 'dma_map_phys', dir)) return DMA_MAPPING_ERROR;
+  if (dev.dmaMask === null) {
+    k.dmesg.warnOnce(`dma_map_phys:nomask:${dev.name}`, `WARNING: dma_map_phys on a device without dma_mask [dev=${dev.name}]`);
+    return DMA_MAPPING_ERROR;
+  }
+  if (!validSize(size)) {
+    refuse(dev, 'dma_map_phys', 'size must be a positive whole number of bytes', { phys: hex(phys), size });
+    return DMA_MAPPING_ERROR;
+  }
+  if ((attrs & DMA_ATTR_REQUIRE_COHERENT) !== 0 && !devIsDmaCoherent(dev)) return DMA_MAPPING_ERROR;
+  let addr: DmaAddr;
+  if (dmaMapDirect(dev)) addr = direct.dmaDirectMapPhys(dev, phys, size, dir, attrs);
+  else if (dev.dmaOps?.mapPhys !== undefined) addr = dev.dmaOps.mapPhys(dev, phys, size, dir, attrs);
+  else addr = DMA_MAPPING_ERROR;
+  if (addr === DMA_MAPPING_ERROR) return addr;
+  k.live.add({ dev, kind: 'single', dmaAddr: addr, sizeBytes: size, dir, attrs, cpuAddr: null, phys, sgl: null, nents: 0, mappedEnts: 0 });
+  k.debug?.mapPhys?.(dev, phys, size, dir, addr, attrs);
+  return addr;
+}
+
+/**
+ * `dma_map_page_attrs`: map part of a page (or pages) starting at `offset`.
+ * `DMA_ATTR_MMIO` is refused here (use `dma_map_resource`).
+ * @see kernel/dma/mapping.c dma_map_page_attrs
+ */
+export function dmaMapPageAttrs(dev: Device, page: Pfn, offset: number, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+  if ((attrs & DMA_ATTR_MMIO) !== 0) return DMA_MAPPING_ERROR;
+  if (!Number.isInteger(offset) || offset < 0) {
+    refuse(dev, 'dma_map_page_attrs', 'offset must be a whole number of bytes ≥ 0', { offset });
+    return DMA_MAPPING_ERROR;
+  }
+  return dmaMapPhys(dev, (pfnToPhys(page) + offset) as PhysAddr, size, dir, attrs);
+}
+
+/**
+ * `dma_map_single_attrs`: map a kernel virtual address. A vmalloc address
+ * is refused (WARN, R3); so is anything outside the linear map (R5: highmem
+ * and cookies have no `virt_to_page`).
+ * @see include/linux/dma-mapping.h dma_map_single_attrs
+ */
+export function dmaMapSingleAttrs(dev: Device, ptr: CpuAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+  const pt = dev.kernel.platform.pt;
+  if (pt.isVmallocAddr(ptr)) {
+    dev.kernel.dmesg.warnOnce(`dma_map_single:vmalloc:${dev.name}`, `WARNING: rejecting DMA map of vmalloc memory [dev=${dev.name}] [ptr=${hex(ptr)}]`);
+    return DMA_MAPPING_ERROR;
+  }
+  if (!pt.isLinearAddr(ptr) || !pt.isLinearAddr(ptr + Math.max(size, 1) - 1)) {
+    refuse(dev, 'dma_map_single_attrs', 'not a linear-map address (virt_addr_valid)', { ptr: hex(ptr), size });
+    return DMA_MAPPING_ERROR;
+  }
+  const phys = pt.translate(ptr, 'read', 'dma_map_single').phys;
+  return dmaMapPhys(dev, phys, size, dir, attrs);
+}
+
+/**
+ * `dma_unmap_phys` / `dma_unmap_page_attrs` / `dma_unmap_single_attrs`:
+ * end a streaming mapping. Refused (nothing happens) unless `addr` and
+ * `size` are those of a live mapping (R40).
+ * @see kernel/dma/mapping.c dma_unmap_phys
+ */
+export function dmaUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
+  const k = dev.kernel;
+  if (badDirection(dev, 'dma_unmap_phys', dir)) return;
+  const e = k.live.find(dev, 'single', addr);
+  if (e === undefined || e.sizeBytes !== size) {
+    refuse(dev, 'dma_unmap_phys', e === undefined ? 'not a live streaming mapping' : 'size differs from the mapping', {
+      addr: hex(addr),
+      size,
+      mapped_size: e?.sizeBytes ?? 'none',
+    });
+    return;
+  }
+  if (dmaMapDirect(dev)) direct.dmaDirectUnmapPhys(dev, addr, size, dir, attrs);
+  else dev.dmaOps?.unmapPhys?.(dev, addr, size, dir, attrs);
+  k.live.remove(e);
+  k.debug?.unmapPhys?.(dev, addr, size, dir);
+}
+
+/**
+ * `dma_map_sg_attrs`: map the first `nents` entries of `sgl`.
+ * @returns the number of DMA segments (≤ nents), or 0 on any failure
+ * @see kernel/dma/mapping.c dma_map_sg_attrs
+ */
+export function dmaMapSgAttrs(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
+  const r = mapSg(dev, sgl, nents, dir, attrs);
+  return r < 0 ? 0 : r;
+}
+
+/**
+ * `dma_map_sgtable`: map `sgt.origNents` entries, storing the count in `sgt.nents`.
+ * @returns 0, or a negative errno (`-EINVAL`, `-ENOMEM`, `-EIO`, `-EOPNOTSUPP`)
+ * @see kernel/dma/mapping.c dma_map_sgtable
+ */
+export function dmaMapSgtable(dev: Device, sgt: SgTable, dir: DmaDataDirection, attrs: number): number {
+  const r = mapSg(dev, sgt.sgl, sgt.origNents, dir, attrs);
+  if (r < 0) return r;
+  sgt.nents = r;
+  return 0;
+}
+
+function mapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
+  const k = dev.kernel;
+  if (badDirection(dev, 'dma_map_sg', dir)) return -EIO;
+  if ((attrs & DMA_ATTR_REQUIRE_COHERENT) !== 0 && !devIsDmaCoherent(dev)) return -EOPNOTSUPP;
+  if (dev.dmaMask === null) {
+    k.dmesg.warnOnce(`dma_map_sg:nomask:${dev.name}`, `WARNING: dma_map_sg on a device without dma_mask [dev=${dev.name}]`);
+    return -EIO;
+  }
+  if (!Number.isInteger(nents) || nents < 1 || nents > sgl.length || sgl.slice(0, nents).some((s) => !validSize(s.length))) {
+    refuse(dev, 'dma_map_sg', 'nents must be 1..length of the list, every entry non-empty', { nents, entries: sgl.length });
+    return -22;
+  }
+  if (k.live.findSg(dev, sgl) !== undefined) {
+    refuse(dev, 'dma_map_sg', 'list is already mapped (R46)', { nents });
+    return -22;
+  }
+  let r: number;
+  if (dmaMapDirect(dev)) r = direct.dmaDirectMapSg(dev, sgl, nents, dir, attrs);
+  else if (dev.dmaOps?.mapSg !== undefined) r = dev.dmaOps.mapSg(dev, sgl, nents, dir, attrs);
+  else r = -EIO;
+  if (r > 0) {
+    const first = sgl[0] as Scatterlist;
+    k.live.add({ dev, kind: 'sg', dmaAddr: first.dmaAddress, sizeBytes: 0, dir, attrs, cpuAddr: null, phys: null, sgl, nents, mappedEnts: r });
+    k.debug?.mapSg?.(dev, sgl, nents, r, dir, attrs);
+  } else if (r < 0 && ![-22, -ENOMEM, -EIO, -121].includes(r)) {
+    k.dmesg.warn(`WARNING: dma_map_sg: unexpected error ${r}, coerced to -EIO [dev=${dev.name}]`);
+    r = -EIO;
+  }
+  return r;
+}
+
+/**
+ * `dma_unmap_sg_attrs`: unmap with the original `nents` (R45). Refused
+ * unless the list is live with that count. The debug hook runs before the
+ * backend, as in the kernel.
+ * @see kernel/dma/mapping.c dma_unmap_sg_attrs
+ */
+export function dmaUnmapSgAttrs(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): void {
+  const k = dev.kernel;
+  if (badDirection(dev, 'dma_unmap_sg', dir)) return;
+  const e = k.live.findSg(dev, sgl);
+  if (e === undefined || e.nents !== nents) {
+    refuse(dev, 'dma_unmap_sg', e === undefined ? 'list is not mapped' : 'nents differs from dma_map_sg (R45)', { nents, mapped_nents: e?.nents ?? 'none' });
+    return;
+  }
+  k.debug?.unmapSg?.(dev, sgl, nents, dir);
+  if (dmaMapDirect(dev)) direct.dmaDirectUnmapSg(dev, sgl, nents, dir, attrs);
+  else dev.dmaOps?.unmapSg?.(dev, sgl, nents, dir, attrs);
+  k.live.remove(e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Syncs                                                                */
+/* ------------------------------------------------------------------ */
+
+function checkSync(dev: Device, call: string, addr: DmaAddr, size: number, dir: number): boolean {
+  if (badDirection(dev, call, dir)) return false;
+  if (!validSize(size) || dev.kernel.live.findContaining(dev, addr, size) === undefined) {
+    refuse(dev, call, 'range is not inside a live streaming mapping', { addr: hex(addr), size });
+    return false;
+  }
+  return true;
+}
+
+/**
+ * `dma_sync_single_for_cpu` (and `dma_sync_single_range_for_cpu` at
+ * `addr + offset`): give `[addr, addr+size)` back to the CPU (R35). Partial
+ * ranges are allowed (R41). Skipped when `dev->dma_skip_sync`, unless dma-debug is on.
+ * @see kernel/dma/mapping.c __dma_sync_single_for_cpu
+ */
+export function dmaSyncSingleForCpu(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
+  if (dev.dmaSkipSync && dev.kernel.debug === null) return;
+  if (!checkSync(dev, 'dma_sync_single_for_cpu', addr, size, dir)) return;
+  if (dmaMapDirect(dev)) direct.dmaDirectSyncSingleForCpu(dev, addr, size, dir);
+  else dev.dmaOps?.syncSingleForCpu?.(dev, addr, size, dir);
+  dev.kernel.debug?.syncSingleForCpu?.(dev, addr, size, dir);
+}
+
+/**
+ * `dma_sync_single_for_device`: hand `[addr, addr+size)` back to the device after CPU access (R36).
+ * @see kernel/dma/mapping.c __dma_sync_single_for_device
+ */
+export function dmaSyncSingleForDevice(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
+  if (dev.dmaSkipSync && dev.kernel.debug === null) return;
+  if (!checkSync(dev, 'dma_sync_single_for_device', addr, size, dir)) return;
+  if (dmaMapDirect(dev)) direct.dmaDirectSyncSingleForDevice(dev, addr, size, dir);
+  else dev.dmaOps?.syncSingleForDevice?.(dev, addr, size, dir);
+  dev.kernel.debug?.syncSingleForDevice?.(dev, addr, size, dir);
+}
+
+function checkSyncSg(dev: Device, call: string, sgl: Scatterlist[], nents: number, dir: number): boolean {
+  if (badDirection(dev, call, dir)) return false;
+  const e = dev.kernel.live.findSg(dev, sgl);
+  if (e === undefined || e.nents !== nents) {
+    refuse(dev, call, e === undefined ? 'list is not mapped' : 'nents differs from dma_map_sg (R45)', { nents, mapped_nents: e?.nents ?? 'none' });
+    return false;
+  }
+  return true;
+}
+
+/** `dma_sync_sg_for_cpu`, with the original `nents` (R45). @see kernel/dma/mapping.c __dma_sync_sg_for_cpu */
+export function dmaSyncSgForCpu(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+  if (dev.dmaSkipSync && dev.kernel.debug === null) return;
+  if (!checkSyncSg(dev, 'dma_sync_sg_for_cpu', sgl, nents, dir)) return;
+  if (dmaMapDirect(dev)) direct.dmaDirectSyncSgForCpu(dev, sgl, nents, dir);
+  else dev.dmaOps?.syncSgForCpu?.(dev, sgl, nents, dir);
+  dev.kernel.debug?.syncSgForCpu?.(dev, sgl, nents, dir);
+}
+
+/** `dma_sync_sg_for_device`, with the original `nents` (R45). @see kernel/dma/mapping.c __dma_sync_sg_for_device */
+export function dmaSyncSgForDevice(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void {
+  if (dev.dmaSkipSync && dev.kernel.debug === null) return;
+  if (!checkSyncSg(dev, 'dma_sync_sg_for_device', sgl, nents, dir)) return;
+  if (dmaMapDirect(dev)) direct.dmaDirectSyncSgForDevice(dev, sgl, nents, dir);
+  else dev.dmaOps?.syncSgForDevice?.(dev, sgl, nents, dir);
+  dev.kernel.debug?.syncSgForDevice?.(dev, sgl, nents, dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries and masks                                                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * `dma_mapping_error`: `-ENOMEM` for `DMA_MAPPING_ERROR`, else 0; tells
+ * dma-debug the result was checked (R33).
+ * @see include/linux/dma-mapping.h dma_mapping_error
+ */
+export function dmaMappingError(dev: Device, addr: DmaAddr): number {
+  dev.kernel.debug?.mappingError?.(dev, addr);
+  return addr === DMA_MAPPING_ERROR ? -ENOMEM : 0;
+}
+
+/** `dma_supported`: can the device use a mask of this width? @see kernel/dma/mapping.c dma_supported */
+export function dmaSupported(dev: Device, maskBits: number): boolean {
+  if (dmaGoDirect(dev, maskBits)) return direct.dmaDirectSupported(dev, maskBits);
+  return dev.dmaOps?.dmaSupported?.(dev, maskBits) ?? true;
+}
+
+function validMask(bits: number): boolean {
+  return Number.isInteger(bits) && bits >= 1 && bits <= 64;
+}
+
+/**
+ * `dma_set_mask`: set the streaming mask (truncated to the width of
+ * `dma_addr_t`). Masks ≥ 32 bits always succeed on dma-direct (R14).
+ * @returns 0, or `-EIO` (no `dma_mask`, unsupported or malformed width; nothing changed)
+ * @see kernel/dma/mapping.c dma_set_mask
+ */
+export function dmaSetMask(dev: Device, bits: number): number {
+  if (!validMask(bits) || dev.dmaMask === null) return -EIO;
+  const b = Math.min(bits, dev.kernel.platform.profile.wordBits);
+  if (!dmaSupported(dev, b)) return -EIO;
+  dev.dmaMask = b;
+  return 0;
+}
+
+/**
+ * `dma_set_coherent_mask`: set the coherent mask.
+ * @returns 0, or `-EIO` (unsupported or malformed width; nothing changed)
+ * @see kernel/dma/mapping.c dma_set_coherent_mask
+ */
+export function dmaSetCoherentMask(dev: Device, bits: number): number {
+  if (!validMask(bits)) return -EIO;
+  const b = Math.min(bits, dev.kernel.platform.profile.wordBits);
+  if (!dmaSupported(dev, b)) return -EIO;
+  dev.coherentDmaMask = b;
+  return 0;
+}
+
+/**
+ * `dma_set_mask_and_coherent`: both masks; the coherent one only if the streaming one was accepted.
+ * @see include/linux/dma-mapping.h dma_set_mask_and_coherent
+ */
+export function dmaSetMaskAndCoherent(dev: Device, bits: number): number {
+  const r = dmaSetMask(dev, bits);
+  return r === 0 ? dmaSetCoherentMask(dev, bits) : r;
+}
+
+/**
+ * `dma_get_cache_alignment`: minimum alignment and width of mappings and
+ * partial syncs (R9): `ARCH_DMA_MINALIGN`, or 1 where the arch has none.
+ */
+export function dmaGetCacheAlignment(dev: Device): number {
+  return dev.kernel.platform.profile.archDmaMinalignBytes ?? 1;
+}
+
+/** `dma_max_mapping_size`, bytes (`SIZE_MAX` when unlimited). @see kernel/dma/mapping.c dma_max_mapping_size */
+export function dmaMaxMappingSize(dev: Device): number {
+  if (dmaMapDirect(dev)) return direct.dmaDirectMaxMappingSize(dev);
+  return dev.dmaOps?.maxMappingSize?.(dev) ?? SIZE_MAX;
+}
+
+/** `dma_need_sync`: must the driver call the sync functions for `addr`? @see kernel/dma/mapping.c dma_need_sync */
+export function dmaNeedSync(dev: Device, addr: DmaAddr): boolean {
+  if (dev.dmaSkipSync) return false;
+  if (dmaMapDirect(dev)) return direct.dmaDirectNeedSync(dev, addr);
+  return true;
+}
+
+/** `dma_pgprot`, re-exported for callers that build user mappings. */
+export function dmaPgprot(dev: Device, prot: PageAttr, attrs: number): PageAttr {
+  return direct.dmaPgprot(dev, prot, attrs);
+}

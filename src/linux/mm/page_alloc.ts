@@ -1,0 +1,289 @@
+/**
+ * The buddy page allocator over zones DMA / DMA32 / NORMAL / HIGHMEM, with
+ * orders, gfp zone modifiers and zonelist fallback, `__GFP_ZERO`, free-page
+ * accounting per zone and order, and fault injection. Models mm/page_alloc.c.
+ *
+ * Trusted substrate: every backend allocates pages here, and the oracle reads
+ * its accounting to find leaks. Blocks are naturally aligned to their order
+ * (kernel-dma.md §1.4 step 6), so a DMA allocation's alignment comes from
+ * here. A free with the wrong order or of a page that is not allocated is
+ * refused and recorded as a violation (the kernel's `bad_page`), leaving the
+ * allocator unchanged.
+ */
+import type { Platform } from '../../platform/platform.ts';
+import { PAGE_SIZE, type CpuAddr, type Pfn, hex, pfn, pfnToPhys } from '../../platform/types.ts';
+import {
+  __GFP_DMA,
+  __GFP_DMA32,
+  __GFP_HIGHMEM,
+  __GFP_ZERO,
+  type Gfp,
+  gfpToString,
+  gfpflagsAllowBlocking,
+} from '../include/linux/gfp.ts';
+
+/** Zone names, lowest first (`enum zone_type`). */
+export type ZoneType = 'DMA' | 'DMA32' | 'NORMAL' | 'HIGHMEM';
+const ZONE_ORDER: readonly ZoneType[] = ['DMA', 'DMA32', 'NORMAL', 'HIGHMEM'];
+
+/** One zone: a physical range with per-order free lists. */
+export interface Zone {
+  readonly type: ZoneType;
+  /** First pfn of the zone span. */
+  readonly startPfn: number;
+  /** Pfn one past the end of the zone span. */
+  readonly endPfn: number;
+  /** Free block start pfns per order (`free_area[order]`). */
+  readonly free: Set<number>[];
+  /** Free pages in the zone. */
+  freePages: number;
+  /** RAM pages in the zone (`managed_pages`). */
+  readonly managedPages: number;
+}
+
+/** Accounting snapshot: free pages and free blocks per order, per zone. */
+export interface PageAllocStats {
+  readonly zones: Readonly<Record<string, { readonly freePages: number; readonly freeBlocks: readonly number[] }>>;
+  /** Allocated blocks not counting boot-time pinned pages. */
+  readonly allocatedBlocks: number;
+}
+
+const GiB4 = 2 ** 32;
+
+/** The buddy allocator of one platform. */
+export class PageAllocator {
+  readonly zones: Zone[] = [];
+  readonly maxOrder: number;
+  /** Allocated block start pfn → order; `boot` marks pages pinned by fragmentation. */
+  private readonly allocated = new Map<number, { order: number; zone: Zone; boot: boolean }>();
+
+  constructor(private readonly platform: Platform) {
+    const p = platform.profile;
+    this.maxOrder = p.maxOrder;
+    const ramStart = p.ram[0]?.startPhys ?? 0;
+    const lastBank = p.ram[p.ram.length - 1];
+    const ramEnd = lastBank === undefined ? 0 : lastBank.startPhys + lastBank.sizeBytes;
+    const bounds: [ZoneType, number, number][] = [];
+    let cursor = ramStart;
+    if (p.zones.dmaEndPhys !== null) {
+      bounds.push(['DMA', cursor, p.zones.dmaEndPhys]);
+      cursor = p.zones.dmaEndPhys;
+    }
+    if (p.zones.dma32) {
+      bounds.push(['DMA32', cursor, Math.max(cursor, GiB4)]);
+      cursor = Math.max(cursor, GiB4);
+    }
+    const lowEnd = Math.min(ramEnd, p.va.lowmemEndPhys);
+    if (lowEnd > cursor) bounds.push(['NORMAL', cursor, lowEnd]);
+    if (ramEnd > p.va.lowmemEndPhys) bounds.push(['HIGHMEM', Math.max(cursor, p.va.lowmemEndPhys), ramEnd]);
+    for (const [type, start, end] of bounds) {
+      const zone: Zone = {
+        type,
+        startPfn: start / PAGE_SIZE,
+        endPfn: end / PAGE_SIZE,
+        free: Array.from({ length: this.maxOrder + 1 }, () => new Set<number>()),
+        freePages: 0,
+        managedPages: 0,
+      };
+      let managed = 0;
+      for (const b of p.ram) {
+        const lo = Math.max(zone.startPfn, b.startPhys / PAGE_SIZE);
+        const hi = Math.min(zone.endPfn, (b.startPhys + b.sizeBytes) / PAGE_SIZE);
+        if (hi > lo) {
+          this.carve(zone, lo, hi);
+          managed += hi - lo;
+        }
+      }
+      if (managed > 0) this.zones.push({ ...zone, managedPages: managed });
+    }
+    this.fragment(platform.faults.options.fragmentation);
+  }
+
+  /** Put `[lo, hi)` on the free lists as the largest naturally aligned blocks. */
+  private carve(zone: Zone, lo: number, hi: number): void {
+    let p = lo;
+    while (p < hi) {
+      let order = this.maxOrder;
+      while (order > 0 && (p % 2 ** order !== 0 || p + 2 ** order > hi)) order--;
+      zone.free[order]?.add(p);
+      zone.freePages += 2 ** order;
+      p += 2 ** order;
+    }
+  }
+
+  /** Boot-time fragmentation: pin one random page in a fraction of the max-order blocks. */
+  private fragment(fraction: number): void {
+    if (fraction <= 0) return;
+    const prng = this.platform.faults.fragmentationPrng;
+    for (const zone of this.zones) {
+      for (const block of [...(zone.free[this.maxOrder] ?? [])]) {
+        if (!prng.chance(fraction)) continue;
+        const pinned = block + prng.below(2 ** this.maxOrder);
+        zone.free[this.maxOrder]?.delete(block);
+        let start = block;
+        for (let o = this.maxOrder - 1; o >= 0; o--) {
+          const half = 2 ** o;
+          const other = pinned < start + half ? start + half : start;
+          zone.free[o]?.add(other);
+          if (pinned >= start + half) start += half;
+        }
+        zone.freePages -= 1;
+        this.allocated.set(pinned, { order: 0, zone, boot: true });
+      }
+    }
+  }
+
+  /** The zone a pfn belongs to, or undefined for non-RAM. */
+  zoneOf(p: Pfn): Zone | undefined {
+    return this.zones.find((z) => p >= z.startPfn && p < z.endPfn);
+  }
+
+  /** True when the page has no permanent kernel mapping (`PageHighMem`). */
+  isHighmem(p: Pfn): boolean {
+    return this.zoneOf(p)?.type === 'HIGHMEM';
+  }
+
+  /** `page_address`: the linear-map address of a lowmem page; null for highmem. */
+  pageAddress(p: Pfn): CpuAddr | null {
+    return this.platform.pt.linearAddress(pfnToPhys(p));
+  }
+
+  /** The zonelist a gfp value allows, highest zone first (`gfp_zone` + fallback). */
+  zonelist(gfp: Gfp): Zone[] {
+    let top: ZoneType = 'NORMAL';
+    if (gfp & __GFP_DMA) top = this.has('DMA') ? 'DMA' : 'NORMAL';
+    else if (gfp & __GFP_DMA32) {
+      // Without a DMA32 zone, the zones wholly below 4 GiB serve GFP_DMA32.
+      if (this.has('DMA32')) top = 'DMA32';
+      else return this.zones.filter((z) => z.endPfn * PAGE_SIZE <= GiB4 && z.type !== 'HIGHMEM').reverse();
+    } else if (gfp & __GFP_HIGHMEM) top = 'HIGHMEM';
+    const limit = ZONE_ORDER.indexOf(top);
+    return this.zones.filter((z) => ZONE_ORDER.indexOf(z.type) <= limit).reverse();
+  }
+
+  private has(t: ZoneType): boolean {
+    return this.zones.some((z) => z.type === t);
+  }
+
+  /**
+   * `alloc_pages`: a naturally aligned block of `2^order` pages.
+   * Blocking gfp calls `might_sleep()`. `__GFP_ZERO` clears the pages through
+   * the CPU (linear map, or kmap for highmem), leaving dirty cache lines as
+   * the kernel's `clear_page` does.
+   * @returns the first pfn, or null when no zone of the zonelist can serve
+   *   (or fault injection fails the request)
+   */
+  allocPages(gfp: Gfp, order: number): Pfn | null {
+    if (gfpflagsAllowBlocking(gfp)) this.platform.context.mightSleep(`alloc_pages(${gfpToString(gfp)}, order=${order})`);
+    if (!Number.isInteger(order) || order < 0 || order > this.maxOrder) return null;
+    if (this.platform.faults.failPageAlloc(order)) return null;
+    for (const zone of this.zonelist(gfp)) {
+      const got = this.takeFrom(zone, order);
+      if (got !== null) {
+        this.allocated.set(got, { order, zone, boot: false });
+        if (gfp & __GFP_ZERO) this.clearPages(pfn(got), 2 ** order);
+        return pfn(got);
+      }
+    }
+    return null;
+  }
+
+  private takeFrom(zone: Zone, order: number): number | null {
+    for (let o = order; o <= this.maxOrder; o++) {
+      const set = zone.free[o] as Set<number>;
+      const first = set.values().next();
+      if (first.done === true) continue;
+      const block = first.value;
+      set.delete(block);
+      for (let s = o - 1; s >= order; s--) (zone.free[s] as Set<number>).add(block + 2 ** s);
+      zone.freePages -= 2 ** order;
+      return block;
+    }
+    return null;
+  }
+
+  /** `clear_highpage` over `nrPages` pages from `first`. */
+  clearPages(first: Pfn, nrPages: number): void {
+    for (let i = 0; i < nrPages; i++) {
+      const p = pfn(first + i);
+      const va = this.pageAddress(p);
+      if (va !== null) {
+        this.platform.cpu.memset(va, 0, PAGE_SIZE, 'mm:clear_page');
+      } else {
+        const tmp = this.platform.pt.kmapLocal(p) as CpuAddr;
+        this.platform.cpu.memset(tmp, 0, PAGE_SIZE, 'mm:clear_highpage');
+        this.platform.pt.kunmapLocal(tmp);
+      }
+    }
+  }
+
+  /**
+   * `__free_pages`: return a block. A pfn that is not the start of an
+   * allocated block, or an order that differs from the allocation's, is
+   * refused: a `bad-page-free` violation is recorded and nothing changes.
+   * @returns true when the block was freed
+   */
+  freePages(first: Pfn, order: number): boolean {
+    const a = this.allocated.get(first);
+    if (a === undefined || a.order !== order) {
+      this.platform.violations.record({
+        kind: 'bad-page-free',
+        message:
+          `BUG: Bad page state: freeing pages not allocated as one block ` +
+          `[pfn=${hex(first)}] [order=${order}] [allocated_order=${a === undefined ? 'none' : a.order}]`,
+      });
+      return false;
+    }
+    this.allocated.delete(first);
+    const zone = a.zone;
+    zone.freePages += 2 ** order;
+    let block: number = first;
+    let o = order;
+    while (o < this.maxOrder) {
+      const buddy = block ^ (2 ** o);
+      const set = zone.free[o] as Set<number>;
+      if (!set.has(buddy)) break;
+      set.delete(buddy);
+      block = Math.min(block, buddy);
+      o++;
+    }
+    (zone.free[o] as Set<number>).add(block);
+    return true;
+  }
+
+  /**
+   * `split_page`: turn an allocated block of `order` into `2^order`
+   * independently freeable order-0 pages. @returns false (nothing changed)
+   * when `first` is not an allocated block of that order
+   */
+  splitPage(first: Pfn, order: number): boolean {
+    const a = this.allocated.get(first);
+    if (a === undefined || a.order !== order) return false;
+    for (let i = 0; i < 2 ** order; i++) this.allocated.set(first + i, { order: 0, zone: a.zone, boot: a.boot });
+    return true;
+  }
+
+  /** True when `p` is the first page of an allocated block (any order). */
+  isAllocated(p: Pfn): boolean {
+    return this.allocated.has(p);
+  }
+
+  /** The order of the allocated block starting at `p`, or null. */
+  allocatedOrder(p: Pfn): number | null {
+    return this.allocated.get(p)?.order ?? null;
+  }
+
+  /** Free pages of one zone type (0 when the zone does not exist). */
+  freeCount(t: ZoneType): number {
+    return this.zones.find((z) => z.type === t)?.freePages ?? 0;
+  }
+
+  /** Accounting snapshot for leak checks. */
+  stats(): PageAllocStats {
+    const zones: Record<string, { freePages: number; freeBlocks: number[] }> = {};
+    for (const z of this.zones) zones[z.type] = { freePages: z.freePages, freeBlocks: z.free.map((s) => s.size) };
+    let allocatedBlocks = 0;
+    for (const a of this.allocated.values()) if (!a.boot) allocatedBlocks++;
+    return { zones, allocatedBlocks };
+  }
+}

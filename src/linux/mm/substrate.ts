@@ -1,0 +1,49 @@
+/**
+ * The trusted kernel substrate of one platform: page allocator, kmalloc and
+ * vmalloc, built together, with one accounting snapshot for leak checks.
+ *
+ * Not a kernel mirror (the kernel has these as globals). Every backend gets
+ * the same substrate; the oracle compares {@link Substrate.snapshot} before
+ * and after a run (DESIGN.md "The trust boundary": leaks are measured on the
+ * substrate's own accounting).
+ */
+import type { Platform } from '../../platform/platform.ts';
+import { PageAllocator, type PageAllocStats } from './page_alloc.ts';
+import { Kmalloc, type SlabStats } from './slab.ts';
+import { VmallocSpace } from './vmalloc.ts';
+
+/** Accounting of every substrate allocator at one moment. */
+export interface SubstrateSnapshot {
+  readonly pages: PageAllocStats;
+  readonly slab: SlabStats;
+  readonly vmapAreas: number;
+  readonly kmapsInUse: number;
+}
+
+/** Page allocator, kmalloc and vmalloc of one platform. */
+export class Substrate {
+  readonly pages: PageAllocator;
+  readonly slab: Kmalloc;
+  readonly vmalloc: VmallocSpace;
+
+  constructor(readonly platform: Platform) {
+    this.pages = new PageAllocator(platform);
+    this.slab = new Kmalloc(platform, this.pages);
+    this.vmalloc = new VmallocSpace(platform);
+  }
+
+  /** Accounting snapshot; two snapshots are equal (as JSON) when nothing leaked in between. */
+  snapshot(): SubstrateSnapshot {
+    return {
+      pages: this.pages.stats(),
+      slab: this.slab.stats(),
+      vmapAreas: this.vmalloc.liveAreas,
+      kmapsInUse: this.platform.pt.kmapsInUse,
+    };
+  }
+}
+
+/** Build the substrate on a platform. */
+export function createSubstrate(platform: Platform): Substrate {
+  return new Substrate(platform);
+}
