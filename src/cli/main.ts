@@ -9,9 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 import { BackendLoadError, loadBackend } from '../backend/loader.ts';
-import { createSubstrate } from '../linux/mm/substrate.ts';
-import { createPlatform } from '../platform/platform.ts';
-import { PROFILES, getProfile } from '../platform/profiles.ts';
+import { setUp } from '../backend/setup.ts';
+import { PROFILES } from '../platform/profiles.ts';
 
 const USAGE = 'usage: dmacheck run [--backend <module>] [--profile <name>] [--seed <seed>]';
 
@@ -45,10 +44,8 @@ async function main(argv: string[]): Promise<number> {
   const names = profile === undefined ? Object.keys(PROFILES) : [profile];
   process.stdout.write(`dmacheck run: backend=${factory.name} seed=${seed}\n`);
   for (const name of names) {
-    const platform = createPlatform(getProfile(name), { seed: seed as string });
-    const backend = factory.create({ platform, mm: createSubstrate(platform) });
-    const attached = platform.devices.map((d) => `${d.name}${backend.attachDevice(d.name) === 0 ? '' : '(attach failed)'}`);
-    process.stdout.write(`  ${name.padEnd(14)} devices: ${attached.join(', ')}\n`);
+    const { platform } = setUp(name, { seed: seed as string, backend: factory });
+    process.stdout.write(`  ${name.padEnd(14)} devices: ${platform.devices.map((d) => d.name).join(', ')}\n`);
   }
   process.stdout.write('The conformance harness (properties, traces, fixtures) is not built yet; it comes with the next issue.\n');
   return 0;
