@@ -58,7 +58,12 @@ export async function loadBackend(spec: string | undefined): Promise<BackendFact
     const first = String(err instanceof Error ? err.message : err).split('\n')[0];
     throw new BackendLoadError(`--backend ${spec}: the module failed to load: ${first}`);
   }
-  const candidate = mod.default ?? mod.backend;
+  let candidate = mod.default ?? mod.backend;
+  // A .ts file outside an ESM package loads as CommonJS: its exports sit one `default` deeper.
+  if (typeof candidate === 'object' && candidate !== null && !('name' in candidate)) {
+    const inner = candidate as Record<string, unknown>;
+    candidate = inner.default ?? inner.backend ?? candidate;
+  }
   const problem = backendFactoryProblem(candidate);
   if (problem !== null) {
     throw new BackendLoadError(`--backend ${spec}: the module's default (or \`backend\`) export ${problem}; accepted is a BackendFactory { name, capabilities, create(env) }`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuCache } from './cache.ts';
 import { ExecutionContext, ViolationLog } from './context.ts';
-import { DeviceFault } from './device.ts';
+import { DeviceFault, type DeviceConfig } from './device.ts';
 import { FaultInjector, validateFaults } from './faults.ts';
 import { BusError, PhysicalMemory } from './memory.ts';
 import { PageFault } from './pgtable.ts';
@@ -240,7 +240,7 @@ describe('devices', () => {
     expect(() => a.device('gpu0').read(0x1000, 4)).toThrow(/not RAM/);
     expect(() => a.device('nope')).toThrow(/accepted are vpu0, gpu0, pcie0/);
     const limited = createPlatform(
-      { ...X86_64, devices: [{ ...(X86_64.devices[0] as never), name: 'bridge0', busDmaLimit: 0xffff_ffff }] },
+      { ...X86_64, devices: [{ ...(X86_64.devices[0] as DeviceConfig), name: 'bridge0', busDmaLimit: 0xffff_ffff }] },
       { seed: '1' },
     );
     expect(() => limited.device('bridge0').read(0x1_0000_0000, 4)).toThrow(DeviceFault);
@@ -300,7 +300,7 @@ describe('profiles', () => {
   it('names the conflicting knobs', () => {
     const errs = validateProfile({
       ...X86_64,
-      devices: [{ ...(X86_64.devices[0] as never), coherent: false, minAlignMask: 0x1000 }],
+      devices: [{ ...(X86_64.devices[0] as DeviceConfig), coherent: false, minAlignMask: 0x1000 }],
       dma: { ...X86_64.dma, directRemap: true },
     });
     expect(errs).toContain('devices[0] (nvme0): coherent=false conflicts with dma.archSync=none (this arch has no cache maintenance hooks)');
@@ -326,7 +326,7 @@ describe('profiles', () => {
     expect(bad.join('\n')).toMatch(/zones.dmaEndPhys=0x10/);
     const e = (() => {
       try {
-        createPlatform({ ...X86_64, devices: [X86_64.devices[0] as never, X86_64.devices[0] as never] }, { seed: '1' });
+        createPlatform({ ...X86_64, devices: [X86_64.devices[0] as DeviceConfig, X86_64.devices[0] as DeviceConfig] }, { seed: '1' });
       } catch (err) {
         return err as ProfileError;
       }

@@ -58,7 +58,7 @@ export const DMA_ATTR_ALL = ATTR_NAMES.reduce((m, [b]) => m | b, 0);
 /** Kernel spelling of an attribute set (`DMA_ATTR_NO_KERNEL_MAPPING|DMA_ATTR_NO_WARN`, or `0`). */
 export function attrsToString(attrs: number): string {
   const parts = ATTR_NAMES.filter(([b]) => (attrs & b) !== 0).map(([, n]) => n);
-  const rest = attrs & ~DMA_ATTR_ALL;
+  const rest = (attrs & ~DMA_ATTR_ALL) >>> 0;
   if (rest !== 0) parts.push(`0x${rest.toString(16)}`);
   return parts.length === 0 ? '0' : parts.join('|');
 }

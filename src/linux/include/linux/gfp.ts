@@ -67,6 +67,6 @@ export function gfpToString(gfp: Gfp): string {
       rest &= ~bits;
     }
   }
-  if (rest !== 0) parts.push(`0x${rest.toString(16)}`);
+  if (rest !== 0) parts.push(`0x${(rest >>> 0).toString(16)}`);
   return parts.length === 0 ? '0' : parts.join('|');
 }

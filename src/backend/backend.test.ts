@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { BACKEND_CALLS, supports } from './backend.ts';
+import { BackendLoadError, backendFactoryProblem, loadBackend } from './loader.ts';
+import { REFERENCE_CAPABILITIES, referenceBackend } from './reference.ts';
+import { setUp } from './setup.ts';
+
+const run = promisify(execFile);
+const here = resolve(import.meta.dirname);
+const dir = mkdtempSync(join(tmpdir(), 'dmacheck-backend-'));
+
+function module(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('backend capabilities', () => {
+  it('the reference backend declares every call on every profile', () => {
+    for (const call of BACKEND_CALLS) expect(supports(REFERENCE_CAPABILITIES, call, 'armv7-nommu')).toBe(true);
+    expect(supports({ calls: ['mapPage'], attrs: 0, profiles: ['x86-64'] }, 'mapPage', 'arm64-soc')).toBe(false);
+    expect(supports({ calls: ['mapPage'], attrs: 0, profiles: ['x86-64'] }, 'mapSg', 'x86-64')).toBe(false);
+  });
+});
+
+describe('loadBackend', () => {
+  it("gives the reference backend for 'reference' or no path", async () => {
+    expect(await loadBackend(undefined)).toBe(referenceBackend);
+    expect(await loadBackend('reference')).toBe(referenceBackend);
+  });
+
+  it('loads a TypeScript module exporting a factory as default or as `backend`, through the same seam', async () => {
+    const ref = JSON.stringify(join(here, 'reference.ts'));
+    const a = module('a.ts', `import r from ${ref};\nexport default { ...r, name: 'wrapped' };\n`);
+    const b = module('b.ts', `import r from ${ref};\nexport const backend = { ...r, name: 'named' };\n`);
+    const fa = await loadBackend(a);
+    expect(fa.name).toBe('wrapped');
+    expect((await loadBackend(b)).name).toBe('named');
+    const { backend } = setUp('x86-64', { backend: fa });
+    expect(backend.getCacheAlignment('nvme0')).toBe(1);
+  });
+
+  it('refuses modules that do not export a backend, with one line naming the module and what is accepted', async () => {
+    const cases: [string, RegExp][] = [
+      [module('none.ts', 'export const x = 1;\n'), /default \(or `backend`\) export (is not an object|has no string `name`); accepted is a BackendFactory/],
+      [module('noname.ts', 'export default { create() {} };\n'), /has no string `name`/],
+      [module('nocreate.ts', "export default { name: 'x' };\n"), /has no `create\(env\)` function/],
+      [module('nocaps.ts', "export default { name: 'x', create() {} };\n"), /has no `capabilities` object/],
+      [module('badcall.ts', "export default { name: 'x', create() {}, capabilities: { calls: ['mapBogus'], attrs: 0, profiles: 'all' } };\n"), /unknown call 'mapBogus'/],
+      [module('throws.ts', "throw new Error('boom at load');\n"), /the module failed to load: boom at load/],
+      [module('plain.js', 'export default 42;\n'), /is not an object/],
+      [join(dir, 'missing.ts'), /no such file \(accepted: 'reference' or a path to a \.ts\/\.js module\)/],
+    ];
+    for (const [path, message] of cases) {
+      const err = await loadBackend(path).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendLoadError);
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).not.toContain('\n');
+    }
+    expect(backendFactoryProblem({ name: 'x', create() {}, capabilities: { calls: 'all', attrs: 0, profiles: 'all' } })).toBe('has no `capabilities.calls` array');
+    expect(backendFactoryProblem({ name: 'x', create() {}, capabilities: { calls: [], profiles: 'all' } })).toBe('has no numeric `capabilities.attrs`');
+    expect(backendFactoryProblem({ name: 'x', create() {}, capabilities: { calls: [], attrs: 0, profiles: 3 } })).toMatch(/neither 'all' nor an array/);
+    expect(backendFactoryProblem(referenceBackend)).toBeNull();
+  });
+
+  it('setUp reports a backend that cannot attach a device', () => {
+    const failing = { ...referenceBackend, create: (env: Parameters<typeof referenceBackend.create>[0]) => Object.assign(referenceBackend.create(env), { attachDevice: () => -19 }) };
+    expect(() => setUp('x86-64', { backend: failing })).toThrow('reference: attachDevice(nvme0) returned -19');
+    const unmasked = { ...referenceBackend, create: (env: Parameters<typeof referenceBackend.create>[0]) => Object.assign(referenceBackend.create(env), { setMaskAndCoherent: () => -5 }) };
+    expect(() => setUp('x86-64', { backend: unmasked })).toThrow('dma_set_mask_and_coherent(nvme0, 64) returned -5');
+    expect(setUp('x86-64', { maskBits: null, faults: { fragmentation: 0 } }).platform.profile.name).toBe('x86-64');
+  });
+});
+
+describe('dmacheck command line', () => {
+  const cli = join(here, '..', 'cli', 'main.ts');
+  const tsx = join(here, '..', '..', 'node_modules', '.bin', 'tsx');
+  const dmacheck = (...args: string[]) => run(tsx, [cli, ...args]).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+
+  it('run loads every profile with the reference backend and exits 0', async () => {
+    const r = await dmacheck('run');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('backend=reference');
+    expect(r.stdout).toContain('armv7-nommu');
+  });
+
+  it('bad input: exit 2 with one line naming the bad value and what is accepted', async () => {
+    const bad = await dmacheck('run', '--profile', 'sparc');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('dmacheck: --profile sparc: accepted are x86-64, arm64-soc, armv7-highmem, armv7-nommu');
+    const cmd = await dmacheck('fly');
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command 'fly': accepted is 'run'/);
+    const opt = await dmacheck('run', '--bogus');
+    expect(opt.code).toBe(2);
+    const mod = await dmacheck('run', '--backend', join(dir, 'none.ts'));
+    expect(mod.code).toBe(2);
+    expect(mod.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
