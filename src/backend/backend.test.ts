@@ -34,9 +34,12 @@ describe('loadBackend', () => {
   });
 
   it('loads a TypeScript module exporting a factory as default or as `backend`, through the same seam', async () => {
-    const ref = JSON.stringify(join(here, 'reference.ts'));
-    const a = module('a.ts', `import r from ${ref};\nexport default { ...r, name: 'wrapped' };\n`);
-    const b = module('b.ts', `import r from ${ref};\nexport const backend = { ...r, name: 'named' };\n`);
+    // The modules reach the reference backend through a global, so that tsx does not load a second
+    // copy of src/ (whose coverage would shadow this run's).
+    (globalThis as Record<string, unknown>).__dmacheckReference = referenceBackend;
+    const r = 'globalThis.__dmacheckReference';
+    const a = module('a.ts', `export default { name: 'wrapped', capabilities: ${r}.capabilities, create: (env: unknown) => ${r}.create(env) };\n`);
+    const b = module('b.ts', `export const backend = { name: 'named', capabilities: ${r}.capabilities, create: (env: unknown) => ${r}.create(env) };\n`);
     const fa = await loadBackend(a);
     expect(fa.name).toBe('wrapped');
     expect((await loadBackend(b)).name).toBe('named');
