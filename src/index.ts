@@ -50,3 +50,4 @@ export { LiveDmaTable, type DmaDebugHooks, type LiveEntry } from './linux/kernel
 export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend/backend.ts';
 export { REFERENCE_CAPABILITIES, ReferenceBackend, referenceBackend, type ReferenceOptions } from './backend/reference.ts';
 export { BackendLoadError, loadBackend } from './backend/loader.ts';
+export { setUp, type SetUp, type SetUpOptions } from './backend/setup.ts';
