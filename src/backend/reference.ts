@@ -15,7 +15,6 @@ import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
 import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
 import { EBUSY } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
-import { Dmesg } from '../linux/include/linux/printk.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
 import { BACKEND_CALLS, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend.ts';
@@ -51,7 +50,7 @@ export class ReferenceBackend implements DmaBackend {
       platform,
       mm: env.mm,
       arch: { platform, policy: options.archSync ?? ARCH_SYNC_POLICIES[platform.profile.dma.archSync] },
-      dmesg: new Dmesg(),
+      dmesg: env.mm.dmesg,
       live: new dma.LiveDmaTable(),
       debug: options.debug ?? null,
     };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createPlatform } from '../../platform/platform.ts';
 import { ARM64_SOC, ARMV7_HIGHMEM, ARMV7_NOMMU, X86_64 } from '../../platform/profiles.ts';
 import { PAGE_SIZE, cpuAddr, pfn, pfnToPhys } from '../../platform/types.ts';
-import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, __GFP_HIGHMEM, __GFP_ZERO, gfpToString } from '../include/linux/gfp.ts';
+import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, gfpToString } from '../include/linux/gfp.ts';
 import { createSubstrate } from './substrate.ts';
 
 const MiB = 1024 * 1024;
@@ -100,6 +100,9 @@ describe('page allocator', () => {
     expect(p.violations.all[0]?.message).toContain('alloc_pages(GFP_KERNEL, order=0)');
     const failing = createSubstrate(createPlatform(X86_64, { seed: '1', faults: { pageAllocFailRate: 1 } }));
     expect(failing.pages.allocPages(GFP_KERNEL, 0)).toBeNull();
+    expect(failing.dmesg.lines.map((l) => l.text)).toEqual(['page allocation failure: order:0, mode:GFP_KERNEL']);
+    expect(failing.pages.allocPages(GFP_KERNEL | __GFP_NOWARN, 1)).toBeNull();
+    expect(failing.dmesg.lines).toHaveLength(1);
     const plain = createSubstrate(createPlatform(ARMV7_NOMMU, { seed: '1' })).pages.stats().zones.NORMAL;
     const frag = createSubstrate(createPlatform(ARMV7_NOMMU, { seed: '1', faults: { fragmentation: 1 } })).pages.stats().zones.NORMAL;
     expect(frag?.freeBlocks[10]).toBe(0);

@@ -12,8 +12,10 @@
  */
 import type { Platform } from '../../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type Pfn, hex, pfn, pfnToPhys } from '../../platform/types.ts';
+import type { Dmesg } from '../include/linux/printk.ts';
 import {
   __GFP_DMA,
+  __GFP_NOWARN,
   __GFP_DMA32,
   __GFP_HIGHMEM,
   __GFP_ZERO,
@@ -57,7 +59,11 @@ export class PageAllocator {
   /** Allocated block start pfn → order; `boot` marks pages pinned by fragmentation. */
   private readonly allocated = new Map<number, { order: number; zone: Zone; boot: boolean }>();
 
-  constructor(private readonly platform: Platform) {
+  /** @param dmesg where `warn_alloc` reports failures not marked `__GFP_NOWARN` */
+  constructor(
+    private readonly platform: Platform,
+    private readonly dmesg: Dmesg,
+  ) {
     const p = platform.profile;
     this.maxOrder = p.maxOrder;
     const ramStart = p.ram[0]?.startPhys ?? 0;
@@ -170,21 +176,24 @@ export class PageAllocator {
    * Blocking gfp calls `might_sleep()`. `__GFP_ZERO` clears the pages through
    * the CPU (linear map, or kmap for highmem), leaving dirty cache lines as
    * the kernel's `clear_page` does.
+   * A failure is reported by `warn_alloc` ("page allocation failure")
+   * unless the gfp has `__GFP_NOWARN`.
    * @returns the first pfn, or null when no zone of the zonelist can serve
    *   (or fault injection fails the request)
    */
   allocPages(gfp: Gfp, order: number): Pfn | null {
     if (gfpflagsAllowBlocking(gfp)) this.platform.context.mightSleep(`alloc_pages(${gfpToString(gfp)}, order=${order})`);
-    if (!Number.isInteger(order) || order < 0 || order > this.maxOrder) return null;
-    if (this.platform.faults.failPageAlloc(order)) return null;
-    for (const zone of this.zonelist(gfp)) {
-      const got = this.takeFrom(zone, order);
-      if (got !== null) {
-        this.allocated.set(got, { order, zone, boot: false });
-        if (gfp & __GFP_ZERO) this.clearPages(pfn(got), 2 ** order);
-        return pfn(got);
+    if (Number.isInteger(order) && order >= 0 && order <= this.maxOrder && !this.platform.faults.failPageAlloc(order)) {
+      for (const zone of this.zonelist(gfp)) {
+        const got = this.takeFrom(zone, order);
+        if (got !== null) {
+          this.allocated.set(got, { order, zone, boot: false });
+          if (gfp & __GFP_ZERO) this.clearPages(pfn(got), 2 ** order);
+          return pfn(got);
+        }
       }
     }
+    if ((gfp & __GFP_NOWARN) === 0) this.dmesg.warn(`page allocation failure: order:${order}, mode:${gfpToString(gfp)}`);
     return null;
   }
 

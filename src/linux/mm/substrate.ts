@@ -8,6 +8,7 @@
  * substrate's own accounting).
  */
 import type { Platform } from '../../platform/platform.ts';
+import { Dmesg } from '../include/linux/printk.ts';
 import { PageAllocator, type PageAllocStats } from './page_alloc.ts';
 import { Kmalloc, type SlabStats } from './slab.ts';
 import { VmallocSpace } from './vmalloc.ts';
@@ -22,12 +23,14 @@ export interface SubstrateSnapshot {
 
 /** Page allocator, kmalloc and vmalloc of one platform. */
 export class Substrate {
+  /** The kernel log, shared by the substrate and the DMA layer built on it. */
+  readonly dmesg = new Dmesg();
   readonly pages: PageAllocator;
   readonly slab: Kmalloc;
   readonly vmalloc: VmallocSpace;
 
   constructor(readonly platform: Platform) {
-    this.pages = new PageAllocator(platform);
+    this.pages = new PageAllocator(platform, this.dmesg);
     this.slab = new Kmalloc(platform, this.pages);
     this.vmalloc = new VmallocSpace(platform);
   }

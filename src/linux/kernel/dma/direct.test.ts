@@ -8,6 +8,7 @@ import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../../arch/dma-sync-pol
 import { dmaCapable, dmaToPhys, physToDma } from '../../include/linux/dma-direct.ts';
 import {
   DMA_ATTR_NO_KERNEL_MAPPING,
+  DMA_ATTR_NO_WARN,
   DMA_ATTR_SKIP_CPU_SYNC,
   DMA_ATTR_WRITE_COMBINE,
   DMA_BIDIRECTIONAL,
@@ -17,7 +18,7 @@ import {
   SIZE_MAX,
 } from '../../include/linux/dma-mapping.ts';
 import { ENOMEM, ENXIO } from '../../include/linux/errno.ts';
-import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL } from '../../include/linux/gfp.ts';
+import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, __GFP_NOWARN } from '../../include/linux/gfp.ts';
 import { sgEntry } from '../../include/linux/scatterlist.ts';
 import { createSubstrate } from '../../mm/substrate.ts';
 import { createPlatform } from '../../../platform/platform.ts';
@@ -176,8 +177,11 @@ describe('coherent devices (x86-64)', () => {
 
   it('fails with NULL when no zone can serve the coherent mask', () => {
     const s = ref('x86-64');
-    while (s.mm.pages.allocPages(GFP_DMA, 0) !== null);
+    while (s.mm.pages.allocPages(GFP_DMA | __GFP_NOWARN, 0) !== null);
+    expect(s.backend.allocAttrs('isa0', PAGE_SIZE, GFP_KERNEL, DMA_ATTR_NO_WARN).cpuAddr).toBeNull();
+    expect(s.mm.dmesg.has('page allocation failure')).toBe(false); // DMA_ATTR_NO_WARN → __GFP_NOWARN
     expect(s.backend.allocAttrs('isa0', PAGE_SIZE, GFP_KERNEL, 0).cpuAddr).toBeNull();
+    expect(s.mm.dmesg.has('page allocation failure: order:0, mode:GFP_KERNEL|__GFP_DMA')).toBe(true);
     expect(s.backend.kernel.live.size).toBe(0);
   });
 });
