@@ -13,7 +13,7 @@ import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../linux/arch/dma-sync-
 import { type Device, type DmaKernel, createDevice } from '../linux/include/linux/device.ts';
 import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
 import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
-import { EBUSY } from '../linux/include/linux/errno.ts';
+import { EBUSY, ENODEV } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
@@ -26,9 +26,6 @@ export interface ReferenceOptions {
   /** dma-debug observer; default none. */
   readonly debug?: dma.DmaDebugHooks | null;
 }
-
-/** `-ENODEV`. */
-const ENODEV = 19;
 
 /** Capabilities of the reference backend: every call, every attribute, every profile. */
 export const REFERENCE_CAPABILITIES: BackendCapabilities = { calls: BACKEND_CALLS, attrs: DMA_ATTR_ALL, profiles: 'all' };

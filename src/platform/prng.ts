@@ -3,8 +3,8 @@
  * Alea generator), so that the same seed gives the same platform, the same
  * garbage in never-written memory and the same events, byte for byte.
  *
- * Not a kernel mirror. Nothing in the model may call `Math.random` or read a
- * clock; every random choice goes through a {@link Prng}.
+ * Not a kernel mirror. Nothing in the model may use unseeded randomness or
+ * read a clock; every random choice goes through a {@link Prng}.
  */
 import seedrandom from 'seedrandom';
 

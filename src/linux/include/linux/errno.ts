@@ -6,6 +6,7 @@ export const EIO = 5;
 export const ENXIO = 6;
 export const ENOMEM = 12;
 export const EBUSY = 16;
+export const ENODEV = 19;
 export const EINVAL = 22;
 export const EOPNOTSUPP = 95;
 export const EREMOTEIO = 121;
@@ -15,6 +16,7 @@ const NAMES: Record<number, string> = {
   [ENXIO]: 'ENXIO',
   [ENOMEM]: 'ENOMEM',
   [EBUSY]: 'EBUSY',
+  [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
   [EOPNOTSUPP]: 'EOPNOTSUPP',
   [EREMOTEIO]: 'EREMOTEIO',

@@ -263,3 +263,26 @@ describe('kernel spellings', () => {
     expect(errnoName(3)).toBe('3');
   });
 });
+
+describe('LiveDmaTable', () => {
+  it('keeps two mappings of the same address apart, finds by exact address and by containing range', () => {
+    const s = setUp<ReferenceBackend>('x86-64');
+    const buf = s.mm.slab.kmalloc(PAGE_SIZE) as CpuAddr;
+    const a = s.backend.mapSingle('nvme0', buf, 256, DMA_TO_DEVICE, 0);
+    const b = s.backend.mapSingle('nvme0', buf, 256, DMA_TO_DEVICE, 0); // the same buffer mapped twice (legal for TO_DEVICE)
+    expect(b).toBe(a);
+    const t = s.backend.kernel.live;
+    const dev = s.backend.device('nvme0');
+    expect(t.size).toBe(2);
+    expect(t.findContaining(dev, a + 16, 64)?.sizeBytes).toBe(256);
+    expect(t.findContaining(dev, a + 200, 64)).toBeUndefined();
+    s.backend.unmapSingle('nvme0', a, 256, DMA_TO_DEVICE, 0);
+    expect(t.find(dev, 'single', a)).toBeDefined();
+    const other = t.list(dev)[0];
+    s.backend.unmapSingle('nvme0', b, 256, DMA_TO_DEVICE, 0);
+    t.remove(other as never); // already gone: no-op
+    expect(t.size).toBe(0);
+    expect(t.list()).toEqual([]);
+    expect(t.findSg(s.backend.device('nic0'), [])).toBeUndefined();
+  });
+});

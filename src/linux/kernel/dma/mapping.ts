@@ -29,7 +29,7 @@ import type { Device } from '../../include/linux/device.ts';
 import type { DmaAllocation } from '../../include/linux/dma-map-ops.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
 import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
-import { EIO, ENOMEM, ENXIO, EOPNOTSUPP } from '../../include/linux/errno.ts';
+import { EINVAL, EIO, ENOMEM, ENXIO, EOPNOTSUPP, EREMOTEIO } from '../../include/linux/errno.ts';
 import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, type Gfp } from '../../include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../../include/linux/scatterlist.ts';
 import * as direct from './direct.ts';
@@ -60,45 +60,74 @@ export interface LiveEntry {
   readonly mappedEnts: number;
 }
 
-/** The table of live allocations and mappings of one kernel (dma-debug's hash, without the checks). */
+/**
+ * The table of live allocations and mappings of one kernel (dma-debug's
+ * hash, without the checks). Exact lookups are keyed by (device, kind, DMA
+ * address), so unmap and free cost no scan; a containing-range lookup for
+ * partial syncs scans only the device's streaming mappings.
+ */
 export class LiveDmaTable {
-  private readonly entries = new Set<LiveEntry>();
+  private readonly exact = new Map<string, LiveEntry[]>();
+  private readonly singles = new Map<Device, Set<LiveEntry>>();
+  private readonly sgs = new Map<Scatterlist[], LiveEntry>();
+  private count = 0;
+
+  private static key(dev: Device, kind: LiveKind, dmaAddr: number): string {
+    return `${dev.name}|${kind}|${dmaAddr}`;
+  }
 
   add(e: LiveEntry): void {
-    this.entries.add(e);
+    const k = LiveDmaTable.key(e.dev, e.kind, e.dmaAddr);
+    const same = this.exact.get(k);
+    if (same === undefined) this.exact.set(k, [e]);
+    else same.push(e);
+    if (e.kind === 'single') {
+      let set = this.singles.get(e.dev);
+      if (set === undefined) this.singles.set(e.dev, (set = new Set()));
+      set.add(e);
+    }
+    if (e.sgl !== null) this.sgs.set(e.sgl, e);
+    this.count++;
   }
 
   remove(e: LiveEntry): void {
-    this.entries.delete(e);
+    const k = LiveDmaTable.key(e.dev, e.kind, e.dmaAddr);
+    const same = this.exact.get(k);
+    const i = same?.indexOf(e) ?? -1;
+    if (same === undefined || i < 0) return;
+    same.splice(i, 1);
+    if (same.length === 0) this.exact.delete(k);
+    this.singles.get(e.dev)?.delete(e);
+    if (e.sgl !== null) this.sgs.delete(e.sgl);
+    this.count--;
   }
 
-  /** The entry of `kind` for `dev` at exactly `dmaAddr`, or undefined. */
+  /** The oldest entry of `kind` for `dev` at exactly `dmaAddr`, or undefined. */
   find(dev: Device, kind: LiveKind, dmaAddr: number): LiveEntry | undefined {
-    for (const e of this.entries) if (e.dev === dev && e.kind === kind && e.dmaAddr === dmaAddr) return e;
-    return undefined;
+    return this.exact.get(LiveDmaTable.key(dev, kind, dmaAddr))?.[0];
   }
 
   /** The streaming (single) entry of `dev` containing `[addr, addr+size)`, or undefined (`bucket_find_contain`). */
   findContaining(dev: Device, addr: number, size: number): LiveEntry | undefined {
-    for (const e of this.entries) {
-      if (e.dev === dev && e.kind === 'single' && addr >= e.dmaAddr && addr + size <= e.dmaAddr + e.sizeBytes) return e;
+    for (const e of this.singles.get(dev) ?? []) {
+      if (addr >= e.dmaAddr && addr + size <= e.dmaAddr + e.sizeBytes) return e;
     }
     return undefined;
   }
 
-  /** The sg entry whose list is `sgl`, or undefined. */
+  /** The sg entry whose list is `sgl`, if it belongs to `dev`. */
   findSg(dev: Device, sgl: Scatterlist[]): LiveEntry | undefined {
-    for (const e of this.entries) if (e.dev === dev && e.sgl === sgl) return e;
-    return undefined;
+    const e = this.sgs.get(sgl);
+    return e?.dev === dev ? e : undefined;
   }
 
-  /** Live entries, optionally of one device. */
+  /** Live entries, optionally of one device, oldest first per address. */
   list(dev?: Device): LiveEntry[] {
-    return [...this.entries].filter((e) => dev === undefined || e.dev === dev);
+    return [...this.exact.values()].flat().filter((e) => dev === undefined || e.dev === dev);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 }
 
@@ -402,11 +431,11 @@ function mapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirec
   }
   if (!Number.isInteger(nents) || nents < 1 || nents > sgl.length || sgl.slice(0, nents).some((s) => !validSize(s.length))) {
     refuse(dev, 'dma_map_sg', 'nents must be 1..length of the list, every entry non-empty', { nents, entries: sgl.length });
-    return -22;
+    return -EINVAL;
   }
   if (k.live.findSg(dev, sgl) !== undefined) {
     refuse(dev, 'dma_map_sg', 'list is already mapped (R46)', { nents });
-    return -22;
+    return -EINVAL;
   }
   let r: number;
   if (dmaMapDirect(dev)) r = direct.dmaDirectMapSg(dev, sgl, nents, dir, attrs);
@@ -416,7 +445,7 @@ function mapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirec
     const first = sgl[0] as Scatterlist;
     k.live.add({ dev, kind: 'sg', dmaAddr: first.dmaAddress, sizeBytes: 0, dir, attrs, cpuAddr: null, phys: null, sgl, nents, mappedEnts: r });
     k.debug?.mapSg?.(dev, sgl, nents, r, dir, attrs);
-  } else if (r < 0 && ![-22, -ENOMEM, -EIO, -121].includes(r)) {
+  } else if (r < 0 && ![-EINVAL, -ENOMEM, -EIO, -EREMOTEIO].includes(r)) {
     k.dmesg.warn(`WARNING: dma_map_sg: unexpected error ${r}, coerced to -EIO [dev=${dev.name}]`);
     r = -EIO;
   }
