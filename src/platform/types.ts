@@ -37,8 +37,6 @@ export const pfn = (n: number): Pfn => n as Pfn;
 export const pfnToPhys = (p: Pfn): PhysAddr => (p * PAGE_SIZE) as PhysAddr;
 /** `PHYS_PFN`: the page frame holding a physical address. */
 export const physToPfn = (a: PhysAddr): Pfn => Math.floor(a / PAGE_SIZE) as Pfn;
-/** `offset_in_page`, in bytes. */
-export const offsetInPage = (a: number): number => a % PAGE_SIZE;
 /** `PAGE_ALIGN`: round a byte count up to whole pages, in bytes. */
 export const pageAlign = (sizeBytes: number): number => Math.ceil(sizeBytes / PAGE_SIZE) * PAGE_SIZE;
 /** Number of pages covering `sizeBytes` (`PAGE_ALIGN(size) >> PAGE_SHIFT`). */

@@ -9,7 +9,7 @@
 import type { VmArea } from '../../../platform/user.ts';
 import type { CpuAddr, DmaAddr, PhysAddr } from '../../../platform/types.ts';
 import type { Device } from './device.ts';
-import type { DmaDataDirection } from './dma-mapping.ts';
+import { DMA_MAPPING_ERROR, type DmaDataDirection } from './dma-mapping.ts';
 import type { Gfp } from './gfp.ts';
 import type { Scatterlist, SgTable } from './scatterlist.ts';
 
@@ -18,6 +18,9 @@ export interface DmaAllocation {
   readonly cpuAddr: CpuAddr | null;
   readonly dmaHandle: DmaAddr;
 }
+
+/** The failed allocation: NULL CPU address, `DMA_MAPPING_ERROR` handle. */
+export const DMA_ALLOC_FAILED: DmaAllocation = Object.freeze({ cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR });
 
 /** `struct dma_map_ops`: every method optional. Sizes in bytes. */
 export interface DmaMapOps {

@@ -33,7 +33,7 @@ import {
 import { archDmaPrepCoherent, archSyncDmaForCpu, archSyncDmaForDevice } from '../../arch/dma-sync-policy.ts';
 import { armDmaAlloc, armDmaFree } from '../../arch/arm/mm/dma-mapping.ts';
 import type { Device } from '../../include/linux/device.ts';
-import { devIsDmaCoherent, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
+import { DMA_ALLOC_FAILED, devIsDmaCoherent, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
 import { dmaCapable, dmaStreamingLimit, dmaToPhys, physToDma } from '../../include/linux/dma-direct.ts';
 import {
   DMA_ATTR_MMIO,
@@ -50,8 +50,6 @@ import { GFP_DMA, GFP_DMA32, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBl
 import { pageToPfn, pfnToPage } from '../../include/linux/mm.ts';
 import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
 import { dmaCommonContiguousRemap } from './remap.ts';
-
-const NO_ALLOCATION = (): DmaAllocation => ({ cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR });
 
 /** `phys_to_dma_direct` (unencrypted variant not needed: no profile encrypts). */
 export function physToDmaDirect(dev: Device, phys: number): DmaAddr {
@@ -138,7 +136,7 @@ export function dmaPgprot(dev: Device, prot: PageAttr, attrs: number): PageAttr 
 /** `dma_direct_alloc_no_mapping`: pages without a kernel mapping; the cookie is the `struct page *`. Not zeroed. */
 function dmaDirectAllocNoMapping(dev: Device, size: number, gfp: Gfp): DmaAllocation {
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
-  if (page === null) return NO_ALLOCATION();
+  if (page === null) return DMA_ALLOC_FAILED;
   if (!dev.kernel.mm.pages.isHighmem(page)) archDmaPrepCoherent(dev.kernel.arch, page, size);
   return { cpuAddr: pfnToPage(dev.kernel.platform.profile.va, page), dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
 }
@@ -146,7 +144,7 @@ function dmaDirectAllocNoMapping(dev: Device, size: number, gfp: Gfp): DmaAlloca
 /** The atomic pools of §1.6; no profile has them yet, so a non-blocking remap allocation fails as with empty pools. */
 function dmaDirectAllocFromPool(dev: Device, size: number): DmaAllocation {
   dev.kernel.dmesg.warn(`Failed to get suitable pool for ${dev.name} [size=${size}] [pools=none]`);
-  return NO_ALLOCATION();
+  return DMA_ALLOC_FAILED;
 }
 
 /**
@@ -172,19 +170,19 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
     if (cfg.archHasDmaAlloc) return armDmaAlloc(dev, size, gfp, attrs);
     if (cfg.globalPool) {
       // dma_alloc_from_global_coherent: the only source; no global pool is declared yet.
-      return NO_ALLOCATION();
+      return DMA_ALLOC_FAILED;
     }
     remap = cfg.directRemap;
     setUncached = cfg.archHasSetUncached && !remap;
     if (!remap && !setUncached) {
       k.dmesg.warnOnce('dma_direct_alloc:unsupported', 'coherent DMA allocations not supported on this platform.');
-      return NO_ALLOCATION();
+      return DMA_ALLOC_FAILED;
     }
   }
   if (remap && !gfpflagsAllowBlocking(gfp)) return dmaDirectAllocFromPool(dev, size);
 
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
-  if (page === null) return NO_ALLOCATION();
+  if (page === null) return DMA_ALLOC_FAILED;
   if (k.mm.pages.isHighmem(page)) {
     remap = true;
     setUncached = false;
@@ -196,7 +194,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
     ret = dmaCommonContiguousRemap(dev, page, size, prot);
     if (ret === null) {
       dmaFreeContiguous(dev, page, size);
-      return NO_ALLOCATION();
+      return DMA_ALLOC_FAILED;
     }
   } else {
     ret = k.mm.pages.pageAddress(page);

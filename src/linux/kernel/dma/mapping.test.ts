@@ -149,7 +149,6 @@ describe('dispatch: direct or ops', () => {
     expect(dma.dmaGoDirect(dev, 64)).toBe(true);
     expect(dma.dmaGoDirect(dev, 32)).toBe(false);
     expect(dma.dmaGoDirect(dev, null)).toBe(false);
-    dev.dmaCoherent;
     dev.dmaIommu = true;
     expect(dma.dmaGoDirect(dev, 64)).toBe(false);
   });

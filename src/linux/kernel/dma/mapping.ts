@@ -22,11 +22,10 @@
  * wrong direction on a live mapping, the CPU touching a device-owned buffer —
  * goes through, so the oracle can see what it does.
  */
-import type { PageAttr } from '../../../platform/pgtable.ts';
 import type { VmArea } from '../../../platform/user.ts';
 import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, hex, maskLimit, minNotZero, pfnToPhys } from '../../../platform/types.ts';
 import type { Device } from '../../include/linux/device.ts';
-import type { DmaAllocation } from '../../include/linux/dma-map-ops.ts';
+import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
 import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
 import { EINVAL, EIO, ENOMEM, ENXIO, EOPNOTSUPP, EREMOTEIO } from '../../include/linux/errno.ts';
@@ -204,22 +203,21 @@ function validSize(size: number): boolean {
  */
 export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: number): DmaAllocation {
   const k = dev.kernel;
-  const fail: DmaAllocation = { cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR };
   if (dev.coherentDmaMask === 0) k.dmesg.warnOnce(`dma_alloc_attrs:mask:${dev.name}`, `WARNING: coherent_dma_mask is 0 [dev=${dev.name}]`);
   if ((gfpIn & __GFP_COMP) !== 0) {
     k.dmesg.warn(`WARNING: dma_alloc_attrs with __GFP_COMP [dev=${dev.name}]`);
-    return fail;
+    return DMA_ALLOC_FAILED;
   }
   if (!validSize(size)) {
     refuse(dev, 'dma_alloc_attrs', 'size must be a positive whole number of bytes', { size });
-    return fail;
+    return DMA_ALLOC_FAILED;
   }
   const gfp = gfpIn & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
   let r: DmaAllocation;
   if (dmaAllocDirect(dev)) r = direct.dmaDirectAlloc(dev, size, gfp, attrs);
   else if (dev.dmaOps?.alloc !== undefined) r = dev.dmaOps.alloc(dev, size, gfp, attrs);
-  else return fail;
-  if (r.cpuAddr === null) return fail;
+  else return DMA_ALLOC_FAILED;
+  if (r.cpuAddr === null) return DMA_ALLOC_FAILED;
   k.live.add({ dev, kind: 'coherent', dmaAddr: r.dmaHandle, sizeBytes: size, dir: 0, attrs, cpuAddr: r.cpuAddr, phys: null, sgl: null, nents: 0, mappedEnts: 0 });
   k.debug?.allocCoherent?.(dev, size, r.dmaHandle, r.cpuAddr, attrs);
   return r;
@@ -229,6 +227,19 @@ export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: numb
 function findCoherent(dev: Device, cpuAddr: CpuAddr, handle: DmaAddr): LiveEntry | undefined {
   const e = dev.kernel.live.find(dev, 'coherent', handle);
   return e !== undefined && e.cpuAddr === cpuAddr ? e : undefined;
+}
+
+/** True when `size` bytes of a live coherent buffer may be shared (mmap, get_sgtable); logs the refusal otherwise. */
+function shareable(dev: Device, call: string, cpuAddr: CpuAddr, handle: DmaAddr, size: number): boolean {
+  const e = findCoherent(dev, cpuAddr, handle);
+  if (e !== undefined && validSize(size) && size <= e.sizeBytes) return true;
+  refuse(dev, call, 'not a live coherent allocation of at least this size', {
+    cpu_addr: hex(cpuAddr),
+    handle: hex(handle),
+    size,
+    allocated_size: e?.sizeBytes ?? 'none',
+  });
+  return false;
 }
 
 /**
@@ -269,11 +280,7 @@ export function dmaFreeAttrs(dev: Device, size: number, cpuAddr: CpuAddr | null,
  * @see kernel/dma/mapping.c dma_mmap_attrs
  */
 export function dmaMmapAttrs(dev: Device, vma: VmArea, cpuAddr: CpuAddr, handle: DmaAddr, size: number, attrs: number): number {
-  const e = findCoherent(dev, cpuAddr, handle);
-  if (e === undefined || !validSize(size) || size > e.sizeBytes) {
-    refuse(dev, 'dma_mmap_attrs', 'not a live coherent allocation of at least this size', { cpu_addr: hex(cpuAddr), handle: hex(handle), size });
-    return -ENXIO;
-  }
+  if (!shareable(dev, 'dma_mmap_attrs', cpuAddr, handle, size)) return -ENXIO;
   if (dmaAllocDirect(dev)) return direct.dmaDirectMmap(dev, vma, cpuAddr, handle, size, attrs);
   if (dev.dmaOps?.mmap !== undefined) return dev.dmaOps.mmap(dev, vma, cpuAddr, handle, size, attrs);
   return -ENXIO;
@@ -292,11 +299,7 @@ export function dmaCanMmap(dev: Device): boolean {
  * @see kernel/dma/mapping.c dma_get_sgtable_attrs
  */
 export function dmaGetSgtableAttrs(dev: Device, cpuAddr: CpuAddr, handle: DmaAddr, size: number, attrs: number): { ret: number; sgt: SgTable | null } {
-  const e = findCoherent(dev, cpuAddr, handle);
-  if (e === undefined || !validSize(size) || size > e.sizeBytes) {
-    refuse(dev, 'dma_get_sgtable_attrs', 'not a live coherent allocation of at least this size', { cpu_addr: hex(cpuAddr), handle: hex(handle), size });
-    return { ret: -ENXIO, sgt: null };
-  }
+  if (!shareable(dev, 'dma_get_sgtable_attrs', cpuAddr, handle, size)) return { ret: -ENXIO, sgt: null };
   if (dmaAllocDirect(dev)) return direct.dmaDirectGetSgtable(dev, cpuAddr, handle, size);
   if (dev.dmaOps?.getSgtable !== undefined) return dev.dmaOps.getSgtable(dev, cpuAddr, handle, size, attrs);
   return { ret: -ENXIO, sgt: null };
@@ -620,7 +623,3 @@ export function dmaNeedSync(dev: Device, addr: DmaAddr): boolean {
   return true;
 }
 
-/** `dma_pgprot`, re-exported for callers that build user mappings. */
-export function dmaPgprot(dev: Device, prot: PageAttr, attrs: number): PageAttr {
-  return direct.dmaPgprot(dev, prot, attrs);
-}

@@ -3,7 +3,7 @@
  * `dma_common_contiguous_remap` gives a physically contiguous buffer a new
  * kernel mapping with the attribute `dma_pgprot` chose (uncached or
  * write-combine for non-coherent devices), `dma_common_pages_remap` does the
- * same for a page array and keeps it for `dma_common_find_pages`, and
+ * same for a page array, and
  * `dma_common_free_remap` undoes either. kernel-dma.md §1.7.
  *
  * vmap may sleep: these are never reached in atomic context by a correct
@@ -23,12 +23,6 @@ export function dmaCommonPagesRemap(dev: Device, pages: readonly Pfn[], prot: Pa
 export function dmaCommonContiguousRemap(dev: Device, first: Pfn, sizeBytes: number, prot: PageAttr): CpuAddr | null {
   const pages = Array.from({ length: pagesFor(sizeBytes) }, (_, i) => pfn(first + i));
   return dmaCommonPagesRemap(dev, pages, prot);
-}
-
-/** `dma_common_find_pages`: the page array behind a `VM_DMA_COHERENT` remap; null otherwise. */
-export function dmaCommonFindPages(dev: Device, cpuAddr: CpuAddr): readonly Pfn[] | null {
-  const area = dev.kernel.mm.vmalloc.findVmArea(cpuAddr);
-  return area !== undefined && (area.flags & VM_DMA_COHERENT) !== 0 ? area.pages : null;
 }
 
 /**

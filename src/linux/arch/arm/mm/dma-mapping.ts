@@ -16,9 +16,9 @@
 import type { CpuAddr, DmaAddr, Pfn } from '../../../../platform/types.ts';
 import { PAGE_SIZE, getOrder, hex, pagesFor, pfn, pfnToPhys } from '../../../../platform/types.ts';
 import type { Device, DmaKernel } from '../../../include/linux/device.ts';
-import type { DmaAllocation } from '../../../include/linux/dma-map-ops.ts';
+import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../../include/linux/dma-map-ops.ts';
 import { physToDma } from '../../../include/linux/dma-direct.ts';
-import { DMA_ATTR_WRITE_COMBINE, DMA_MAPPING_ERROR } from '../../../include/linux/dma-mapping.ts';
+import { DMA_ATTR_WRITE_COMBINE } from '../../../include/linux/dma-mapping.ts';
 import { GFP_DMA, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../../include/linux/gfp.ts';
 import { dmaCommonContiguousRemap, dmaCommonFreeRemap } from '../../../kernel/dma/remap.ts';
 
@@ -80,15 +80,15 @@ export function armDmaAlloc(dev: Device, size: number, gfpIn: Gfp, attrs: number
   if (dev.coherentDmaMask < 32) gfp |= GFP_DMA;
   if (!gfpflagsAllowBlocking(gfp)) {
     k.dmesg.err(`coherent pool not initialised! [dev=${dev.name}] [size=${size}]`);
-    return { cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR };
+    return DMA_ALLOC_FAILED;
   }
   const page = dmaAllocBuffer(dev, size, gfp);
-  if (page === null) return { cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR };
+  if (page === null) return DMA_ALLOC_FAILED;
   const prot = (attrs & DMA_ATTR_WRITE_COMBINE) !== 0 ? 'write-combine' : k.platform.profile.dma.dmacoherentAttr;
   const virt = dmaCommonContiguousRemap(dev, page, size, prot);
   if (virt === null) {
     dmaFreeBuffer(k, page, size);
-    return { cpuAddr: null, dmaHandle: DMA_MAPPING_ERROR };
+    return DMA_ALLOC_FAILED;
   }
   bufferList(k).push({ virt, page, sizeBytes: size });
   return { cpuAddr: virt, dmaHandle: physToDma(dev, pfnToPhys(page)) };
