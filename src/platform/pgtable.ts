@@ -72,6 +72,13 @@ export class KernelPageTables {
   /** Number of cacheable PTEs (vmalloc or kmap) per pfn, for speculative-fill legality. */
   private readonly cacheableRefs = new Map<number, number>();
   private readonly kmapUsed: boolean[];
+  /**
+   * Called after a PTE is removed: the TLB invalidation's `dsb` drains the
+   * CPU's write buffer, so no store through the old mapping is still in
+   * flight when the page is reused. The platform wires it to the
+   * write-combine buffer.
+   */
+  onTlbFlush: () => void = () => {};
 
   constructor(
     readonly layout: VaLayout,
@@ -142,6 +149,7 @@ export class KernelPageTables {
     const old = this.ptes.get(vpn);
     if (old === undefined) return;
     this.ptes.delete(vpn);
+    this.onTlbFlush();
     if (old.attr === 'cacheable') {
       const n = (this.cacheableRefs.get(old.pfn) ?? 1) - 1;
       if (n === 0) this.cacheableRefs.delete(old.pfn);

@@ -54,6 +54,7 @@ export class Platform {
     this.cache = new CpuCache(this.mem, profile.cache.lineSizeBytes, profile.cache.partialLinePolicy);
     this.pt = new KernelPageTables(profile.va, this.mem);
     this.cpu = new Cpu(this.pt, this.cache, this.mem, new WriteCombineBuffer(this.mem));
+    this.pt.onTlbFlush = () => this.cpu.wc.drain();
     this.user = new UserSpace(this.mem, this.cache);
     this.context = new ExecutionContext(this.violations);
     this.faults = new FaultInjector(faults, this.prng.fork('faults'));

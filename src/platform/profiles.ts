@@ -390,3 +390,8 @@ export function assertValidProfile(p: PlatformProfile): void {
   const errors = validateProfile(p);
   if (errors.length > 0) throw new ProfileError(p.name, errors);
 }
+
+/** True when some RAM of `p` lies above the linear map (`CONFIG_HIGHMEM` with highmem pages). */
+export function hasHighmem(p: PlatformProfile): boolean {
+  return p.ram.some((b) => b.startPhys + b.sizeBytes > p.va.lowmemEndPhys);
+}

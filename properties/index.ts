@@ -1,0 +1,36 @@
+/**
+ * Every property, in the order `dmacheck run` reports them
+ * (DESIGN.md "Properties").
+ */
+import type { Property } from '../src/conformance/property.ts';
+import allocationContract from './allocation-contract.ts';
+import badInputIsRefused from './bad-input-is-refused.ts';
+import coherentBufferAgrees from './coherent-buffer-agrees.ts';
+import cookieNeverDereferenced from './cookie-never-dereferenced.ts';
+import dmaAddressReachable from './dma-address-reachable.ts';
+import mmapShowsBuffer from './mmap-shows-buffer.ts';
+import noLeak from './no-leak.ts';
+import noOops from './no-oops.ts';
+import noStaleCpuRead from './no-stale-cpu-read.ts';
+import noStaleDeviceRead from './no-stale-device-read.ts';
+import sgtableDescribesBuffer from './sgtable-describes-buffer.ts';
+
+/** All properties. */
+export const PROPERTIES: readonly Property[] = [
+  noStaleCpuRead,
+  noStaleDeviceRead,
+  coherentBufferAgrees,
+  cookieNeverDereferenced,
+  dmaAddressReachable,
+  allocationContract,
+  mmapShowsBuffer,
+  sgtableDescribesBuffer,
+  noLeak,
+  badInputIsRefused,
+  noOops,
+];
+
+/** The property named `name`, or undefined. */
+export function findProperty(name: string): Property | undefined {
+  return PROPERTIES.find((p) => p.name === name);
+}

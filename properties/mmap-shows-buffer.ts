@@ -1,0 +1,31 @@
+/**
+ * mmap-shows-buffer: `dma_mmap_attrs` of a buffer into user space succeeds
+ * where `dma_can_mmap` says it can, populates every page of the VMA, and a
+ * user read shows the same bytes the CPU and the device put in the buffer.
+ * @see kernel/dma/direct.c dma_direct_mmap, kernel/dma/mapping.c dma_mmap_attrs (kernel-dma.md §1.14)
+ */
+import { ORIGIN, describeMismatch, firstMismatch } from '../src/conformance/oracle.ts';
+import { errnoName } from '../src/linux/include/linux/errno.ts';
+import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
+
+const property: Property = {
+  name: 'mmap-shows-buffer',
+  summary: 'mapping a buffer to user space shows the same bytes, on every page',
+  rules: ['R25', 'R26'],
+  weights: {
+    kmalloc: 0, allocPages: 0, mapSingle: 0, mapPage: 0, mapSg: 0, cpuWriteNeighbour: 0,
+    alloc: 6, mmap: 8, userRead: 10, cpuWrite: 6, deviceWrite: 6, munmap: 2, free: 2, dmaWmb: 2, speculativeFill: 2,
+  },
+  needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'mmapAttrs', 'canMmap']),
+  check(obs) {
+    if (obs.kind === 'mmap' && (obs.ret !== 0 || obs.populatedPages !== obs.expectedPages)) {
+      const ret = obs.ret === 0 ? '0' : `${obs.ret} (${errnoName(-obs.ret)})`;
+      return violation(property, obs, `dma_mmap_attrs of ${obs.ref} did not map the buffer [ret=${ret}] [pages_mapped=${obs.populatedPages}] [pages_expected=${obs.expectedPages}]`);
+    }
+    if (obs.kind !== 'user-read') return null;
+    const m = firstMismatch(obs, (o) => o !== ORIGIN.allocZero);
+    return m === null ? null : violation(property, obs, `user mapping shows other bytes than the buffer ${describeMismatch(obs, m)}`);
+  },
+};
+
+export default property;

@@ -1,0 +1,423 @@
+/**
+ * Not a kernel mirror: the symbolic driver model, the part of the contract
+ * model (DESIGN.md "The contract model") that knows which objects and
+ * mappings exist, who owns which bytes, and so which step is legal now.
+ *
+ * Ownership is kept per {@link GRANULE_BYTES} granule of each object: the
+ * CPU owns an object until it is mapped; mapping and `dma_sync_*_for_device`
+ * give the mapped granules to the device (R35/R36); `dma_sync_*_for_cpu` and
+ * unmap give them back. {@link ModelState.check} names the rule a step would
+ * break, so the generator draws only legal steps, shrinking can re-check
+ * legality, and a later misuse mode can say which step broke which rule.
+ * The model holds no addresses and no bytes: those are the session's and the
+ * oracle's.
+ */
+import type { RuleId } from '../../spec/rules.ts';
+import type { SgSeg, Step } from './steps.ts';
+
+/**
+ * Ownership granule, bytes: the largest `dma_get_cache_alignment()` of any
+ * profile (arm64's `ARCH_DMA_MINALIGN`), so that partial syncs and mapping
+ * edges the generator draws are legal on every profile (R9).
+ */
+export const GRANULE_BYTES = 128;
+
+/** Why a step is not legal now: a rule it breaks, or a harness reason. */
+export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only';
+
+/** Kinds of memory object a driver holds. */
+export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
+
+/** A live memory object. */
+export interface ModelObject {
+  readonly id: string;
+  readonly kind: ObjKind;
+  /** Bytes requested (`dma_alloc_attrs` size, `kmalloc` size, or `PAGE_SIZE << order`). */
+  readonly sizeBytes: number;
+  /** Allocating device (coherent buffers only). */
+  readonly dev: string | null;
+  /** The object has a kernel virtual address the CPU may use (false for NO_KERNEL_MAPPING). */
+  readonly kernelMapping: boolean;
+  /** Mapping that holds the object now, if any. */
+  mappedBy: string | null;
+  /** Live user mappings of it. */
+  readonly vmas: Set<string>;
+  /** Owner per granule, one of {@link OWNER}. Coherent buffers stay CPU (both sides own them, R32). */
+  readonly owner: Uint8Array;
+}
+
+/** One segment of a mapping: bytes of an object, placed at `mapOffset` in the mapping. */
+export interface ModelSegment {
+  readonly obj: string;
+  readonly objOffset: number;
+  readonly sizeBytes: number;
+  readonly mapOffset: number;
+}
+
+/** A live streaming mapping. */
+export interface ModelMapping {
+  readonly id: string;
+  readonly kind: 'single' | 'page' | 'sg';
+  readonly dev: string;
+  readonly dir: 'DMA_TO_DEVICE' | 'DMA_FROM_DEVICE' | 'DMA_BIDIRECTIONAL';
+  readonly segs: readonly ModelSegment[];
+  /** Total bytes. */
+  readonly sizeBytes: number;
+}
+
+/** A live user mapping of a coherent buffer. */
+export interface ModelVma {
+  readonly id: string;
+  readonly obj: string;
+}
+
+/**
+ * Granule owners. `cpuDirty`: the CPU owns a mapped granule and has written
+ * it; only `dma_sync_*_for_device` may follow (R36), because the for-cpu
+ * maintenance of a second sync or of unmap may discard lines the CPU dirtied
+ * (arm64 and ARM32 invalidate whole lines).
+ */
+export const OWNER = { cpu: 0, device: 1, cpuDirty: 2 } as const;
+
+function granules(sizeBytes: number): number {
+  return Math.ceil(sizeBytes / GRANULE_BYTES);
+}
+
+/** Page size the model assumes for `alloc_pages` orders (every profile uses 4 KiB pages). */
+export const MODEL_PAGE_BYTES = 4096;
+
+/** The symbolic state one driver sequence walks through. */
+export class ModelState {
+  readonly objects = new Map<string, ModelObject>();
+  readonly mappings = new Map<string, ModelMapping>();
+  readonly vmas = new Map<string, ModelVma>();
+  context: 'process' | 'atomic' = 'process';
+  /**
+   * A CPU store to a coherent buffer (the allocation's own zeroing included)
+   * has not been ordered by `dma_wmb()` yet (R18). Coherent buffers of
+   * non-coherent devices are mapped write-combine on arm64 and ARM32
+   * (`pgprot_dmacoherent`), so such stores may still sit in the CPU's
+   * write buffer; a driver orders them before the device or user space looks.
+   */
+  wcPending = false;
+  private readonly counters = new Map<string, number>();
+
+  constructor(readonly devices: readonly string[]) {}
+
+  /** The next unused id with `prefix` (`b1`, `b2`, ...). */
+  nextId(prefix: string): string {
+    const n = (this.counters.get(prefix) ?? 0) + 1;
+    return `${prefix}${n}`;
+  }
+
+  private noteId(id: string): void {
+    const m = /^([a-z]+)(\d+)$/.exec(id);
+    if (m === null) return;
+    const prefix = m[1] as string;
+    const n = Number(m[2]);
+    if (n > (this.counters.get(prefix) ?? 0)) this.counters.set(prefix, n);
+  }
+
+  private obj(ref: string, ...kinds: ObjKind[]): ModelObject | Illegal {
+    const o = this.objects.get(ref);
+    if (o === undefined) return 'no-such-object';
+    if (!kinds.includes(o.kind)) return 'wrong-object-kind';
+    return o;
+  }
+
+  /** Segments of an sg step, or why they are not legal. */
+  private sgSegments(segs: readonly SgSeg[]): ModelSegment[] | Illegal {
+    const out: ModelSegment[] = [];
+    const seen = new Set<string>();
+    let at = 0;
+    for (const s of segs) {
+      const o = this.obj(s.ref, 'kmalloc', 'pages');
+      if (typeof o === 'string') return o;
+      if (seen.has(s.ref) || o.mappedBy !== null) return 'R46';
+      seen.add(s.ref);
+      if (s.size <= 0 || s.offset < 0 || s.offset + s.size > o.sizeBytes) return 'out-of-range';
+      if (o.kind === 'pages' && (s.offset % GRANULE_BYTES !== 0 || s.size % GRANULE_BYTES !== 0)) return 'R8';
+      if (o.kind === 'kmalloc' && (s.offset !== 0 || s.size !== o.sizeBytes)) return 'R8';
+      out.push({ obj: s.ref, objOffset: s.offset, sizeBytes: s.size, mapOffset: at });
+      at += s.size;
+    }
+    return out.length === 0 ? 'out-of-range' : out;
+  }
+
+  /** True when every granule of `[offset, offset+size)` of `o` has an owner in `who`. */
+  private owned(o: ModelObject, offset: number, size: number, ...who: number[]): boolean {
+    const g1 = Math.ceil((offset + size) / GRANULE_BYTES);
+    for (let g = Math.floor(offset / GRANULE_BYTES); g < g1; g++) if (!who.includes(o.owner[g] as number)) return false;
+    return true;
+  }
+
+  /** True when every granule under `[offset, offset+size)` of mapping `m` has an owner in `who`. */
+  mappingOwned(m: ModelMapping, offset: number, size: number, ...who: number[]): boolean {
+    return this.segmentsIn(m, offset, size).every((s) => this.owned(this.objects.get(s.obj) as ModelObject, s.objOffset, s.sizeBytes, ...who));
+  }
+
+  /** For each object segment under `[offset, offset+size)` of mapping `m`: the object range. */
+  segmentsIn(m: ModelMapping, offset: number, size: number): { obj: string; objOffset: number; sizeBytes: number; at: number }[] {
+    const out = [];
+    for (const s of m.segs) {
+      const lo = Math.max(offset, s.mapOffset);
+      const hi = Math.min(offset + size, s.mapOffset + s.sizeBytes);
+      if (lo < hi) out.push({ obj: s.obj, objOffset: s.objOffset + (lo - s.mapOffset), sizeBytes: hi - lo, at: lo - offset });
+    }
+    return out;
+  }
+
+  private mappingRange(ref: string, offset: number, size: number): ModelMapping | Illegal {
+    const m = this.mappings.get(ref);
+    if (m === undefined) return 'no-such-object';
+    if (size <= 0 || offset < 0 || offset + size > m.sizeBytes) return 'R41';
+    return m;
+  }
+
+  /** The rule `step` would break in this state, or null when it is legal. */
+  check(step: Step): Illegal | null {
+    const atomic = this.context === 'atomic';
+    switch (step.op) {
+      case 'alloc':
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        if (step.size <= 0) return 'out-of-range';
+        return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
+      case 'free': {
+        const o = this.obj(step.ref, 'coherent');
+        if (typeof o === 'string') return o;
+        if (atomic) return 'R20';
+        return o.vmas.size > 0 ? 'R26' : null;
+      }
+      case 'mmap':
+      case 'getSgtable': {
+        const o = this.obj(step.ref, 'coherent');
+        if (typeof o === 'string') return o;
+        return atomic ? 'process-context-only' : null;
+      }
+      case 'munmap':
+        return this.vmas.has(step.ref) ? null : 'no-such-object';
+      case 'kmalloc':
+      case 'allocPages':
+        return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
+      case 'kfree':
+      case 'freePages': {
+        const o = this.obj(step.ref, step.op === 'kfree' ? 'kmalloc' : 'pages');
+        if (typeof o === 'string') return o;
+        return o.mappedBy !== null ? 'R39' : null;
+      }
+      case 'mapSingle': {
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        const o = this.obj(step.ref, 'kmalloc');
+        if (typeof o === 'string') return o;
+        return o.mappedBy !== null ? 'R8' : null;
+      }
+      case 'mapPage': {
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        const o = this.obj(step.ref, 'pages');
+        if (typeof o === 'string') return o;
+        if (o.mappedBy !== null) return 'R8';
+        if (step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes) return 'out-of-range';
+        return step.offset % GRANULE_BYTES !== 0 || step.size % GRANULE_BYTES !== 0 ? 'R8' : null;
+      }
+      case 'mapSg': {
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        const segs = this.sgSegments(step.segs);
+        return typeof segs === 'string' ? segs : null;
+      }
+      case 'unmapSingle':
+      case 'unmapSg': {
+        const m = this.mappings.get(step.ref);
+        if (m === undefined) return 'no-such-object';
+        if ((m.kind === 'sg') !== (step.op === 'unmapSg')) return 'R40';
+        return this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device) ? null : 'R36';
+      }
+      case 'syncForCpu':
+      case 'syncForDevice': {
+        const m = this.mappingRange(step.ref, step.offset, step.size);
+        if (typeof m === 'string') return m;
+        if (m.kind === 'sg' && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
+        if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device)) return 'R35';
+        return null;
+      }
+      case 'cpuWrite':
+      case 'cpuRead': {
+        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages');
+        if (typeof o === 'string') return o;
+        if (step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes) return 'out-of-range';
+        if (o.kind === 'coherent') return o.kernelMapping ? null : 'R25';
+        if (!this.owned(o, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty)) return 'R35';
+        if (step.op === 'cpuWrite' && o.mappedBy !== null) {
+          const m = this.mappings.get(o.mappedBy) as ModelMapping;
+          if (m.dir === 'DMA_FROM_DEVICE' && this.mapped(m, step.ref, step.offset, step.size)) return 'R30';
+        }
+        return null;
+      }
+      case 'cpuWriteNeighbour': {
+        const o = this.obj(step.ref, 'kmalloc');
+        return typeof o === 'string' ? o : null;
+      }
+      case 'deviceWrite':
+      case 'deviceRead': {
+        const b = this.objects.get(step.ref);
+        if (b !== undefined) {
+          if (b.kind !== 'coherent') return 'R1';
+          if (step.size <= 0 || step.offset < 0 || step.offset + step.size > b.sizeBytes) return 'out-of-range';
+          return this.wcPending ? 'R18' : null;
+        }
+        const m = this.mappingRange(step.ref, step.offset, step.size);
+        if (typeof m === 'string') return m === 'R41' ? 'out-of-range' : m;
+        if (step.op === 'deviceWrite' && m.dir === 'DMA_TO_DEVICE') return 'R29';
+        if (step.op === 'deviceRead' && m.dir === 'DMA_FROM_DEVICE') return 'R28';
+        return this.mappingOwned(m, step.offset, step.size, OWNER.device) ? null : 'R35';
+      }
+      case 'userRead': {
+        const v = this.vmas.get(step.ref);
+        if (v === undefined) return 'no-such-object';
+        const o = this.objects.get(v.obj) as ModelObject;
+        if (this.wcPending) return 'R18';
+        return step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes ? 'out-of-range' : null;
+      }
+      case 'speculativeFill':
+      case 'evict': {
+        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages');
+        if (typeof o === 'string') return o;
+        return step.offset < 0 || step.offset >= o.sizeBytes ? 'out-of-range' : null;
+      }
+      case 'dmaWmb':
+      case 'setContext':
+      case 'wcDrain':
+        return null;
+      case 'badCall':
+        return this.checkBadCall(step);
+    }
+  }
+
+  private checkBadCall(step: Extract<Step, { op: 'badCall' }>): Illegal | null {
+    const needs: Partial<Record<typeof step.call, ObjKind | 'mapping'>> = {
+      mapSingleZeroSize: 'kmalloc',
+      mapSingleDmaNone: 'kmalloc',
+      mapSingleVmalloc: 'coherent',
+      mapPageMmio: 'pages',
+      unmapOtherSize: 'mapping',
+      syncPastEnd: 'mapping',
+      freeOtherSize: 'coherent',
+      mmapTooLarge: 'coherent',
+      getSgtableUnknownHandle: 'coherent',
+    };
+    const need = needs[step.call];
+    if (need === undefined) return null;
+    if (step.ref === undefined) return 'no-such-object';
+    if (need === 'mapping') {
+      const m = this.mappings.get(step.ref);
+      return m === undefined ? 'no-such-object' : m.kind === 'sg' ? 'wrong-object-kind' : null;
+    }
+    const o = this.obj(step.ref, need);
+    if (typeof o === 'string') return o;
+    if (need === 'coherent' && this.context === 'atomic') return 'process-context-only';
+    return null;
+  }
+
+  /** True when `[offset, offset+size)` of object `ref` lies in mapping `m`. */
+  private mapped(m: ModelMapping, ref: string, offset: number, size: number): boolean {
+    return m.segs.some((s) => s.obj === ref && s.objOffset < offset + size && offset < s.objOffset + s.sizeBytes);
+  }
+
+  private setOwner(m: ModelMapping, offset: number, size: number, who: number): void {
+    for (const s of this.segmentsIn(m, offset, size)) {
+      const o = this.objects.get(s.obj) as ModelObject;
+      const g1 = Math.ceil((s.objOffset + s.sizeBytes) / GRANULE_BYTES);
+      for (let g = Math.floor(s.objOffset / GRANULE_BYTES); g < g1; g++) o.owner[g] = who;
+    }
+  }
+
+  private addObject(id: string, kind: ObjKind, sizeBytes: number, dev: string | null, kernelMapping: boolean): void {
+    this.noteId(id);
+    this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)) });
+  }
+
+  private addMapping(id: string, kind: ModelMapping['kind'], dev: string, dir: ModelMapping['dir'], segs: ModelSegment[]): void {
+    this.noteId(id);
+    const m: ModelMapping = { id, kind, dev, dir, segs, sizeBytes: segs.reduce((n, s) => n + s.sizeBytes, 0) };
+    this.mappings.set(id, m);
+    for (const s of segs) (this.objects.get(s.obj) as ModelObject).mappedBy = id;
+    this.setOwner(m, 0, m.sizeBytes, OWNER.device);
+  }
+
+  /** Apply a legal step (check it first). Steps whose result failed are not applied by the session. */
+  apply(step: Step): void {
+    switch (step.op) {
+      case 'alloc':
+        this.addObject(step.id, 'coherent', step.size, step.dev, !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING'));
+        this.wcPending = true;
+        return;
+      case 'kmalloc':
+        this.addObject(step.id, 'kmalloc', step.size, null, true);
+        return;
+      case 'allocPages':
+        this.addObject(step.id, 'pages', MODEL_PAGE_BYTES << step.order, null, true);
+        return;
+      case 'free':
+      case 'kfree':
+      case 'freePages':
+        this.objects.delete(step.ref);
+        return;
+      case 'mmap':
+        this.noteId(step.id);
+        this.vmas.set(step.id, { id: step.id, obj: step.ref });
+        this.objects.get(step.ref)?.vmas.add(step.id);
+        return;
+      case 'munmap': {
+        const v = this.vmas.get(step.ref);
+        if (v !== undefined) this.objects.get(v.obj)?.vmas.delete(step.ref);
+        this.vmas.delete(step.ref);
+        return;
+      }
+      case 'mapSingle': {
+        const o = this.objects.get(step.ref) as ModelObject;
+        this.addMapping(step.id, 'single', step.dev, step.dir, [{ obj: step.ref, objOffset: 0, sizeBytes: o.sizeBytes, mapOffset: 0 }]);
+        return;
+      }
+      case 'mapPage':
+        this.addMapping(step.id, 'page', step.dev, step.dir, [{ obj: step.ref, objOffset: step.offset, sizeBytes: step.size, mapOffset: 0 }]);
+        return;
+      case 'mapSg':
+        this.addMapping(step.id, 'sg', step.dev, step.dir, this.sgSegments(step.segs) as ModelSegment[]);
+        return;
+      case 'unmapSingle':
+      case 'unmapSg': {
+        const m = this.mappings.get(step.ref) as ModelMapping;
+        this.setOwner(m, 0, m.sizeBytes, OWNER.cpu);
+        for (const s of m.segs) (this.objects.get(s.obj) as ModelObject).mappedBy = null;
+        this.mappings.delete(step.ref);
+        return;
+      }
+      case 'syncForCpu':
+      case 'syncForDevice':
+        this.setOwner(this.mappings.get(step.ref) as ModelMapping, step.offset, step.size, step.op === 'syncForCpu' ? OWNER.cpu : OWNER.device);
+        return;
+      case 'cpuWrite': {
+        const o = this.objects.get(step.ref) as ModelObject;
+        if (o.kind === 'coherent') this.wcPending = true;
+        else if (o.mappedBy !== null) {
+          const m = this.mappings.get(o.mappedBy) as ModelMapping;
+          for (const sg of m.segs) {
+            if (sg.obj !== o.id) continue;
+            const lo = Math.max(step.offset, sg.objOffset);
+            const hi = Math.min(step.offset + step.size, sg.objOffset + sg.sizeBytes);
+            for (let g = Math.floor(lo / GRANULE_BYTES); g < Math.ceil(hi / GRANULE_BYTES); g++) o.owner[g] = OWNER.cpuDirty;
+          }
+        }
+        return;
+      }
+      case 'dmaWmb':
+      case 'wcDrain':
+        this.wcPending = false;
+        return;
+      case 'setContext':
+        this.context = step.context;
+        return;
+      default:
+        return;
+    }
+  }
+}

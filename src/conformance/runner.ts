@@ -1,0 +1,135 @@
+/**
+ * Not a kernel mirror: runs properties. {@link runSequence} plays one driver
+ * sequence on a fresh session and judges it; {@link checkProperty} hands the
+ * state-aware generator to fast-check's runner for one property on one
+ * profile, so seeds, shrinking and `path` replay are fast-check's own.
+ */
+import fc from 'fast-check';
+import type { BackendFactory } from '../backend/backend.ts';
+import { getProfile, hasHighmem } from '../platform/profiles.ts';
+import { StepsArbitrary } from './generator.ts';
+import type { Observation, Violation } from './oracle.ts';
+import type { Property } from './property.ts';
+import { Session, type SessionResult } from './session.ts';
+import type { Step } from './steps.ts';
+
+/** How one sequence went. */
+export interface SequenceOutcome {
+  readonly result: SessionResult;
+  /** Violations of the judging properties, in step order (at most one per property and step). */
+  readonly violations: readonly Violation[];
+}
+
+/** Options of {@link runSequence}. */
+export interface SequenceOptions {
+  readonly profile: string;
+  readonly backend: BackendFactory;
+  readonly platformSeed: string;
+  /** Properties that judge the run. */
+  readonly properties: readonly Property[];
+  /** Also receives every observation (the replay printer uses this). */
+  readonly observe?: (obs: Observation) => void;
+}
+
+/** Play `steps` on a fresh platform and backend and judge them. */
+export function runSequence(steps: readonly Step[], o: SequenceOptions): SequenceOutcome {
+  const violations: Violation[] = [];
+  const seen = new Set<string>();
+  const session = new Session({
+    profile: o.profile,
+    backend: o.backend,
+    platformSeed: o.platformSeed,
+    sink: (obs) => {
+      o.observe?.(obs);
+      for (const p of o.properties) {
+        const v = p.check(obs);
+        if (v === null) continue;
+        const key = `${v.property}@${v.at.index}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        violations.push(v);
+      }
+    },
+  });
+  const result = session.run(steps);
+  return { result, violations };
+}
+
+/** Options of {@link checkProperty}. */
+export interface CheckOptions {
+  readonly property: Property;
+  readonly profile: string;
+  readonly backend: BackendFactory;
+  /** Sequences to try (fast-check `numRuns`). */
+  readonly runs: number;
+  /** fast-check seed; also the platform seed. */
+  readonly seed: number;
+  /** fast-check replay path of a known failure. */
+  readonly path?: string;
+  /** Longest sequence, steps. */
+  readonly maxSteps?: number;
+  /** Called after each sequence fast-check runs (generation and shrinking alike). */
+  readonly onSequence?: (executedSteps: number) => void;
+}
+
+/** The verdict of one property on one profile. */
+export interface CheckResult {
+  readonly property: string;
+  readonly profile: string;
+  /** Sequences run before the verdict (not counting shrinking). */
+  readonly runs: number;
+  /** Driver steps executed, shrinking included. */
+  readonly steps: number;
+  /** Steps skipped because an earlier call failed (the driver checked and gave up on that buffer). */
+  readonly skipped: number;
+  readonly verdict: 'holds' | 'violated';
+  /** The shrunk failing sequence and how to replay it. */
+  readonly counterexample: {
+    readonly steps: readonly Step[];
+    readonly violations: readonly Violation[];
+    readonly seed: number;
+    readonly path: string;
+    readonly shrinks: number;
+  } | null;
+}
+
+/** The platform seed a run with fast-check seed `seed` uses. */
+export function platformSeedOf(seed: number): string {
+  return `dmacheck-${seed}`;
+}
+
+/** Run one property on one profile. */
+export function checkProperty(o: CheckOptions): CheckResult {
+  const profile = getProfile(o.profile);
+  const arb = new StepsArbitrary({
+    devices: profile.devices.map((d) => d.name),
+    weights: o.property.weights,
+    maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
+    highmem: hasHighmem(profile),
+    ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
+  });
+  const platformSeed = platformSeedOf(o.seed);
+  let steps = 0;
+  let skipped = 0;
+  const judge = { profile: o.profile, backend: o.backend, platformSeed, properties: [o.property] };
+  const details = fc.check(
+    fc.property(arb, (seq) => {
+      const out = runSequence(seq, judge);
+      steps += out.result.executed;
+      skipped += out.result.skipped;
+      o.onSequence?.(out.result.executed);
+      return out.violations.length === 0;
+    }),
+    { seed: o.seed, numRuns: o.runs, ...(o.path === undefined ? {} : { path: o.path }) },
+  );
+  const base = { property: o.property.name, profile: o.profile, steps, skipped };
+  if (!details.failed || details.counterexample === null) return { ...base, runs: details.numRuns, verdict: 'holds', counterexample: null };
+  const [seq] = details.counterexample;
+  const out = runSequence(seq, judge);
+  return {
+    ...base,
+    runs: details.numRuns,
+    verdict: 'violated',
+    counterexample: { steps: seq, violations: out.violations, seed: details.seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks },
+  };
+}

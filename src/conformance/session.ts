@@ -1,0 +1,720 @@
+/**
+ * Not a kernel mirror: the one interpreter of driver steps. A session builds
+ * a platform, its substrate and a backend (`setUp`), plays the driver — every
+ * `dma_*` call goes to the backend, every CPU, device, user and cache action
+ * to the trusted platform — and feeds the oracle's observations to a sink.
+ *
+ * A step that names the result of a failed call is skipped, as a driver that
+ * checks `dma_mapping_error` or a NULL return does (R33, R47). A step the
+ * symbolic model finds illegal is skipped and counted (misuse mode, which
+ * executes them, is a later issue). A backend exception stops the sequence:
+ * a kernel that oopsed has no later state worth checking. At the end the
+ * session tears down what is still live (unmap, munmap, free) in process
+ * context and compares the substrate's accounting with where it started.
+ */
+import type { BackendFactory, DmaBackend } from '../backend/backend.ts';
+import { setUp } from '../backend/setup.ts';
+import { DMA_ATTR_MMIO, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
+import { __GFP_COMP } from '../linux/include/linux/gfp.ts';
+import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
+import type { Substrate } from '../linux/mm/substrate.ts';
+import { rangeDmaToPhys } from '../platform/bus.ts';
+import { DeviceFault } from '../platform/device.ts';
+import { PageFault } from '../platform/pgtable.ts';
+import type { Platform } from '../platform/platform.ts';
+import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
+import { UserFault, type VmArea } from '../platform/user.ts';
+import { type ModelMapping, ModelState, OWNER, type ObjKind } from './model.ts';
+import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
+import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
+
+/** Options of a {@link Session}. */
+export interface SessionOptions {
+  /** Platform profile name. */
+  readonly profile: string;
+  /** Backend under test. */
+  readonly backend: BackendFactory;
+  /** Platform PRNG seed (garbage bytes, fault injection). */
+  readonly platformSeed: string;
+  /** Receives every observation, in order. */
+  readonly sink: (obs: Observation) => void;
+}
+
+/** What a sequence did. */
+export interface SessionResult {
+  /** Steps executed. */
+  readonly executed: number;
+  /** Steps skipped because they name a failed result or are not applicable. */
+  readonly skipped: number;
+  /** Steps skipped because the model found them illegal, with the rule they would break. */
+  readonly illegal: readonly { readonly index: number; readonly rule: string }[];
+  /** The backend raised an exception (the kernel oopsed); later steps and teardown did not run. */
+  readonly halted: boolean;
+}
+
+interface Neighbour {
+  readonly va: CpuAddr;
+  readonly shadow: Shadow;
+}
+
+interface ObjRec {
+  readonly id: string;
+  readonly kind: ObjKind;
+  readonly sizeBytes: number;
+  readonly dev: string | null;
+  readonly attrs: number;
+  /** Kernel VA (kmalloc, lowmem pages, coherent with a mapping), the cookie (NO_KERNEL_MAPPING), or null (highmem pages). */
+  readonly cpu: number | null;
+  readonly dma: DmaAddr;
+  readonly pfn: Pfn | null;
+  readonly order: number;
+  /** Physical address of the start of each page the object covers (first entry: of its first byte). */
+  readonly physPages: readonly number[];
+  readonly shadow: Shadow;
+  /** kmalloc objects: the neighbour sharing a cache line (null: none shares one; undefined: not looked for yet). */
+  neighbour?: Neighbour | null;
+}
+
+interface MapRec {
+  readonly dev: string;
+  readonly kind: ModelMapping['kind'];
+  readonly sizeBytes: number;
+  readonly dir: number;
+  /** DMA segments the device uses, in mapping order. */
+  readonly dmaSegs: readonly { readonly dma: number; readonly len: number }[];
+  readonly dma: DmaAddr;
+  readonly sgl: Scatterlist[] | null;
+}
+
+/** One driver sequence on one backend over one platform. */
+export class Session {
+  readonly platform: Platform;
+  readonly mm: Substrate;
+  readonly backend: DmaBackend;
+  readonly model: ModelState;
+  private readonly objs = new Map<string, ObjRec>();
+  private readonly maps = new Map<string, MapRec>();
+  private readonly vmas = new Map<string, { readonly vma: VmArea; readonly obj: string }>();
+  private readonly failed = new Set<string>();
+  private readonly start: string;
+  private violationsSeen = 0;
+  private at: StepRef = { index: 0, step: null };
+
+  constructor(private readonly options: SessionOptions) {
+    const s = setUp(options.profile, { seed: options.platformSeed, backend: options.backend });
+    this.platform = s.platform;
+    this.mm = s.mm;
+    this.backend = s.backend;
+    this.model = new ModelState(this.platform.devices.map((d) => d.name));
+    this.start = JSON.stringify(this.mm.snapshot());
+  }
+
+  private emit(obs: Observation): void {
+    this.options.sink(obs);
+  }
+
+  /** Run `steps`, then tear down and check the accounting. */
+  run(steps: readonly Step[]): SessionResult {
+    let executed = 0;
+    let skipped = 0;
+    const illegal: { index: number; rule: string }[] = [];
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i] as Step;
+      this.at = { index: i + 1, step };
+      if (usedIds(step).some((id) => this.failed.has(id))) {
+        this.fail(step);
+        skipped++;
+        continue;
+      }
+      const rule = this.model.check(step);
+      if (rule !== null) {
+        this.fail(step);
+        illegal.push({ index: i + 1, rule });
+        continue;
+      }
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true };
+      executed++;
+      if (this.failed.has(definedId(step) ?? '')) skipped++;
+      else this.model.apply(step);
+      this.noteViolations();
+    }
+    this.at = { index: 0, step: null };
+    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true };
+    return { executed, skipped, illegal, halted: false };
+  }
+
+  private fail(step: Step): void {
+    const id = definedId(step);
+    if (id !== null) this.failed.add(id);
+  }
+
+  /** Run `fn`; turn a backend exception into an `oops` observation. @returns false after an oops */
+  private guard(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      this.noteViolations();
+      const e = err as Error;
+      const faultAddress = err instanceof PageFault ? err.vaddr : null;
+      let cookieOf: string | null = null;
+      if (faultAddress !== null) {
+        for (const o of this.objs.values()) {
+          if (o.kind === 'coherent' && o.cpu !== null && !this.model.objects.get(o.id)?.kernelMapping && faultAddress >= o.cpu && faultAddress < o.cpu + Math.max(o.sizeBytes, PAGE_SIZE)) cookieOf = o.id;
+        }
+      }
+      this.emit({ kind: 'oops', at: this.at, message: `${e.name}: ${e.message}`, faultAddress, cookieOf });
+      return false;
+    }
+  }
+
+  private noteViolations(): void {
+    const all = this.platform.violations.all;
+    for (; this.violationsSeen < all.length; this.violationsSeen++) {
+      this.emit({ kind: 'platform-violation', at: this.at, violation: all[this.violationsSeen] as (typeof all)[number] });
+    }
+  }
+
+  private obj(id: string): ObjRec {
+    return this.objs.get(id) as ObjRec;
+  }
+
+  // ---- addresses, through the trusted platform ----
+
+  private physOf(o: ObjRec, offset: number): number {
+    if (o.kind !== 'coherent') return (o.physPages[0] as number) + offset;
+    return (o.physPages[Math.floor(offset / PAGE_SIZE)] as number) + (offset % PAGE_SIZE);
+  }
+
+  /** Call `fn(va, at, len)` for each CPU-addressable chunk of `[offset, offset+size)` of `o` (highmem through `kmap_local`). */
+  private cpuChunks(o: ObjRec, offset: number, size: number, fn: (va: number, at: number, len: number) => void): void {
+    if (o.cpu !== null) {
+      fn(o.cpu + offset, 0, size);
+      return;
+    }
+    const pt = this.platform.pt;
+    for (let done = 0; done < size; ) {
+      const off = offset + done;
+      const len = Math.min(PAGE_SIZE - (off % PAGE_SIZE), size - done);
+      const va = pt.kmapLocal(((o.pfn as number) + Math.floor(off / PAGE_SIZE)) as Pfn) as CpuAddr;
+      try {
+        fn(va + (off % PAGE_SIZE), done, len);
+      } finally {
+        pt.kunmapLocal(va);
+      }
+      done += len;
+    }
+  }
+
+  /** DMA address ranges of `[offset, offset+size)` of a mapping or coherent buffer. */
+  private dmaChunks(ref: string, offset: number, size: number): { dma: number; at: number; len: number }[] {
+    const b = this.objs.get(ref);
+    if (b !== undefined) return [{ dma: b.dma + offset, at: 0, len: size }];
+    const m = this.maps.get(ref) as MapRec;
+    const out = [];
+    let base = 0;
+    for (const s of m.dmaSegs) {
+      const lo = Math.max(offset, base);
+      const hi = Math.min(offset + size, base + s.len);
+      if (lo < hi) out.push({ dma: s.dma + (lo - base), at: lo - offset, len: hi - lo });
+      base += s.len;
+    }
+    return out;
+  }
+
+  /** Object byte ranges behind `[offset, offset+size)` of a mapping or coherent buffer. */
+  private objChunks(ref: string, offset: number, size: number): { o: ObjRec; objOffset: number; at: number; len: number }[] {
+    const b = this.objs.get(ref);
+    if (b !== undefined) return [{ o: b, objOffset: offset, at: 0, len: size }];
+    const m = this.model.mappings.get(ref) as ModelMapping;
+    return this.model.segmentsIn(m, offset, size).map((s) => ({ o: this.obj(s.obj), objOffset: s.objOffset, at: s.at, len: s.sizeBytes }));
+  }
+
+  private checkReachable(ref: string, dev: string, dma: number, size: number, coherentMask: boolean): void {
+    const cfg = this.platform.device(dev).config;
+    const maskBits = cfg.addressBits;
+    const last = dma + size - 1;
+    let problem: string | null = null;
+    if (dma === DMA_MAPPING_ERROR || !Number.isSafeInteger(dma) || dma < 0) problem = 'not an address';
+    else if (last > maskLimit(maskBits)) problem = `beyond the ${coherentMask ? 'coherent ' : ''}mask [limit=${hex(maskLimit(maskBits))}]`;
+    else if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) problem = `beyond bus_dma_limit [limit=${hex(cfg.busDmaLimit)}]`;
+    else if (rangeDmaToPhys(cfg.dmaRanges, dma) === null || rangeDmaToPhys(cfg.dmaRanges, last) === null) problem = 'outside every dma-ranges window';
+    else if (!this.platform.mem.isRam(rangeDmaToPhys(cfg.dmaRanges, dma) as number, size)) problem = 'not RAM behind the window';
+    this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits, problem });
+  }
+
+  /** Physical pages a backend's allocation covers, from its kernel mapping or (cookie) its DMA handle; null when neither translates. */
+  private allocPhysPages(dev: string, cpu: number, dma: number, size: number, kernelMapping: boolean): number[] | null {
+    const pages: number[] = [];
+    const cfg = this.platform.device(dev).config;
+    for (let i = 0; i < Math.ceil(size / PAGE_SIZE); i++) {
+      if (kernelMapping) {
+        try {
+          pages.push(this.platform.pt.translate(cpu + i * PAGE_SIZE, 'read', 'oracle').phys);
+        } catch {
+          return null;
+        }
+      } else {
+        const p = rangeDmaToPhys(cfg.dmaRanges, dma + i * PAGE_SIZE);
+        if (p === null) return null;
+        pages.push(p);
+      }
+    }
+    return pages;
+  }
+
+  private overlaps(pages: readonly number[], exclude: string): string | null {
+    for (const o of this.objs.values()) {
+      if (o.id === exclude) continue;
+      const lo = o.physPages[0] as number;
+      for (const p of pages) {
+        if (o.kind === 'coherent' ? o.physPages.some((q) => Math.floor(q / PAGE_SIZE) === Math.floor(p / PAGE_SIZE)) : p + PAGE_SIZE > lo && p < lo + o.sizeBytes) return o.id;
+      }
+    }
+    return null;
+  }
+
+  // ---- reads ----
+
+  private readObs(kind: ReadObservation['kind'], ref: string, o: ObjRec, dev: string | null, addr: number, chunks: { o: ObjRec; objOffset: number; at: number; len: number }[], seen: Uint8Array): void {
+    const expected = new Uint8Array(seen.length);
+    const origin = new Uint8Array(seen.length);
+    for (const c of chunks) {
+      expected.set(c.o.shadow.data.subarray(c.objOffset, c.objOffset + c.len), c.at);
+      origin.set(c.o.shadow.origin.subarray(c.objOffset, c.objOffset + c.len), c.at);
+    }
+    const first = chunks[0];
+    const phys = first === undefined ? null : this.physOf(first.o, first.objOffset);
+    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen });
+  }
+
+  private cpuReadObj(o: ObjRec, offset: number, size: number): Uint8Array {
+    const seen = new Uint8Array(size);
+    this.cpuChunks(o, offset, size, (va, at, len) => seen.set(this.platform.cpu.read(va, len, 'driver'), at));
+    return seen;
+  }
+
+  private checkNeighbour(o: ObjRec): void {
+    const n = o.neighbour;
+    if (n === undefined || n === null) return;
+    const seen = this.platform.cpu.read(n.va, n.shadow.sizeBytes, 'driver');
+    const rec = { ...o, id: `${o.id}.neighbour`, cpu: n.va, shadow: n.shadow, physPages: [this.platform.pt.translate(n.va, 'read', 'oracle').phys] };
+    this.readObs('neighbour-read', `${o.id}.neighbour`, rec, null, n.va, [{ o: rec, objOffset: 0, at: 0, len: n.shadow.sizeBytes }], seen);
+  }
+
+  // ---- the interpreter ----
+
+  private exec(step: Step): void {
+    const b = this.backend;
+    const p = this.platform;
+    switch (step.op) {
+      case 'alloc': {
+        const before = JSON.stringify(this.mm.snapshot());
+        const attrs = attrsValue(step.attrs);
+        const r = b.allocAttrs(step.dev, step.size, gfpValue(step.gfp), attrs);
+        if (r.cpuAddr === null) {
+          const after = JSON.stringify(this.mm.snapshot());
+          this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: false, problems: before === after ? [] : ['a failed allocation changed the substrate accounting'] });
+          this.failed.add(step.id);
+          return;
+        }
+        const kernelMapping = (attrs & attrsValue(['DMA_ATTR_NO_KERNEL_MAPPING'])) === 0;
+        const problems: string[] = [];
+        const align = PAGE_SIZE * 2 ** getOrder(step.size);
+        if (r.dmaHandle % align !== 0) problems.push(`dma_handle not aligned to the allocation order [dma=${hex(r.dmaHandle)}] [align=${hex(align)}]`);
+        if (kernelMapping && r.cpuAddr % PAGE_SIZE !== 0) problems.push(`cpu_addr not page aligned [cpu_addr=${hex(r.cpuAddr)}]`);
+        const pages = this.allocPhysPages(step.dev, r.cpuAddr, r.dmaHandle, step.size, kernelMapping);
+        if (pages === null) problems.push(`${kernelMapping ? 'cpu_addr' : 'dma_handle'} does not translate to RAM [cpu_addr=${hex(r.cpuAddr)}] [dma=${hex(r.dmaHandle)}]`);
+        const shadow = new Shadow(step.size);
+        if (kernelMapping) shadow.fill(0, step.size, 0, ORIGIN.allocZero);
+        const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow };
+        if (pages !== null) {
+          const other = this.overlaps(pages, step.id);
+          if (other !== null) problems.push(`overlaps live object ${other} [phys=${hex(pages[0] as number)}]`);
+        }
+        this.objs.set(step.id, rec);
+        this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: true, problems });
+        this.checkReachable(step.id, step.dev, r.dmaHandle, step.size, true);
+        return;
+      }
+      case 'free': {
+        const o = this.obj(step.ref);
+        b.freeAttrs(o.dev as string, o.sizeBytes, o.cpu as CpuAddr, o.dma, o.attrs);
+        this.objs.delete(step.ref);
+        return;
+      }
+      case 'mmap': {
+        const o = this.obj(step.ref);
+        const dev = o.dev as string;
+        if (!b.canMmap(dev)) {
+          this.failed.add(step.id);
+          return;
+        }
+        const nr = Math.ceil(o.sizeBytes / PAGE_SIZE);
+        const vma = p.user.createVma(nr, 0);
+        const ret = b.mmapAttrs(dev, vma, o.cpu as CpuAddr, o.dma, o.sizeBytes, o.attrs);
+        this.emit({ kind: 'mmap', at: this.at, ref: step.ref, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
+        if (ret !== 0) this.failed.add(step.id);
+        else this.vmas.set(step.id, { vma, obj: step.ref });
+        return;
+      }
+      case 'munmap':
+        this.vmas.delete(step.ref);
+        return;
+      case 'getSgtable': {
+        const o = this.obj(step.ref);
+        const { ret, sgt } = b.getSgtableAttrs(o.dev as string, o.cpu as CpuAddr, o.dma, o.sizeBytes, o.attrs);
+        const seenPfns: number[] = [];
+        for (const sg of sgt?.sgl.slice(0, sgt.origNents) ?? []) {
+          const first = sg.page + Math.floor(sg.offset / PAGE_SIZE);
+          const last = sg.page + Math.floor((sg.offset + sg.length - 1) / PAGE_SIZE);
+          for (let f = first; f <= last; f++) seenPfns.push(f);
+        }
+        this.emit({ kind: 'sgtable', at: this.at, ref: step.ref, ret, expectedPfns: o.physPages.map((x) => Math.floor(x / PAGE_SIZE)), seenPfns, sizeBytes: o.sizeBytes });
+        return;
+      }
+      case 'kmalloc': {
+        const va = this.mm.slab.kmalloc(step.size, gfpValue(step.gfp));
+        if (va === null) {
+          this.failed.add(step.id);
+          return;
+        }
+        const phys = p.pt.translate(va, 'read', 'oracle').phys;
+        this.objs.set(step.id, { id: step.id, kind: 'kmalloc', sizeBytes: step.size, dev: null, attrs: 0, cpu: va, dma: DMA_MAPPING_ERROR, pfn: null, order: 0, physPages: [phys], shadow: new Shadow(step.size) });
+        return;
+      }
+      case 'kfree': {
+        const o = this.obj(step.ref);
+        this.releaseNeighbour(o);
+        this.mm.slab.kfree(o.cpu as CpuAddr);
+        this.objs.delete(step.ref);
+        return;
+      }
+      case 'allocPages': {
+        const pf = this.mm.pages.allocPages(gfpValue(step.gfp, step.highmem), step.order);
+        if (pf === null) {
+          this.failed.add(step.id);
+          return;
+        }
+        const size = PAGE_SIZE << step.order;
+        this.objs.set(step.id, { id: step.id, kind: 'pages', sizeBytes: size, dev: null, attrs: 0, cpu: this.mm.pages.pageAddress(pf), dma: DMA_MAPPING_ERROR, pfn: pf, order: step.order, physPages: [pf * PAGE_SIZE], shadow: new Shadow(size) });
+        return;
+      }
+      case 'freePages': {
+        const o = this.obj(step.ref);
+        this.mm.pages.freePages(o.pfn as Pfn, o.order);
+        this.objs.delete(step.ref);
+        return;
+      }
+      case 'mapSingle':
+      case 'mapPage': {
+        const o = this.obj(step.ref);
+        const dir = dirValue(step.dir);
+        const size = step.op === 'mapSingle' ? o.sizeBytes : step.size;
+        let dma: DmaAddr;
+        if (step.op === 'mapSingle') dma = b.mapSingle(step.dev, o.cpu as CpuAddr, size, dir, 0);
+        else dma = b.mapPage(step.dev, ((o.pfn as number) + Math.floor(step.offset / PAGE_SIZE)) as Pfn, step.offset % PAGE_SIZE, size, dir, 0);
+        if (dma === DMA_MAPPING_ERROR || b.mappingError(step.dev, dma) !== 0) {
+          this.failed.add(step.id);
+          return;
+        }
+        this.checkReachable(step.id, step.dev, dma, size, false);
+        this.mappedFromDevice(step.dir, [{ o, offset: step.op === 'mapSingle' ? 0 : step.offset, size }]);
+        this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, dmaSegs: [{ dma, len: size }], dma, sgl: null });
+        return;
+      }
+      case 'mapSg': {
+        const sgl = step.segs.map((s) => {
+          const o = this.obj(s.ref);
+          const phys = this.physOf(o, s.offset);
+          return sgEntry(Math.floor(phys / PAGE_SIZE) as Pfn, phys % PAGE_SIZE, s.size);
+        });
+        const dir = dirValue(step.dir);
+        const count = b.mapSg(step.dev, sgl, sgl.length, dir, 0);
+        if (count <= 0) {
+          this.failed.add(step.id);
+          return;
+        }
+        const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
+        for (const s of dmaSegs) this.checkReachable(step.id, step.dev, s.dma, s.len, false);
+        this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
+        const total = step.segs.reduce((n, x) => n + x.size, 0);
+        this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl });
+        return;
+      }
+      case 'unmapSingle':
+      case 'unmapSg': {
+        const m = this.maps.get(step.ref) as MapRec;
+        if (m.sgl !== null) b.unmapSg(m.dev, m.sgl, m.sgl.length, m.dir, 0);
+        else if (m.kind === 'page') b.unmapPage(m.dev, m.dma, m.sizeBytes, m.dir, 0);
+        else b.unmapSingle(m.dev, m.dma, m.sizeBytes, m.dir, 0);
+        this.maps.delete(step.ref);
+        return;
+      }
+      case 'syncForCpu':
+      case 'syncForDevice': {
+        const m = this.maps.get(step.ref) as MapRec;
+        const dev = m.dev;
+        if (m.sgl !== null) {
+          if (step.op === 'syncForCpu') b.syncSgForCpu(dev, m.sgl, m.sgl.length, m.dir);
+          else b.syncSgForDevice(dev, m.sgl, m.sgl.length, m.dir);
+        } else if (step.op === 'syncForCpu') b.syncSingleForCpu(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
+        else b.syncSingleForDevice(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
+        return;
+      }
+      case 'cpuWrite': {
+        const o = this.obj(step.ref);
+        const data = patternBytes(step.pattern, step.size);
+        this.cpuChunks(o, step.offset, step.size, (va, at, len) => p.cpu.write(va, data.subarray(at, at + len), 'driver'));
+        o.shadow.write(step.offset, data, ORIGIN.cpu);
+        return;
+      }
+      case 'cpuRead': {
+        const o = this.obj(step.ref);
+        const seen = this.cpuReadObj(o, step.offset, step.size);
+        this.readObs('cpu-read', step.ref, o, null, (o.cpu ?? o.physPages[0] as number) + step.offset, [{ o, objOffset: step.offset, at: 0, len: step.size }], seen);
+        return;
+      }
+      case 'cpuWriteNeighbour': {
+        const o = this.obj(step.ref);
+        if (o.neighbour === undefined) o.neighbour = this.findNeighbour(o);
+        const n = o.neighbour;
+        if (n === null) return;
+        const data = patternBytes(step.pattern, n.shadow.sizeBytes);
+        p.cpu.write(n.va, data, 'driver');
+        n.shadow.write(0, data, ORIGIN.cpu);
+        return;
+      }
+      case 'deviceWrite':
+      case 'deviceRead': {
+        const hw = p.device(this.devOf(step.ref));
+        const chunks = this.dmaChunks(step.ref, step.offset, step.size);
+        const data = step.op === 'deviceWrite' ? patternBytes(step.pattern, step.size) : new Uint8Array(step.size);
+        try {
+          for (const c of chunks) {
+            if (step.op === 'deviceWrite') hw.write(c.dma, data.subarray(c.at, c.at + c.len));
+            else data.set(hw.read(c.dma, c.len), c.at);
+          }
+        } catch (err) {
+          if (!(err instanceof DeviceFault)) throw err;
+          this.emit({ kind: 'dma-address', at: this.at, ref: step.ref, dev: hw.name, dma: err.dma, sizeBytes: err.lenBytes, maskBits: hw.config.addressBits, problem: `device access faulted [reason=${err.reason}]` });
+          return;
+        }
+        const objChunks = this.objChunks(step.ref, step.offset, step.size);
+        if (step.op === 'deviceWrite') {
+          for (const c of objChunks) c.o.shadow.write(c.objOffset, data.subarray(c.at, c.at + c.len), ORIGIN.device);
+        } else {
+          const first = objChunks[0] as (typeof objChunks)[number];
+          this.readObs('device-read', step.ref, first.o, hw.name, (chunks[0]?.dma ?? 0), objChunks, data);
+        }
+        return;
+      }
+      case 'userRead': {
+        const v = this.vmas.get(step.ref) as { vma: VmArea; obj: string };
+        const o = this.obj(v.obj);
+        let seen: Uint8Array;
+        try {
+          seen = p.user.read(v.vma, step.offset, step.size);
+        } catch (err) {
+          if (!(err instanceof UserFault)) throw err;
+          seen = new Uint8Array(step.size).fill(0);
+          this.emit({ kind: 'mmap', at: this.at, ref: v.obj, ret: 0, populatedPages: p.user.populated(v.vma), expectedPages: v.vma.nrPages });
+          return;
+        }
+        this.readObs('user-read', step.ref, o, null, step.offset, [{ o, objOffset: step.offset, at: 0, len: step.size }], seen);
+        return;
+      }
+      case 'dmaWmb':
+        p.cpu.dmaWmb();
+        return;
+      case 'setContext':
+        p.context.current = step.context;
+        return;
+      case 'speculativeFill':
+      case 'evict': {
+        const phys = this.physOf(this.obj(step.ref), step.offset);
+        if (step.op === 'speculativeFill') p.speculativeFill(phys);
+        else p.evict(phys);
+        return;
+      }
+      case 'wcDrain':
+        p.wcDrain();
+        return;
+      case 'badCall':
+        this.badCall(step);
+        return;
+    }
+  }
+
+  /** A FROM_DEVICE map where the arch may discard earlier CPU writes: the mapped bytes become undefined (see {@link fromDeviceMapMayDiscard}). */
+  private mappedFromDevice(dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
+    if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile)) return;
+    for (const r of ranges) r.o.shadow.origin.fill(ORIGIN.unknown, r.offset, r.offset + r.size);
+  }
+
+  private devOf(ref: string): string {
+    const b = this.objs.get(ref);
+    if (b !== undefined) return b.dev as string;
+    return (this.maps.get(ref) as MapRec).dev;
+  }
+
+  /**
+   * The kmalloc object of the same size class allocated next, kept when one
+   * of its bytes shares a cache line with `o` (kmalloc objects smaller than
+   * a line are legal neighbours of a DMA buffer where the arch allows it),
+   * freed at once otherwise.
+   */
+  private findNeighbour(o: ObjRec): Neighbour | null {
+    const slab = this.mm.slab;
+    const size = slab.ksize(o.cpu as CpuAddr);
+    if (size >= PAGE_SIZE) return null;
+    const gfp = gfpValue(this.platform.context.atomic ? 'GFP_ATOMIC' : 'GFP_KERNEL');
+    const va = slab.kmalloc(size, gfp);
+    if (va === null) return null;
+    const line = this.platform.cache.lineSizeBytes;
+    const lineOf = (x: number) => Math.floor(x / line);
+    const sharesLine = lineOf(va) === lineOf((o.cpu as number) + size - 1) || lineOf(va + size - 1) === lineOf(o.cpu as number);
+    if (!sharesLine) {
+      slab.kfree(va);
+      return null;
+    }
+    return { va, shadow: new Shadow(size) };
+  }
+
+  private releaseNeighbour(o: ObjRec): void {
+    if (o.neighbour !== undefined && o.neighbour !== null) {
+      this.checkNeighbour(o);
+      this.mm.slab.kfree(o.neighbour.va);
+    }
+    o.neighbour = null;
+  }
+
+  /** What a refused call must leave unchanged. */
+  private state(): string {
+    const c = this.platform.cache;
+    return JSON.stringify({
+      mm: this.mm.snapshot(),
+      lines: c.presentLines().map((l) => (c.isDirty(l) ? -l - 1 : l)),
+      wc: this.platform.cpu.wc.pending,
+      violations: this.platform.violations.count,
+    });
+  }
+
+  private badCall(step: Extract<Step, { op: 'badCall' }>): void {
+    const b = this.backend;
+    const dev0 = this.model.devices[0] as string;
+    const gfp = gfpValue(this.platform.context.atomic ? 'GFP_ATOMIC' : 'GFP_KERNEL');
+    const o = step.ref === undefined ? undefined : this.objs.get(step.ref);
+    const m = step.ref === undefined ? undefined : this.maps.get(step.ref);
+    const unknownHandle = this.unknownHandle();
+    let call: () => unknown;
+    let expected: string;
+    const isMapError = (r: unknown, dev: string) => r === DMA_MAPPING_ERROR || b.mappingError(dev, r as DmaAddr) !== 0;
+    let ok: (r: unknown) => boolean;
+    switch (step.call) {
+      case 'allocZeroSize':
+        [call, expected, ok] = [() => b.allocAttrs(dev0, 0, gfp, 0).cpuAddr, 'NULL', (r) => r === null];
+        break;
+      case 'allocGfpComp':
+        [call, expected, ok] = [() => b.allocAttrs(dev0, PAGE_SIZE, gfp | __GFP_COMP, 0).cpuAddr, 'NULL', (r) => r === null];
+        break;
+      case 'mapSingleZeroSize':
+        [call, expected, ok] = [() => b.mapSingle(dev0, o?.cpu as CpuAddr, 0, DMA_TO_DEVICE, 0), 'DMA_MAPPING_ERROR', (r) => isMapError(r, dev0)];
+        break;
+      case 'mapSingleDmaNone':
+        [call, expected, ok] = [() => b.mapSingle(dev0, o?.cpu as CpuAddr, o?.sizeBytes ?? 1, DMA_NONE, 0), 'DMA_MAPPING_ERROR', (r) => isMapError(r, dev0)];
+        break;
+      case 'mapSingleVmalloc':
+        if (o?.cpu === null || o === undefined || !this.platform.pt.isVmallocAddr(o.cpu)) return;
+        [call, expected, ok] = [() => b.mapSingle(dev0, o.cpu as CpuAddr, 64, DMA_TO_DEVICE, 0), 'DMA_MAPPING_ERROR', (r) => isMapError(r, dev0)];
+        break;
+      case 'mapPageMmio':
+        [call, expected, ok] = [() => b.mapPage(dev0, o?.pfn as Pfn, 0, 64, DMA_TO_DEVICE, DMA_ATTR_MMIO), 'DMA_MAPPING_ERROR', (r) => isMapError(r, dev0)];
+        break;
+      case 'unmapUnknownHandle':
+        if (unknownHandle === null) return;
+        [call, expected, ok] = [() => b.unmapSingle(dev0, unknownHandle, 256, DMA_BIDIRECTIONAL, 0), 'no effect', () => true];
+        break;
+      case 'unmapOtherSize':
+        [call, expected, ok] = [() => b.unmapSingle(m?.dev as string, m?.dma as DmaAddr, (m?.sizeBytes ?? 0) + GRANULE, m?.dir ?? 0, 0), 'no effect', () => true];
+        break;
+      case 'syncPastEnd':
+        [call, expected, ok] = [() => b.syncSingleForDevice(m?.dev as string, m?.dma as DmaAddr, (m?.sizeBytes ?? 0) + PAGE_SIZE, m?.dir ?? 0), 'no effect', () => true];
+        break;
+      case 'freeOtherSize':
+        [call, expected, ok] = [() => b.freeAttrs(o?.dev as string, (o?.sizeBytes ?? 0) + 2 * PAGE_SIZE, o?.cpu as CpuAddr, o?.dma as DmaAddr, o?.attrs ?? 0), 'no effect', () => true];
+        break;
+      case 'mmapTooLarge': {
+        const nr = Math.ceil((o?.sizeBytes ?? 0) / PAGE_SIZE) + 1;
+        [call, expected, ok] = [() => b.mmapAttrs(o?.dev as string, this.platform.user.createVma(nr, 0), o?.cpu as CpuAddr, o?.dma as DmaAddr, nr * PAGE_SIZE, o?.attrs ?? 0), 'negative errno', (r) => (r as number) < 0];
+        break;
+      }
+      case 'getSgtableUnknownHandle':
+        if (unknownHandle === null) return;
+        [call, expected, ok] = [() => b.getSgtableAttrs(o?.dev as string, o?.cpu as CpuAddr, unknownHandle, o?.sizeBytes ?? 0, o?.attrs ?? 0).ret, 'negative errno', (r) => (r as number) < 0];
+        break;
+      case 'mapSgZeroNents': {
+        const ram = this.platform.profile.ram[0]?.startPhys ?? 0;
+        [call, expected, ok] = [() => b.mapSg(dev0, [sgEntry(Math.floor(ram / PAGE_SIZE) as Pfn, 0, 64)], 0, DMA_TO_DEVICE, 0), '0', (r) => r === 0];
+        break;
+      }
+    }
+    const before = this.state();
+    const r = call();
+    const after = this.state();
+    this.emit({ kind: 'refusal', at: this.at, call: step.call, expected, got: ok(r) ? expected : String(r), changed: before === after ? null : describeChange(before, after) });
+  }
+
+  /** A DMA address no live mapping or buffer of the harness covers. */
+  private unknownHandle(): DmaAddr | null {
+    const candidates = [0x7ff0_0000, 0x3ff0_0000, 0x00f0_0000];
+    for (const c of candidates) {
+      const hit = [...this.maps.values()].some((m) => m.dmaSegs.some((s) => c + 256 > s.dma && c < s.dma + s.len)) || [...this.objs.values()].some((o) => o.kind === 'coherent' && c + 256 > o.dma && c < o.dma + o.sizeBytes);
+      if (!hit) return c as DmaAddr;
+    }
+    return null;
+  }
+
+  // ---- teardown ----
+
+  private teardown(): void {
+    this.platform.context.current = 'process';
+    this.model.context = 'process';
+    for (const [id, m] of [...this.model.mappings]) {
+      const steps: Step[] = [m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id }];
+      // A legal driver hands back what the CPU wrote before it unmaps (R36).
+      if (!this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device)) steps.unshift({ op: 'syncForDevice', ref: id, offset: 0, size: m.sizeBytes });
+      for (const step of steps) {
+        this.exec(step);
+        this.model.apply(step);
+      }
+    }
+    for (const id of [...this.model.vmas.keys()]) {
+      this.exec({ op: 'munmap', ref: id });
+      this.model.apply({ op: 'munmap', ref: id });
+    }
+    for (const [id, o] of [...this.model.objects]) {
+      const step: Step = o.kind === 'coherent' ? { op: 'free', ref: id } : o.kind === 'kmalloc' ? { op: 'kfree', ref: id } : { op: 'freePages', ref: id };
+      this.exec(step);
+      this.model.apply(step);
+    }
+    this.noteViolations();
+    const end = JSON.stringify(this.mm.snapshot());
+    this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end).split('; ') });
+  }
+}
+
+const GRANULE = 128;
+
+/** The leaves that differ between two JSON documents, as `path: before → after`. */
+export function describeChange(beforeJson: string, afterJson: string): string {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b)) {
+      const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+      for (const k of keys) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path === '' ? k : `${path}.${k}`);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${path}: ${JSON.stringify(a)} → ${JSON.stringify(b)}`);
+  };
+  walk(JSON.parse(beforeJson), JSON.parse(afterJson), '');
+  return out.slice(0, 6).join('; ') + (out.length > 6 ? `; and ${out.length - 6} more` : '');
+}

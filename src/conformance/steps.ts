@@ -1,0 +1,217 @@
+/**
+ * Not a kernel mirror: the driver steps of the conformance harness
+ * (DESIGN.md "Driver steps and the generator"). A step is plain JSON data,
+ * one member of a discriminated union on `op`, so one list of steps can be
+ * generated, shrunk, printed, stored as a fixture and replayed on any
+ * backend by the one interpreter (`session.ts`).
+ *
+ * Results of earlier steps are named symbolically: `b` coherent buffers from
+ * `dma_alloc_attrs`, `k` kmalloc objects, `p` page blocks from
+ * `alloc_pages`, `m` single mappings (`dma_map_single`/`dma_map_page`), `s`
+ * scatterlist mappings, `u` user mappings. Offsets and sizes are bytes,
+ * relative to the object or mapping the step names.
+ */
+import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
+import * as attrBits from '../linux/include/linux/dma-mapping.ts';
+import { GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, type Gfp } from '../linux/include/linux/gfp.ts';
+
+/** Directions a legal driver uses (`DMA_NONE` is only a placeholder, R28). */
+export const DIRECTIONS = ['DMA_TO_DEVICE', 'DMA_FROM_DEVICE', 'DMA_BIDIRECTIONAL'] as const;
+/** A direction by its kernel name. */
+export type DirName = (typeof DIRECTIONS)[number];
+
+/** Allocation flags the generator uses, by kernel name. */
+export const GFP_NAMES = ['GFP_KERNEL', 'GFP_ATOMIC', 'GFP_NOWAIT'] as const;
+/** A gfp mask by kernel name. */
+export type GfpName = (typeof GFP_NAMES)[number];
+
+/** Attributes the generator passes to `dma_alloc_attrs`, by kernel name. */
+export const ALLOC_ATTRS = ['DMA_ATTR_NO_KERNEL_MAPPING', 'DMA_ATTR_WRITE_COMBINE', 'DMA_ATTR_FORCE_CONTIGUOUS'] as const;
+/** An allocation attribute by kernel name. */
+export type AllocAttrName = (typeof ALLOC_ATTRS)[number];
+
+/** Invalid calls the `badCall` step makes; each has a documented failure value (see `session.ts`). */
+export const BAD_CALLS = [
+  'allocZeroSize',
+  'allocGfpComp',
+  'mapSingleZeroSize',
+  'mapSingleDmaNone',
+  'mapSingleVmalloc',
+  'mapPageMmio',
+  'unmapUnknownHandle',
+  'unmapOtherSize',
+  'syncPastEnd',
+  'freeOtherSize',
+  'mmapTooLarge',
+  'getSgtableUnknownHandle',
+  'mapSgZeroNents',
+] as const;
+/** One kind of invalid call. */
+export type BadCall = (typeof BAD_CALLS)[number];
+
+/** One scatterlist segment: bytes `[offset, offset + size)` of object `ref` (a `k` or `p`). */
+export interface SgSeg {
+  readonly ref: string;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** One driver step. */
+export type Step =
+  | { readonly op: 'alloc'; readonly id: string; readonly dev: string; readonly size: number; readonly gfp: GfpName; readonly attrs: readonly AllocAttrName[] }
+  | { readonly op: 'free'; readonly ref: string }
+  | { readonly op: 'mmap'; readonly id: string; readonly ref: string }
+  | { readonly op: 'munmap'; readonly ref: string }
+  | { readonly op: 'getSgtable'; readonly ref: string }
+  | { readonly op: 'kmalloc'; readonly id: string; readonly size: number; readonly gfp: GfpName }
+  | { readonly op: 'kfree'; readonly ref: string }
+  | { readonly op: 'allocPages'; readonly id: string; readonly order: number; readonly gfp: GfpName; readonly highmem: boolean }
+  | { readonly op: 'freePages'; readonly ref: string }
+  | { readonly op: 'mapSingle'; readonly id: string; readonly ref: string; readonly dev: string; readonly dir: DirName }
+  | { readonly op: 'mapPage'; readonly id: string; readonly ref: string; readonly dev: string; readonly offset: number; readonly size: number; readonly dir: DirName }
+  | { readonly op: 'mapSg'; readonly id: string; readonly dev: string; readonly segs: readonly SgSeg[]; readonly dir: DirName }
+  | { readonly op: 'unmapSingle'; readonly ref: string }
+  | { readonly op: 'unmapSg'; readonly ref: string }
+  | { readonly op: 'syncForCpu'; readonly ref: string; readonly offset: number; readonly size: number }
+  | { readonly op: 'syncForDevice'; readonly ref: string; readonly offset: number; readonly size: number }
+  | { readonly op: 'cpuWrite'; readonly ref: string; readonly offset: number; readonly size: number; readonly pattern: number }
+  | { readonly op: 'cpuRead'; readonly ref: string; readonly offset: number; readonly size: number }
+  | { readonly op: 'cpuWriteNeighbour'; readonly ref: string; readonly pattern: number }
+  | { readonly op: 'deviceWrite'; readonly ref: string; readonly offset: number; readonly size: number; readonly pattern: number }
+  | { readonly op: 'deviceRead'; readonly ref: string; readonly offset: number; readonly size: number }
+  | { readonly op: 'userRead'; readonly ref: string; readonly offset: number; readonly size: number }
+  | { readonly op: 'dmaWmb' }
+  | { readonly op: 'setContext'; readonly context: 'process' | 'atomic' }
+  | { readonly op: 'speculativeFill'; readonly ref: string; readonly offset: number }
+  | { readonly op: 'evict'; readonly ref: string; readonly offset: number }
+  | { readonly op: 'wcDrain' }
+  | { readonly op: 'badCall'; readonly call: BadCall; readonly ref?: string };
+
+/** A step's `op`. */
+export type StepOp = Step['op'];
+
+/** Every op, in the order the pretty printer documents them. */
+export const STEP_OPS = [
+  'alloc', 'free', 'mmap', 'munmap', 'getSgtable', 'kmalloc', 'kfree', 'allocPages', 'freePages',
+  'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
+  'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
+  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'badCall',
+] as const satisfies readonly StepOp[];
+
+/** The symbolic id a step creates, if any. */
+export function definedId(step: Step): string | null {
+  return 'id' in step ? step.id : null;
+}
+
+/** The symbolic ids a step uses. */
+export function usedIds(step: Step): string[] {
+  if (step.op === 'mapSg') return step.segs.map((s) => s.ref);
+  if ('ref' in step && step.ref !== undefined) return [step.ref];
+  return [];
+}
+
+/** Kernel value of a direction name. */
+export function dirValue(d: DirName): number {
+  return d === 'DMA_TO_DEVICE' ? DMA_TO_DEVICE : d === 'DMA_FROM_DEVICE' ? DMA_FROM_DEVICE : DMA_BIDIRECTIONAL;
+}
+
+/** Kernel value of a gfp name. */
+export function gfpValue(g: GfpName, highmem = false): Gfp {
+  const base = g === 'GFP_KERNEL' ? GFP_KERNEL : g === 'GFP_ATOMIC' ? GFP_ATOMIC : GFP_NOWAIT;
+  return highmem ? base | __GFP_HIGHMEM : base;
+}
+
+/** Kernel value of a list of attribute names. */
+export function attrsValue(names: readonly AllocAttrName[]): number {
+  let v = 0;
+  for (const n of names) v |= attrBits[n];
+  return v;
+}
+
+/**
+ * The bytes a `cpuWrite`/`deviceWrite`/`cpuWriteNeighbour` step stores:
+ * byte `i` of the data for `pattern`, a small integer hash, so a step stays
+ * a few numbers in JSON and two patterns differ in almost every byte.
+ */
+export function patternBytes(pattern: number, sizeBytes: number): Uint8Array {
+  const out = new Uint8Array(sizeBytes);
+  let x = (pattern ^ 0x9e3779b9) >>> 0 || 1;
+  for (let i = 0; i < sizeBytes; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function range(offset: number, size: number): string {
+  return offset === 0 ? `${size}` : `${offset}, ${size}`;
+}
+
+/**
+ * One step in kernel call syntax, as a driver would write it
+ * (`b1 = dma_alloc_attrs(gpu0, 8192, GFP_KERNEL, DMA_ATTR_NO_KERNEL_MAPPING)`).
+ * Harness actions that are not kernel calls (device DMA, cache events) are
+ * written as `device_write(m1 + 0, 64, pattern 7)` and `event: ...`.
+ */
+export function formatStep(step: Step): string {
+  switch (step.op) {
+    case 'alloc':
+      return `${step.id} = dma_alloc_attrs(${step.dev}, ${step.size}, ${step.gfp}, ${step.attrs.length === 0 ? '0' : step.attrs.join(' | ')})`;
+    case 'free':
+      return `dma_free_attrs(${step.ref})`;
+    case 'mmap':
+      return `${step.id} = dma_mmap_attrs(${step.ref})`;
+    case 'munmap':
+      return `munmap(${step.ref})`;
+    case 'getSgtable':
+      return `dma_get_sgtable_attrs(${step.ref})`;
+    case 'kmalloc':
+      return `${step.id} = kmalloc(${step.size}, ${step.gfp})`;
+    case 'kfree':
+      return `kfree(${step.ref})`;
+    case 'allocPages':
+      return `${step.id} = alloc_pages(${step.gfp}${step.highmem ? ' | __GFP_HIGHMEM' : ''}, ${step.order})`;
+    case 'freePages':
+      return `__free_pages(${step.ref})`;
+    case 'mapSingle':
+      return `${step.id} = dma_map_single(${step.dev}, ${step.ref}, ${step.dir})`;
+    case 'mapPage':
+      return `${step.id} = dma_map_page(${step.dev}, ${step.ref}, ${step.offset}, ${step.size}, ${step.dir})`;
+    case 'mapSg':
+      return `${step.id} = dma_map_sg(${step.dev}, [${step.segs.map((s) => `${s.ref}+${s.offset}:${s.size}`).join(', ')}], ${step.dir})`;
+    case 'unmapSingle':
+      return `dma_unmap_single(${step.ref})`;
+    case 'unmapSg':
+      return `dma_unmap_sg(${step.ref})`;
+    case 'syncForCpu':
+      return `dma_sync_for_cpu(${step.ref}, ${range(step.offset, step.size)})`;
+    case 'syncForDevice':
+      return `dma_sync_for_device(${step.ref}, ${range(step.offset, step.size)})`;
+    case 'cpuWrite':
+      return `cpu_write(${step.ref} + ${step.offset}, ${step.size}, pattern ${step.pattern})`;
+    case 'cpuRead':
+      return `cpu_read(${step.ref} + ${step.offset}, ${step.size})`;
+    case 'cpuWriteNeighbour':
+      return `cpu_write(neighbour of ${step.ref}, pattern ${step.pattern})`;
+    case 'deviceWrite':
+      return `device_write(${step.ref} + ${step.offset}, ${step.size}, pattern ${step.pattern})`;
+    case 'deviceRead':
+      return `device_read(${step.ref} + ${step.offset}, ${step.size})`;
+    case 'userRead':
+      return `user_read(${step.ref} + ${step.offset}, ${step.size})`;
+    case 'dmaWmb':
+      return 'dma_wmb()';
+    case 'setContext':
+      return step.context === 'atomic' ? 'local_irq_disable()  /* atomic context */' : 'local_irq_enable()  /* process context */';
+    case 'speculativeFill':
+      return `event: speculative fill of the line at ${step.ref} + ${step.offset}`;
+    case 'evict':
+      return `event: eviction of the line at ${step.ref} + ${step.offset}`;
+    case 'wcDrain':
+      return 'event: write-combine buffer drains';
+    case 'badCall':
+      return `bad call: ${step.call}${step.ref === undefined ? '' : `(${step.ref})`}`;
+  }
+}
