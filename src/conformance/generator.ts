@@ -256,7 +256,14 @@ function simplerStep(step: Step): Step[] {
     case 'userRead':
       return step.size > 8 ? [{ ...step, size: Math.max(8, Math.floor(step.size / 16) * 8) }] : [];
     case 'alloc':
-      return step.attrs.length > 0 && !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING') ? [{ ...step, attrs: [] }] : step.size > 4096 ? [{ ...step, size: 4096 }] : [];
+    case 'kmalloc':
+    case 'allocPages': {
+      const out: Step[] = [];
+      if (step.gfp !== 'GFP_KERNEL') out.push({ ...step, gfp: 'GFP_KERNEL' });
+      if (step.op === 'alloc' && step.attrs.length > 0 && !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING')) out.push({ ...step, attrs: [] });
+      if (step.op === 'alloc' && step.size > 4096) out.push({ ...step, size: 4096 });
+      return out;
+    }
     case 'mapSg':
       return step.segs.length > 1 ? [{ ...step, segs: step.segs.slice(0, 1) }] : [];
     default:

@@ -11,7 +11,7 @@ import { StepsArbitrary } from './generator.ts';
 import type { Observation, Violation } from './oracle.ts';
 import type { Property } from './property.ts';
 import { Session, type SessionResult } from './session.ts';
-import type { Step } from './steps.ts';
+import { type Step, renumber } from './steps.ts';
 
 /** How one sequence went. */
 export interface SequenceOutcome {
@@ -124,7 +124,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   );
   const base = { property: o.property.name, profile: o.profile, steps, skipped };
   if (!details.failed || details.counterexample === null) return { ...base, runs: details.numRuns, verdict: 'holds', counterexample: null };
-  const [seq] = details.counterexample;
+  const seq = renumber(details.counterexample[0]);
   const out = runSequence(seq, judge);
   return {
     ...base,

@@ -215,3 +215,27 @@ export function formatStep(step: Step): string {
       return `bad call: ${step.call}${step.ref === undefined ? '' : `(${step.ref})`}`;
   }
 }
+
+/**
+ * Rename the symbolic ids of a sequence in order of definition (`b1`, `b2`,
+ * `k1`, ...), so a shrunk trace reads from 1 again. Names are only symbols:
+ * the renamed sequence does exactly what the original did.
+ */
+export function renumber(steps: readonly Step[]): Step[] {
+  const names = new Map<string, string>();
+  const counters = new Map<string, number>();
+  const name = (id: string) => names.get(id) ?? id;
+  return steps.map((step) => {
+    let out: Step = step;
+    if (out.op === 'mapSg') out = { ...out, segs: out.segs.map((s) => ({ ...s, ref: name(s.ref) })) };
+    else if ('ref' in out && out.ref !== undefined) out = { ...out, ref: name(out.ref) };
+    if ('id' in out) {
+      const prefix = out.id.replace(/\d+$/, '');
+      const n = (counters.get(prefix) ?? 0) + 1;
+      counters.set(prefix, n);
+      names.set(out.id, `${prefix}${n}`);
+      out = { ...out, id: `${prefix}${n}` };
+    }
+    return out;
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Not a kernel mirror: what `dmacheck` prints. The verdict table (property ×
+ * profile), the failure report (property, rules with their clauses, the
+ * evidence, the shrunk trace, the replay command), the annotated replay
+ * listing, and the JSON report. Tables are rendered by cli-table3 and
+ * colours come from picocolors (off when the output is not a terminal).
+ */
+import Table from 'cli-table3';
+import pc from 'picocolors';
+import { RULES } from '../../spec/rules.ts';
+import { type Observation, type Violation, firstMismatch } from './oracle.ts';
+import type { CheckResult } from './runner.ts';
+import type { SessionResult } from './session.ts';
+import { type Step, formatStep } from './steps.ts';
+
+/** One cell of a run: a result, or why the property did not run there. */
+export type Cell = CheckResult | { readonly property: string; readonly profile: string; readonly verdict: 'n/a'; readonly reason: string };
+
+function cellText(c: Cell | undefined): string {
+  if (c === undefined) return '';
+  if (c.verdict === 'n/a') return pc.dim('n/a');
+  const numbers = `${c.runs}/${c.steps.toLocaleString('en-US')}`;
+  return c.verdict === 'holds' ? `${pc.green('holds')} ${numbers}` : `${pc.red(pc.bold('VIOLATED'))} ${numbers}`;
+}
+
+/**
+ * The verdict table: one row per property, one column per profile, each
+ * cell `verdict runs/steps`, and a total line.
+ */
+export function renderTable(cells: readonly Cell[], properties: readonly string[], profiles: readonly string[], seconds: number): string {
+  const t = new Table({ head: ['property', ...profiles], style: { head: [], border: [], compact: true } });
+  for (const p of properties) t.push([p, ...profiles.map((pr) => cellText(cells.find((c) => c.property === p && c.profile === pr)))]);
+  const ran = cells.filter((c): c is CheckResult => c.verdict !== 'n/a');
+  const violated = ran.filter((c) => c.verdict === 'violated').length;
+  const runs = ran.reduce((n, c) => n + c.runs, 0);
+  const steps = ran.reduce((n, c) => n + c.steps, 0);
+  const na = cells.length - ran.length;
+  const total =
+    `total: ${ran.length} checks, ${ran.length - violated} hold, ${violated} violated${na > 0 ? `, ${na} not applicable` : ''}` +
+    ` · ${runs.toLocaleString('en-US')} runs · ${steps.toLocaleString('en-US')} steps · ${seconds.toFixed(1)} s`;
+  return `${t.toString()}\ncell: verdict runs/steps\n${violated > 0 ? pc.red(total) : pc.green(total)}\n`;
+}
+
+/** Rules of a violation with their clauses, one per line. */
+export function describeRules(v: Violation): string {
+  return v.rules.map((r) => `  ${r}: ${RULES[r].clause} [${RULES[r].source}]`).join('\n');
+}
+
+/** Listing of `steps`, numbered, in kernel call syntax, with the violations under the step they happened at. */
+export function renderListing(steps: readonly Step[], violations: readonly Violation[], notes: ReadonlyMap<number, string[]> = new Map()): string {
+  const out: string[] = [];
+  const width = String(steps.length).length;
+  const flag = (i: number) => violations.filter((v) => v.at.index === i);
+  steps.forEach((s, k) => {
+    const i = k + 1;
+    const bad = flag(i).length > 0;
+    out.push(`  ${String(i).padStart(width)}  ${bad ? pc.red(formatStep(s)) : formatStep(s)}`);
+    for (const n of notes.get(i) ?? []) out.push(`  ${' '.repeat(width)}      ${pc.dim(n)}`);
+    for (const v of flag(i)) out.push(`  ${' '.repeat(width)}      ${pc.red(`✗ ${v.property}: ${v.message}`)}`);
+  });
+  const teardown = violations.filter((v) => v.at.index === 0);
+  if (teardown.length > 0) {
+    out.push(`  ${' '.repeat(width)}  (teardown: unmap, munmap and free what is live)`);
+    for (const v of teardown) out.push(`  ${' '.repeat(width)}      ${pc.red(`✗ ${v.property}: ${v.message}`)}`);
+  }
+  return out.join('\n');
+}
+
+/** What the oracle expected and saw at each step, for the replay listing. */
+export function observationNotes(): { readonly notes: Map<number, string[]>; observe(obs: Observation): void } {
+  const notes = new Map<number, string[]>();
+  const add = (i: number, s: string) => notes.set(i, [...(notes.get(i) ?? []), s]);
+  return {
+    notes,
+    observe(obs) {
+      const i = obs.at.index;
+      switch (obs.kind) {
+        case 'cpu-read':
+        case 'device-read':
+        case 'user-read':
+        case 'neighbour-read': {
+          const m = firstMismatch(obs);
+          const compared = obs.origin.reduce((n, o) => n + (o === 0 ? 0 : 1), 0);
+          if (m === null) add(i, `${obs.kind}: ${compared}/${obs.expected.length} bytes compared, all as expected`);
+          return;
+        }
+        case 'alloc':
+          add(i, obs.ok ? `allocated${obs.problems.length > 0 ? `: ${obs.problems.join('; ')}` : ''}` : 'allocation failed (allowed); later uses are skipped');
+          return;
+        case 'dma-address':
+          if (obs.problem !== null) add(i, `dma address ${obs.problem}`);
+          return;
+        case 'oops':
+          add(i, `oops: ${obs.message}`);
+          return;
+        case 'sgtable':
+          add(i, `ret=${obs.ret}, pages expected [${obs.expectedPfns.join(', ')}], seen [${obs.seenPfns.join(', ')}]`);
+          return;
+        case 'mmap':
+          add(i, `ret=${obs.ret}, ${obs.populatedPages}/${obs.expectedPages} pages mapped`);
+          return;
+        case 'refusal':
+          add(i, `expected ${obs.expected}, got ${obs.got}${obs.changed === null ? ', nothing changed' : `, changed: ${obs.changed}`}`);
+          return;
+        default:
+          return;
+      }
+    },
+  };
+}
+
+/** One line per step that was skipped or illegal in a session. */
+export function sessionNotes(r: SessionResult, notes: Map<number, string[]>): void {
+  for (const x of r.illegal) notes.set(x.index, [...(notes.get(x.index) ?? []), `skipped: illegal here, would break ${x.rule}`]);
+}
