@@ -17,7 +17,7 @@ const property: Property = {
   },
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs', 'mapSingle', 'unmapSingle']),
   check(obs) {
-    if (obs.kind === 'leak' && obs.differences.length > 0) return violation(property, obs, `accounting differs after everything was freed: ${obs.differences.join('; ')}`);
+    if (obs.kind === 'leak' && obs.differences.length > 0) return violation(property, obs, `accounting differs after everything was freed ${obs.differences.join(' ')}`);
     if (obs.kind === 'platform-violation' && obs.violation.kind !== 'sleep-in-atomic') return violation(property, obs, `a free handed back what it did not own: ${obs.violation.message}`);
     return null;
   },

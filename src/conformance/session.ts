@@ -662,7 +662,7 @@ export class Session {
     const before = this.state();
     const r = call();
     const after = this.state();
-    this.emit({ kind: 'refusal', at: this.at, call: step.call, expected, got: ok(r) ? expected : String(r), changed: before === after ? null : describeChange(before, after) });
+    this.emit({ kind: 'refusal', at: this.at, call: step.call, expected, got: ok(r) ? expected : String(r), changed: before === after ? null : describeChange(before, after).join(' ') });
   }
 
   /** A DMA address no live mapping or buffer of the harness covers. */
@@ -700,21 +700,21 @@ export class Session {
     }
     this.noteViolations();
     const end = JSON.stringify(this.mm.snapshot());
-    this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end).split('; ') });
+    this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
   }
 }
 
 const GRANULE = 128;
 
-/** The leaves that differ between two JSON documents, as `path: before → after`. */
-export function describeChange(beforeJson: string, afterJson: string): string {
+/** The leaves that differ between two JSON documents, as bracketed `[path=before→after]` evidence (at most 6, then a count). */
+export function describeChange(beforeJson: string, afterJson: string): string[] {
   const out: string[] = [];
   const walk = (a: unknown, b: unknown, path: string) => {
     if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b)) {
       const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
       for (const k of keys) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path === '' ? k : `${path}.${k}`);
-    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${path}: ${JSON.stringify(a)} → ${JSON.stringify(b)}`);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`[${path}=${JSON.stringify(a) ?? 'none'}→${JSON.stringify(b) ?? 'none'}]`);
   };
   walk(JSON.parse(beforeJson), JSON.parse(afterJson), '');
-  return out.slice(0, 6).join('; ') + (out.length > 6 ? `; and ${out.length - 6} more` : '');
+  return out.length > 6 ? [...out.slice(0, 6), `[more_differences=${out.length - 6}]`] : out;
 }
