@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKEND_CALLS, supports } from './backend.ts';
 import { BackendLoadError, backendFactoryProblem, loadBackend } from './loader.ts';
 import { REFERENCE_CAPABILITIES, referenceBackend } from './reference.ts';
 import { setUp } from './setup.ts';
 
-const run = promisify(execFile);
-const here = resolve(import.meta.dirname);
 const dir = mkdtempSync(join(tmpdir(), 'dmacheck-backend-'));
 
 function module(name: string, text: string): string {
@@ -76,35 +72,5 @@ describe('loadBackend', () => {
     const unmasked = { ...referenceBackend, create: (env: Parameters<typeof referenceBackend.create>[0]) => Object.assign(referenceBackend.create(env), { setMaskAndCoherent: () => -5 }) };
     expect(() => setUp('x86-64', { backend: unmasked })).toThrow('dma_set_mask_and_coherent(nvme0, 64) returned -5');
     expect(setUp('x86-64', { maskBits: null, faults: { fragmentation: 0 } }).platform.profile.name).toBe('x86-64');
-  });
-});
-
-describe('dmacheck command line', () => {
-  const cli = join(here, '..', 'cli', 'main.ts');
-  const tsx = join(here, '..', '..', 'node_modules', '.bin', 'tsx');
-  const dmacheck = (...args: string[]) => run(tsx, [cli, ...args]).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => e,
-  );
-
-  it('run loads every profile with the reference backend and exits 0', async () => {
-    const r = await dmacheck('run');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('backend=reference');
-    expect(r.stdout).toContain('armv7-nommu');
-  });
-
-  it('bad input: exit 2 with one line naming the bad value and what is accepted', async () => {
-    const bad = await dmacheck('run', '--profile', 'sparc');
-    expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toBe('dmacheck: --profile sparc: accepted are x86-64, arm64-soc, armv7-highmem, armv7-nommu');
-    const cmd = await dmacheck('fly');
-    expect(cmd.code).toBe(2);
-    expect(cmd.stderr).toMatch(/unknown command 'fly': accepted is 'run'/);
-    const opt = await dmacheck('run', '--bogus');
-    expect(opt.code).toBe(2);
-    const mod = await dmacheck('run', '--backend', join(dir, 'none.ts'));
-    expect(mod.code).toBe(2);
-    expect(mod.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

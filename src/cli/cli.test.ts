@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const bin = join(here, 'dmacheck.js');
+const exec = promisify(execFile);
+const dmacheck = (...args: string[]) =>
+  exec(process.execPath, [bin, ...args], { cwd: root }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+const tmp = mkdtempSync(join(tmpdir(), 'dmacheck-cli-'));
+
+describe('dmacheck run', () => {
+  it('prints the verdict table and exits 0 when everything holds', async () => {
+    const json = join(tmp, 'ok.json');
+    const r = await dmacheck('run', '--profile', 'arm64-soc,x86-64', '--property', 'no-leak,no-stale-cpu-read', '--runs', '10', '--json', json, '--out', join(tmp, 'out'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/│ no-leak +│ holds 10\/[\d,]+ +│ holds 10\/[\d,]+ +│/);
+    expect(r.stdout).toMatch(/total: 4 checks, 4 hold, 0 violated · 40 runs/);
+    const doc = JSON.parse(readFileSync(json, 'utf8'));
+    expect(doc.cells).toHaveLength(4);
+    expect(doc.cells.every((c: { verdict: string }) => c.verdict === 'holds')).toBe(true);
+  });
+
+  it('on a violation prints property, rule, evidence, shrunk trace and the replay command, writes the trace, exits 1', async () => {
+    const out = join(tmp, 'fail');
+    const r = await dmacheck('run', '--backend', 'fixtures/get-sgtable-dma-as-phys/mutant.ts', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '50', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('✗ sgtable-describes-buffer violated on arm64-soc');
+    expect(r.stdout).toContain('R1: A `dma_addr_t` is a device-side bus address');
+    expect(r.stdout).toMatch(/evidence: sg table of b1 names another page \[page_index=0\] \[expected_phys=0x80000000\] \[seen_phys=0x0\]/);
+    expect(r.stdout).toContain('1  b1 = dma_alloc_attrs(vpu0, 4096, GFP_KERNEL, 0)');
+    const file = join(out, 'failures', 'sgtable-describes-buffer--arm64-soc.json');
+    expect(r.stdout).toContain(`replay: npx dmacheck replay ${file} --backend fixtures/get-sgtable-dma-as-phys/mutant.ts`);
+    const replay = await dmacheck('replay', file);
+    expect(replay.code).toBe(1);
+    expect(replay.stdout).toContain('✗ sgtable-describes-buffer at step 2');
+    // The stored failure is replayed first on the next run (regression store).
+    const again = await dmacheck('run', '--backend', 'fixtures/get-sgtable-dma-as-phys/mutant.ts', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '50', '--out', out);
+    expect(again.stdout).toContain('(run 1, shrunk 0 times to 2 steps)');
+  });
+
+  it('the same --seed gives a byte-identical trace', async () => {
+    const args = ['run', '--backend', 'fixtures/sync-for-cpu-no-invalidate/mutant.ts', '--profile', 'armv7-highmem', '--property', 'no-stale-cpu-read', '--runs', '100', '--seed', '9'];
+    await dmacheck(...args, '--out', join(tmp, 'a'));
+    await dmacheck(...args, '--out', join(tmp, 'b'));
+    const name = join('failures', 'no-stale-cpu-read--armv7-highmem.json');
+    const a = readFileSync(join(tmp, 'a', name));
+    expect(a.length).toBeGreaterThan(100);
+    expect(readFileSync(join(tmp, 'b', name)).equals(a)).toBe(true);
+  });
+
+  it('bad input: exit 2 with one line naming the bad value and what is accepted', async () => {
+    const cases: [string[], RegExp][] = [
+      [['run', '--profile', 'sparc'], /^dmacheck: --profile sparc: accepted are x86-64, arm64-soc, armv7-highmem, armv7-nommu$/],
+      [['run', '--property', 'fast'], /^dmacheck: --property fast: accepted are no-stale-cpu-read, /],
+      [['run', '--runs', '0'], /^dmacheck: --runs 0: a positive integer is accepted$/],
+      [['run', '--seed', 'x'], /^dmacheck: --seed x: an integer is accepted$/],
+      [['run', '--bogus'], /^dmacheck: Unknown option '--bogus'/],
+      [['run', '--backend', 'no/such/module.ts'], /^dmacheck: /],
+      [['fly'], /^dmacheck: unknown command 'fly': accepted are run, replay, explain$/],
+      [['replay'], /^dmacheck: replay takes one trace file/],
+      [['replay', 'no-such.json'], /^dmacheck: no-such.json: cannot read the trace file/],
+      [['explain', 'R99'], /^dmacheck: explain R99: accepted are a rule id R1\.\.R56 or a property: /],
+    ];
+    for (const [args, message] of cases) {
+      const r = await dmacheck(...args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(message);
+    }
+    const bad = join(tmp, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ format: 'dmacheck-trace', version: 1 }));
+    const r = await dmacheck('replay', bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/bad\.json: property: /);
+  });
+});
+
+describe('dmacheck replay and explain', () => {
+  it('replays a fixture on the reference: every property holds, exit 0', async () => {
+    const r = await dmacheck('replay', 'fixtures/nkm-cookie-mmap/trace.json', '--backend', 'reference');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('u1 = dma_mmap_attrs(b1)');
+    expect(r.stdout).toContain('every property holds');
+  });
+
+  it('explains a rule and a property', async () => {
+    const rule = await dmacheck('explain', 'R25');
+    expect(rule.code).toBe(0);
+    expect(rule.stdout).toContain('R25 (Coherent allocations): With `DMA_ATTR_NO_KERNEL_MAPPING`');
+    expect(rule.stdout).toMatch(/enforced by: .*cookie-never-dereferenced/);
+    const prop = await dmacheck('explain', 'no-stale-cpu-read');
+    expect(prop.code).toBe(0);
+    expect(prop.stdout).toContain('R35: After mapping, the buffer belongs to the device');
+  });
+});
