@@ -51,3 +51,14 @@ export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, ty
 export { REFERENCE_CAPABILITIES, ReferenceBackend, referenceBackend, type ReferenceOptions } from './backend/reference.ts';
 export { BackendLoadError, loadBackend } from './backend/loader.ts';
 export { setUp, type SetUp, type SetUpOptions } from './backend/setup.ts';
+
+export { type Step, type StepOp, type SgSeg, type DirName, type GfpName, type AllocAttrName, type BadCall, STEP_OPS, formatStep, renumber, patternBytes } from './conformance/steps.ts';
+export { ModelState, GRANULE_BYTES, OWNER, type Illegal, type ModelObject, type ModelMapping } from './conformance/model.ts';
+export { StepsArbitrary, DEFAULT_WEIGHTS, generateSteps, shrinkSteps, repair, type GeneratorOptions, type StepWeights } from './conformance/generator.ts';
+export { ORIGIN, Shadow, firstMismatch, describeMismatch, fromDeviceMapMayDiscard, type Observation, type ReadObservation, type Violation } from './conformance/oracle.ts';
+export { Session, type SessionOptions, type SessionResult } from './conformance/session.ts';
+export { checkProperty, runSequence, platformSeedOf, type CheckOptions, type CheckResult, type SequenceOptions } from './conformance/runner.ts';
+export { violation, requireCalls, type Property, type PropertyContext } from './conformance/property.ts';
+export { TRACE_VERSION, TraceError, makeTrace, parseTrace, serializeTrace, type Trace } from './conformance/trace.ts';
+export { RULES, isRuleId, type Rule, type RuleId } from '../spec/rules.ts';
+export { PROPERTIES, findProperty } from '../properties/index.ts';

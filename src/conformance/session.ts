@@ -309,12 +309,12 @@ export class Session {
     const p = this.platform;
     switch (step.op) {
       case 'alloc': {
-        const before = JSON.stringify(this.mm.snapshot());
+        const before = this.mm.snapshot();
         const attrs = attrsValue(step.attrs);
         const r = b.allocAttrs(step.dev, step.size, gfpValue(step.gfp), attrs);
         if (r.cpuAddr === null) {
-          const after = JSON.stringify(this.mm.snapshot());
-          this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: false, problems: before === after ? [] : ['a failed allocation changed the substrate accounting'] });
+          const changed = describeChange(JSON.stringify(before), JSON.stringify(this.mm.snapshot()));
+          this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: false, problems: changed.length === 0 ? [] : [`a failed allocation changed the substrate accounting ${changed.join(' ')}`] });
           this.failed.add(step.id);
           return;
         }

@@ -104,7 +104,12 @@ export class CpuCache {
       const line = this.lineOf(a);
       const off = a - line * this.lineSizeBytes;
       const n = Math.min(this.lineSizeBytes - off, lenBytes - done);
-      const l = this.fill(line);
+      // A store that covers a whole missing line allocates it without reading RAM (same result, no fill).
+      let l = n === this.lineSizeBytes ? this.lines.get(line) : this.fill(line);
+      if (l === undefined) {
+        l = { data: new Uint8Array(this.lineSizeBytes), dirty: true };
+        this.lines.set(line, l);
+      }
       l.data.set(src.subarray(srcOff + done, srcOff + done + n), off);
       l.dirty = true;
       done += n;
