@@ -24,7 +24,7 @@ import { PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { type ModelMapping, ModelState, OWNER, type ObjKind } from './model.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind } from './model.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
@@ -636,7 +636,7 @@ export class Session {
         [call, expected, ok] = [() => b.unmapSingle(dev0, unknownHandle, 256, DMA_BIDIRECTIONAL, 0), 'no effect', () => true];
         break;
       case 'unmapOtherSize':
-        [call, expected, ok] = [() => b.unmapSingle(m?.dev as string, m?.dma as DmaAddr, (m?.sizeBytes ?? 0) + GRANULE, m?.dir ?? 0, 0), 'no effect', () => true];
+        [call, expected, ok] = [() => b.unmapSingle(m?.dev as string, m?.dma as DmaAddr, (m?.sizeBytes ?? 0) + GRANULE_BYTES, m?.dir ?? 0, 0), 'no effect', () => true];
         break;
       case 'syncPastEnd':
         [call, expected, ok] = [() => b.syncSingleForDevice(m?.dev as string, m?.dma as DmaAddr, (m?.sizeBytes ?? 0) + PAGE_SIZE, m?.dir ?? 0), 'no effect', () => true];
@@ -704,7 +704,6 @@ export class Session {
   }
 }
 
-const GRANULE = 128;
 
 /** The leaves that differ between two JSON documents, as bracketed `[path=before→after]` evidence (at most 6, then a count). */
 export function describeChange(beforeJson: string, afterJson: string): string[] {
