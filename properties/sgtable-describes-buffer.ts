@@ -8,10 +8,8 @@
  * @see kernel/dma/direct.c dma_direct_get_sgtable (kernel-dma.md §1.15)
  */
 import { errnoName } from '../src/linux/include/linux/errno.ts';
-import { hex } from '../src/platform/types.ts';
+import { PAGE_SIZE, hex } from '../src/platform/types.ts';
 import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
-
-const PAGE = 4096;
 
 const property: Property = {
   name: 'sgtable-describes-buffer',
@@ -29,7 +27,7 @@ const property: Property = {
     for (let i = 0; i < n; i++) {
       if (obs.seenPfns[i] !== obs.expectedPfns[i]) {
         const seen = obs.seenPfns[i];
-        return violation(property, obs, `sg table of ${obs.ref} names another page [page_index=${i}] [expected_phys=${hex((obs.expectedPfns[i] as number) * PAGE)}] [seen_phys=${seen === undefined ? 'none' : hex(seen * PAGE)}] [pages_in_table=${obs.seenPfns.length}]`);
+        return violation(property, obs, `sg table of ${obs.ref} names another page [page_index=${i}] [expected_phys=${hex((obs.expectedPfns[i] as number) * PAGE_SIZE)}] [seen_phys=${seen === undefined ? 'none' : hex(seen * PAGE_SIZE)}] [pages_in_table=${obs.seenPfns.length}]`);
       }
     }
     return null;

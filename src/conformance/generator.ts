@@ -318,10 +318,6 @@ export class StepsArbitrary extends fc.Arbitrary<Step[]> {
 
   shrink(value: Step[], _context: unknown): fc.Stream<fc.Value<Step[]>> {
     const devices = this.options.devices;
-    return fc.Stream.of<fc.Value<Step[]>>().join(new fc.Stream(mapIter(shrinkSteps(devices, value), (v) => new fc.Value(v, undefined))));
+    return new fc.Stream(shrinkSteps(devices, value)).map((v) => new fc.Value(v, undefined));
   }
-}
-
-function* mapIter<A, B>(it: Iterator<A>, f: (a: A) => B): Generator<B> {
-  for (let r = it.next(); r.done !== true; r = it.next()) yield f(r.value);
 }

@@ -13,6 +13,7 @@
  * oracle's.
  */
 import type { RuleId } from '../../spec/rules.ts';
+import { PAGE_SIZE } from '../platform/types.ts';
 import type { SgSeg, Step } from './steps.ts';
 
 /**
@@ -83,8 +84,6 @@ function granules(sizeBytes: number): number {
   return Math.ceil(sizeBytes / GRANULE_BYTES);
 }
 
-/** Page size the model assumes for `alloc_pages` orders (every profile uses 4 KiB pages). */
-export const MODEL_PAGE_BYTES = 4096;
 
 /** The symbolic state one driver sequence walks through. */
 export class ModelState {
@@ -354,7 +353,7 @@ export class ModelState {
         this.addObject(step.id, 'kmalloc', step.size, null, true);
         return;
       case 'allocPages':
-        this.addObject(step.id, 'pages', MODEL_PAGE_BYTES << step.order, null, true);
+        this.addObject(step.id, 'pages', PAGE_SIZE << step.order, null, true);
         return;
       case 'free':
       case 'kfree':

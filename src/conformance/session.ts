@@ -14,7 +14,7 @@
  */
 import type { BackendFactory, DmaBackend } from '../backend/backend.ts';
 import { setUp } from '../backend/setup.ts';
-import { DMA_ATTR_MMIO, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
+import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
 import { __GFP_COMP } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
@@ -318,7 +318,7 @@ export class Session {
           this.failed.add(step.id);
           return;
         }
-        const kernelMapping = (attrs & attrsValue(['DMA_ATTR_NO_KERNEL_MAPPING'])) === 0;
+        const kernelMapping = (attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0;
         const problems: string[] = [];
         const align = PAGE_SIZE * 2 ** getOrder(step.size);
         if (r.dmaHandle % align !== 0) problems.push(`dma_handle not aligned to the allocation order [dma=${hex(r.dmaHandle)}] [align=${hex(align)}]`);

@@ -11,8 +11,7 @@
  * scatterlist mappings, `u` user mappings. Offsets and sizes are bytes,
  * relative to the object or mapping the step names.
  */
-import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
-import * as attrBits from '../linux/include/linux/dma-mapping.ts';
+import * as dmaMapping from '../linux/include/linux/dma-mapping.ts';
 import { GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, type Gfp } from '../linux/include/linux/gfp.ts';
 
 /** Directions a legal driver uses (`DMA_NONE` is only a placeholder, R28). */
@@ -112,7 +111,7 @@ export function usedIds(step: Step): string[] {
 
 /** Kernel value of a direction name. */
 export function dirValue(d: DirName): number {
-  return d === 'DMA_TO_DEVICE' ? DMA_TO_DEVICE : d === 'DMA_FROM_DEVICE' ? DMA_FROM_DEVICE : DMA_BIDIRECTIONAL;
+  return dmaMapping[d];
 }
 
 /** Kernel value of a gfp name. */
@@ -124,7 +123,7 @@ export function gfpValue(g: GfpName, highmem = false): Gfp {
 /** Kernel value of a list of attribute names. */
 export function attrsValue(names: readonly AllocAttrName[]): number {
   let v = 0;
-  for (const n of names) v |= attrBits[n];
+  for (const n of names) v |= dmaMapping[n];
   return v;
 }
 
