@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters as plain } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -12,8 +12,9 @@ const bin = join(here, 'dmacheck.js');
 const exec = promisify(execFile);
 const dmacheck = (...args: string[]) =>
   exec(process.execPath, [bin, ...args], { cwd: root }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => e,
+    (r) => ({ code: 0, stdout: plain(r.stdout), stderr: plain(r.stderr) }),
+    // Colours stay on where picocolors turns them on (a terminal, or CI=...); assertions read the plain text.
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: plain(e.stdout), stderr: plain(e.stderr) }),
   );
 const tmp = mkdtempSync(join(tmpdir(), 'dmacheck-cli-'));
 

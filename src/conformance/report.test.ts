@@ -1,3 +1,4 @@
+import { stripVTControlCharacters as plain } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { renderListing, renderTable, observationNotes } from './report.ts';
 import { type Step, STEP_OPS, formatStep } from './steps.ts';
@@ -20,7 +21,7 @@ describe('report', () => {
       { property: 'no-leak', profile: 'x86-64', runs: 10, steps: 1234, skipped: 0, verdict: 'holds' as const, counterexample: null },
       { property: 'no-leak', profile: 'arm64-soc', verdict: 'n/a' as const, reason: 'x' },
     ];
-    const table = renderTable(cells, ['no-leak'], ['x86-64', 'arm64-soc'], 1.25);
+    const table = plain(renderTable(cells, ['no-leak'], ['x86-64', 'arm64-soc'], 1.25));
     expect(table).toContain('holds 10/1,234');
     expect(table).toContain('n/a');
     expect(table).toContain('total: 1 checks, 1 hold, 0 violated, 1 not applicable · 10 runs · 1,234 steps · 1.3 s');
@@ -28,7 +29,7 @@ describe('report', () => {
     const v = { property: 'no-leak', rules: ['R39' as const], at: { index: 2, step: steps[1] as Step }, message: 'lost [x=1]' };
     const notes = observationNotes();
     notes.observe({ kind: 'mmap', at: { index: 1, step: null }, ref: 'b1', ret: 0, populatedPages: 1, expectedPages: 1 });
-    const listing = renderListing(steps, [v, { ...v, at: { index: 0, step: null } }], notes.notes);
+    const listing = plain(renderListing(steps, [v, { ...v, at: { index: 0, step: null } }], notes.notes));
     expect(listing.split('\n')).toEqual([
       '  1  k1 = kmalloc(64, GFP_KERNEL)',
       expect.stringContaining('ret=0, 1/1 pages mapped'),
