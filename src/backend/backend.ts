@@ -18,6 +18,7 @@ import type { DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
+import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
 
 /** What a backend is built on: the trusted platform and substrate. */
 export interface BackendEnv {
@@ -50,6 +51,7 @@ export const BACKEND_CALLS = [
   'getCacheAlignment',
   'needSync',
   'canMmap',
+  'swiotlbState',
 ] as const;
 
 /** One callable entry point. */
@@ -120,6 +122,14 @@ export interface DmaBackend {
   needSync(dev: string, addr: DmaAddr): boolean;
   /** `dma_can_mmap`. */
   canMmap(dev: string): boolean;
+  /**
+   * The accounting of the swiotlb the device bounces through (what debugfs
+   * `swiotlb/io_tlb_used` shows, plus the per-slot free-run counts), or null
+   * when it has none. Optional, declared as the `swiotlbState` call: the one
+   * place the suite reads a backend's own bookkeeping, because free-run
+   * counts have no other observable (the `swiotlb-slots-sound` property).
+   */
+  swiotlbState?(dev: string): IoTlbMemState | null;
 }
 
 /** What a backend module exports (as `default` or as `backend`). */

@@ -13,10 +13,11 @@ import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../linux/arch/dma-sync-
 import { type Device, type DmaKernel, createDevice } from '../linux/include/linux/device.ts';
 import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
 import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
-import { EBUSY, ENODEV } from '../linux/include/linux/errno.ts';
+import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
+import { type IoTlbMemState, swiotlbInit, swiotlbRestrictedPoolInit, swiotlbState } from '../linux/kernel/dma/swiotlb.ts';
 import { BACKEND_CALLS, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend.ts';
 
 /** Knobs of the reference backend. */
@@ -43,14 +44,17 @@ export class ReferenceBackend implements DmaBackend {
     options: ReferenceOptions = {},
   ) {
     const platform = env.platform;
-    this.kernel = {
+    const kernel: DmaKernel = {
       platform,
       mm: env.mm,
       arch: { platform, policy: options.archSync ?? ARCH_SYNC_POLICIES[platform.profile.dma.archSync] },
       dmesg: env.mm.dmesg,
       live: new dma.LiveDmaTable(),
       debug: options.debug ?? null,
+      ioTlbDefaultMem: null,
     };
+    const t = platform.profile.swiotlb;
+    this.kernel = t === null ? kernel : { ...kernel, ioTlbDefaultMem: swiotlbInit(kernel, t) };
   }
 
   /** The attached `struct device` named `name`; throws when not attached (a harness bug, not a DMA call). */
@@ -64,7 +68,12 @@ export class ReferenceBackend implements DmaBackend {
     if (this.devs.has(name)) return -EBUSY;
     const hw = this.env.platform.devices.find((d) => d.name === name);
     if (hw === undefined) return -ENODEV;
-    this.devs.set(name, createDevice(this.kernel, hw));
+    const d = createDevice(this.kernel, hw);
+    if (hw.config.restrictedDmaPoolSlots > 0) {
+      d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPoolSlots);
+      if (d.dmaIoTlbMem === null) return -ENOMEM;
+    }
+    this.devs.set(name, d);
     return 0;
   }
 
@@ -133,6 +142,10 @@ export class ReferenceBackend implements DmaBackend {
   }
   canMmap(dev: string): boolean {
     return dma.dmaCanMmap(this.device(dev));
+  }
+  swiotlbState(dev: string): IoTlbMemState | null {
+    const d = this.device(dev);
+    return d.dmaIoTlbMem === null ? null : swiotlbState(d.dmaIoTlbMem, d.dmaIoTlbPools);
   }
 }
 

@@ -13,6 +13,7 @@
  * oracle's.
  */
 import type { RuleId } from '../../spec/rules.ts';
+import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
 import type { SgSeg, Step } from './steps.ts';
 
@@ -24,7 +25,21 @@ import type { SgSeg, Step } from './steps.ts';
 export const GRANULE_BYTES = 128;
 
 /** Why a step is not legal now: a rule it breaks, or a harness reason. */
-export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only';
+export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'swiotlb-partial-sync-limit';
+
+/**
+ * Devices whose partial syncs the kernel's swiotlb cannot always serve: with
+ * a `min_align_mask` below the slot size, the bounce buffer starts at an
+ * in-slot offset, and `swiotlb_bounce` refuses ("Access before mapping start
+ * detected") a sync that starts in a later slot below that offset, copying
+ * nothing. A legal driver of such a device on a profile with swiotlb syncs
+ * whole mappings only; the generator keeps to that (a kernel limitation, not
+ * a rule of the API).
+ */
+export function wholeSyncOnlyDevices(profile: PlatformProfile): string[] {
+  if (profile.swiotlb === null && !profile.devices.some((d) => d.restrictedDmaPoolSlots > 0)) return [];
+  return profile.devices.filter((d) => (d.minAlignMask & 0x7ff) !== 0).map((d) => d.name);
+}
 
 /** Kinds of memory object a driver holds. */
 export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
@@ -76,9 +91,14 @@ export interface ModelVma {
  * Granule owners. `cpuDirty`: the CPU owns a mapped granule and has written
  * it; only `dma_sync_*_for_device` may follow (R36), because the for-cpu
  * maintenance of a second sync or of unmap may discard lines the CPU dirtied
- * (arm64 and ARM32 invalidate whole lines).
+ * (arm64 and ARM32 invalidate whole lines). `deviceDirty`: the device owns a
+ * granule and has written it; the CPU must take the results with
+ * `dma_sync_*_for_cpu` or unmap before it hands the granule back with
+ * `dma_sync_*_for_device` (R35): on a bounced BIDIRECTIONAL mapping that
+ * sync copies the CPU's copy over what the device wrote (swiotlb copy table,
+ * kernel-dma.md §2.7).
  */
-export const OWNER = { cpu: 0, device: 1, cpuDirty: 2 } as const;
+export const OWNER = { cpu: 0, device: 1, cpuDirty: 2, deviceDirty: 3 } as const;
 
 function granules(sizeBytes: number): number {
   return Math.ceil(sizeBytes / GRANULE_BYTES);
@@ -101,7 +121,14 @@ export class ModelState {
   wcPending = false;
   private readonly counters = new Map<string, number>();
 
-  constructor(readonly devices: readonly string[]) {}
+  /**
+   * @param devices device names of the profile
+   * @param wholeSyncOnly devices that sync whole mappings only ({@link wholeSyncOnlyDevices})
+   */
+  constructor(
+    readonly devices: readonly string[],
+    readonly wholeSyncOnly: readonly string[] = [],
+  ) {}
 
   /** The next unused id with `prefix` (`b1`, `b2`, ...). */
   nextId(prefix: string): string {
@@ -153,6 +180,23 @@ export class ModelState {
   /** True when every granule under `[offset, offset+size)` of mapping `m` has an owner in `who`. */
   mappingOwned(m: ModelMapping, offset: number, size: number, ...who: number[]): boolean {
     return this.segmentsIn(m, offset, size).every((s) => this.owned(this.objects.get(s.obj) as ModelObject, s.objOffset, s.sizeBytes, ...who));
+  }
+
+  /** Maximal runs `[offset, offset+size)` of mapping `m` (granule-aligned, clipped to the mapping) whose granules are all `who`. */
+  runsOwned(m: ModelMapping, who: number): { offset: number; size: number }[] {
+    const out: { offset: number; size: number }[] = [];
+    let start = -1;
+    const close = (end: number) => {
+      if (start >= 0) out.push({ offset: start, size: Math.min(end, m.sizeBytes) - start });
+      start = -1;
+    };
+    for (let at = 0; at < m.sizeBytes; at += GRANULE_BYTES) {
+      if (this.mappingOwned(m, at, Math.min(GRANULE_BYTES, m.sizeBytes - at), who)) {
+        if (start < 0) start = at;
+      } else close(at);
+    }
+    close(m.sizeBytes);
+    return out;
   }
 
   /** For each object segment under `[offset, offset+size)` of mapping `m`: the object range. */
@@ -228,14 +272,16 @@ export class ModelState {
         const m = this.mappings.get(step.ref);
         if (m === undefined) return 'no-such-object';
         if ((m.kind === 'sg') !== (step.op === 'unmapSg')) return 'R40';
-        return this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device) ? null : 'R36';
+        return this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device, OWNER.deviceDirty) ? null : 'R36';
       }
       case 'syncForCpu':
       case 'syncForDevice': {
         const m = this.mappingRange(step.ref, step.offset, step.size);
         if (typeof m === 'string') return m;
         if (m.kind === 'sg' && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
-        if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device)) return 'R35';
+        if (this.wholeSyncOnly.includes(m.dev) && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'swiotlb-partial-sync-limit';
+        if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty)) return 'R35';
+        if (step.op === 'syncForDevice' && !this.mappingOwned(m, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty, OWNER.device)) return 'R35';
         return null;
       }
       case 'cpuWrite':
@@ -267,7 +313,7 @@ export class ModelState {
         if (typeof m === 'string') return m === 'R41' ? 'out-of-range' : m;
         if (step.op === 'deviceWrite' && m.dir === 'DMA_TO_DEVICE') return 'R29';
         if (step.op === 'deviceRead' && m.dir === 'DMA_FROM_DEVICE') return 'R28';
-        return this.mappingOwned(m, step.offset, step.size, OWNER.device) ? null : 'R35';
+        return this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty) ? null : 'R35';
       }
       case 'userRead': {
         const v = this.vmas.get(step.ref);
@@ -406,6 +452,11 @@ export class ModelState {
             for (let g = Math.floor(lo / GRANULE_BYTES); g < Math.ceil(hi / GRANULE_BYTES); g++) o.owner[g] = OWNER.cpuDirty;
           }
         }
+        return;
+      }
+      case 'deviceWrite': {
+        const m = this.mappings.get(step.ref);
+        if (m !== undefined) this.setOwner(m, step.offset, step.size, OWNER.deviceDirty);
         return;
       }
       case 'dmaWmb':

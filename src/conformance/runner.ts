@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import type { BackendFactory } from '../backend/backend.ts';
 import { getProfile, hasHighmem } from '../platform/profiles.ts';
 import { StepsArbitrary } from './generator.ts';
+import { wholeSyncOnlyDevices } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
 import type { Property } from './property.ts';
 import { Session, type SessionResult } from './session.ts';
@@ -103,6 +104,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   const profile = getProfile(o.profile);
   const arb = new StepsArbitrary({
     devices: profile.devices.map((d) => d.name),
+    wholeSyncOnly: wholeSyncOnlyDevices(profile),
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),

@@ -24,7 +24,7 @@ import { PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind } from './model.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, wholeSyncOnlyDevices } from './model.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
@@ -105,7 +105,7 @@ export class Session {
     this.platform = s.platform;
     this.mm = s.mm;
     this.backend = s.backend;
-    this.model = new ModelState(this.platform.devices.map((d) => d.name));
+    this.model = new ModelState(this.platform.devices.map((d) => d.name), wholeSyncOnlyDevices(this.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
   }
 
@@ -681,9 +681,10 @@ export class Session {
     this.platform.context.current = 'process';
     this.model.context = 'process';
     for (const [id, m] of [...this.model.mappings]) {
-      const steps: Step[] = [m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id }];
-      // A legal driver hands back what the CPU wrote before it unmaps (R36).
-      if (!this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device)) steps.unshift({ op: 'syncForDevice', ref: id, offset: 0, size: m.sizeBytes });
+      // A legal driver hands back what the CPU wrote before it unmaps (R36), and only that (R35).
+      const dirty = m.kind === 'sg' ? (this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpuDirty, OWNER.cpu) && !this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu) ? [{ offset: 0, size: m.sizeBytes }] : []) : this.model.runsOwned(m, OWNER.cpuDirty);
+      const steps: Step[] = dirty.map((r): Step => ({ op: 'syncForDevice', ref: id, ...r }));
+      steps.push(m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id });
       for (const step of steps) {
         this.exec(step);
         this.model.apply(step);

@@ -41,6 +41,8 @@ export interface DeviceConfig {
   readonly segmentBoundaryMask: number;
   /** False for external (untrusted) PCIe devices. */
   readonly trusted: boolean;
+  /** Slots (2 KiB) of the device's own `restricted-dma-pool` (DT reserved memory); 0 = none. kernel-dma.md §1.10. */
+  readonly restrictedDmaPoolSlots: number;
 }
 
 /** Defaults for the optional knobs of a device, as the kernel has them without `dma_parms`. */
@@ -51,6 +53,7 @@ export const DEVICE_DEFAULTS = {
   maxSegmentSize: 65536,
   segmentBoundaryMask: 0xffffffff,
   trusted: true,
+  restrictedDmaPoolSlots: 0,
 } as const;
 
 /** A device DMA access that cannot reach memory. */

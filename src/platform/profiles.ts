@@ -6,8 +6,9 @@
  * off a board and a `.config`: RAM banks, zones, the kernel virtual address
  * layout, cache geometry, `ARCH_DMA_MINALIGN` and the kmalloc minimum
  * alignment, which DMA Kconfig options the arch selects, and the devices.
- * DESIGN.md "Profiles"; kernel-dma.md §5. Pools, CMA areas and swiotlb come
- * with their issues and extend {@link PlatformProfile}.
+ * DESIGN.md "Profiles"; kernel-dma.md §5, §2.6–2.7 (swiotlb). CMA areas and
+ * the atomic and coherent pools come with their issue and extend
+ * {@link PlatformProfile}.
  */
 import type { DmaRange } from './bus.ts';
 import type { PartialLinePolicy } from './cache.ts';
@@ -39,6 +40,24 @@ export interface ArchDmaConfig {
   readonly noncoherentMmap: boolean;
 }
 
+/**
+ * The default software IO TLB of a profile (the `swiotlb=<slots>,<areas>,force`
+ * boot option and Kconfig), kernel-dma.md §2.7. Slots are 2 KiB; a segment is
+ * 128 slots.
+ */
+export interface SwiotlbConfig {
+  /** Slots of the boot-time pool, a multiple of 128 (the kernel's default is 32768, 64 MiB; profiles use small pools so that "full" happens). */
+  readonly slots: number;
+  /** Areas, a power of two with at least one 128-slot segment each. */
+  readonly areas: number;
+  /** `swiotlb=force` / `SWIOTLB_FORCE` (confidential-computing guests): every streaming mapping bounces. */
+  readonly force: boolean;
+  /** The pool must sit below 4 GiB (`memblock_alloc_low`, x86). */
+  readonly low: boolean;
+  /** `CONFIG_SWIOTLB_DYNAMIC`: a transient pool is tried when the pools are full. */
+  readonly dynamic: boolean;
+}
+
 /** A whole simulated machine. */
 export interface PlatformProfile {
   readonly name: string;
@@ -68,6 +87,8 @@ export interface PlatformProfile {
   /** Smallest kmalloc alignment, bytes (`ARCH_KMALLOC_MINALIGN`, or smaller when swiotlb can bounce). */
   readonly kmallocMinAlignBytes: number;
   readonly dma: ArchDmaConfig;
+  /** The default swiotlb; null = `CONFIG_SWIOTLB` off (unreachable buffers fail to map). */
+  readonly swiotlb: SwiotlbConfig | null;
   readonly devices: readonly DeviceConfig[];
 }
 
@@ -116,6 +137,8 @@ export const X86_64: PlatformProfile = {
     dmacoherentAttr: 'uncached',
     noncoherentMmap: false,
   },
+  // Below 4 GiB (memblock_alloc_low), so 32-bit devices reach it; a 24-bit device does not, and its bounce fails the post-check.
+  swiotlb: { slots: 1024, areas: 2, force: false, low: true, dynamic: false },
   devices: [
     dev({ name: 'nvme0', coherent: true, addressBits: 64, minAlignMask: 0xfff, maxSegmentSize: 0xffffffff }),
     dev({ name: 'nic0', coherent: true, addressBits: 32 }),
@@ -146,8 +169,8 @@ export const ARM64_SOC: PlatformProfile = {
   maxOrder: 10,
   cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
   archDmaMinalignBytes: 128,
-  // 8 once swiotlb can bounce small kmalloc buffers (v6.5, dma_kmalloc_needs_bounce); until then ARCH_DMA_MINALIGN.
-  kmallocMinAlignBytes: 128,
+  // Below ARCH_DMA_MINALIGN since v6.5: swiotlb bounces small kmalloc buffers of non-coherent devices (dma_kmalloc_needs_bounce).
+  kmallocMinAlignBytes: 8,
   dma: {
     archSync: 'arm64',
     directRemap: true,
@@ -158,6 +181,7 @@ export const ARM64_SOC: PlatformProfile = {
     dmacoherentAttr: 'write-combine',
     noncoherentMmap: true,
   },
+  swiotlb: { slots: 512, areas: 2, force: false, low: true, dynamic: true },
   devices: [
     dev({
       name: 'vpu0',
@@ -167,6 +191,8 @@ export const ARM64_SOC: PlatformProfile = {
     }),
     dev({ name: 'gpu0', coherent: false, addressBits: 40 }),
     dev({ name: 'pcie0', coherent: true, addressBits: 64 }),
+    // A DT restricted-dma-pool: all its DMA goes through its own 128-slot swiotlb (§1.10).
+    dev({ name: 'wifi0', coherent: true, addressBits: 32, restrictedDmaPoolSlots: 256 }),
   ],
 };
 
@@ -204,6 +230,7 @@ export const ARMV7_HIGHMEM: PlatformProfile = {
     dmacoherentAttr: 'write-combine',
     noncoherentMmap: true,
   },
+  swiotlb: null,
   devices: [
     dev({ name: 'mmc0', coherent: false, addressBits: 32 }),
     dev({ name: 'dmac0', coherent: false, addressBits: 32, maxSegmentSize: 0x1_0000 }),
@@ -244,7 +271,27 @@ export const ARMV7_NOMMU: PlatformProfile = {
     dmacoherentAttr: 'uncached',
     noncoherentMmap: false,
   },
+  swiotlb: null,
   devices: [dev({ name: 'dmac0', coherent: false, addressBits: 32 })],
+};
+
+/**
+ * A confidential-computing guest (SEV-SNP / TDX style) on x86-64: guest
+ * memory is private, so every streaming mapping bounces through the shared
+ * swiotlb (`SWIOTLB_FORCE`), and an NVMe-like device keeps its
+ * `min_align_mask` bits in the bounce address.
+ */
+export const CC_GUEST: PlatformProfile = {
+  ...X86_64,
+  name: 'cc-guest',
+  description: 'confidential-computing guest: every streaming mapping bounces through swiotlb, NVMe min_align_mask',
+  ram: [bank(0x10_0000, 2 * GiB - MiB), bank(4 * GiB, 2 * GiB)],
+  swiotlb: { slots: 512, areas: 2, force: true, low: true, dynamic: false },
+  devices: [
+    dev({ name: 'nvme0', coherent: true, addressBits: 64, minAlignMask: 0xfff, maxSegmentSize: 0xffffffff }),
+    dev({ name: 'virtio0', coherent: true, addressBits: 64 }),
+    dev({ name: 'nic0', coherent: true, addressBits: 32, segmentBoundaryMask: 0xffff }),
+  ],
 };
 
 /** Every built-in profile, by name. */
@@ -253,6 +300,7 @@ export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [ARM64_SOC.name]: ARM64_SOC,
   [ARMV7_HIGHMEM.name]: ARMV7_HIGHMEM,
   [ARMV7_NOMMU.name]: ARMV7_NOMMU,
+  [CC_GUEST.name]: CC_GUEST,
 };
 
 /** A profile that failed validation; `errors` has one line per conflict. */
@@ -382,6 +430,23 @@ export function validateProfile(p: PlatformProfile): string[] {
     if (dv.dmaRanges !== null && dv.dmaRanges.length === 0) e.push(`${at}: dmaRanges=[] would make all memory unreachable; use null for identity`);
   });
   if (p.devices.length === 0) e.push('devices: at least one device is needed');
+  // swiotlb (slots are 2 KiB, segments 128 slots)
+  const t = p.swiotlb;
+  if (t !== null) {
+    if (!Number.isInteger(t.slots) || t.slots < 128 || t.slots % 128 !== 0) e.push(`swiotlb.slots=${t.slots}: a positive multiple of 128 is accepted`);
+    if (!isPowerOfTwo(t.areas)) e.push(`swiotlb.areas=${t.areas}: a power of two is accepted`);
+    else if (t.slots / t.areas < 128) e.push(`swiotlb.areas=${t.areas}: each area needs at least one 128-slot segment (swiotlb.slots=${t.slots})`);
+    if (t.slots * 2048 > PAGE_SIZE << p.maxOrder) e.push(`swiotlb.slots=${t.slots}: ${t.slots * 2048} bytes exceed the largest page block (maxOrder=${p.maxOrder})`);
+    if (!p.mmu) e.push('swiotlb needs an MMU profile here (mmu=false)');
+  }
+  if (minalign !== null && kmin < minalign && p.devices.some((dv) => !dv.coherent) && t === null) {
+    e.push(`kmallocMinAlignBytes=${kmin} is below archDmaMinalignBytes=${minalign} with non-coherent devices: small kmalloc buffers need swiotlb to bounce (swiotlb=null)`);
+  }
+  p.devices.forEach((dv, i) => {
+    const r = dv.restrictedDmaPoolSlots;
+    if (!Number.isInteger(r) || r < 0 || r % 128 !== 0) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r}: 0 or a multiple of 128 is accepted`);
+    else if (r * 2048 > PAGE_SIZE << p.maxOrder) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r} exceeds the largest page block`);
+  });
   return e;
 }
 

@@ -18,6 +18,7 @@ import type { Platform } from '../../../platform/platform.ts';
 import type { Substrate } from '../../mm/substrate.ts';
 import type { ArchDma } from '../../arch/dma-sync-policy.ts';
 import type { DmaDebugHooks, LiveDmaTable } from '../../kernel/dma/mapping.ts';
+import type { IoTlbMem, IoTlbPool } from '../../kernel/dma/swiotlb.ts';
 import type { DmaMapOps } from './dma-map-ops.ts';
 import type { Dmesg } from './printk.ts';
 
@@ -40,6 +41,8 @@ export interface DmaKernel {
   readonly live: LiveDmaTable;
   /** dma-debug observer at the API boundary; null when `CONFIG_DMA_API_DEBUG` is off. */
   debug: DmaDebugHooks | null;
+  /** `io_tlb_default_mem`; null without swiotlb. */
+  readonly ioTlbDefaultMem: IoTlbMem | null;
 }
 
 /** The DMA side of `struct device`. */
@@ -66,6 +69,10 @@ export interface Device {
   dmaIommu: boolean;
   /** `dev->dma_skip_sync`: syncs may be skipped (coherent, no bounce buffer used yet). */
   dmaSkipSync: boolean;
+  /** `dev->dma_io_tlb_mem`: the default swiotlb, the device's restricted pool, or null. */
+  dmaIoTlbMem: IoTlbMem | null;
+  /** `dev->dma_io_tlb_pools`: transient pools of `CONFIG_SWIOTLB_DYNAMIC` holding this device's mappings. */
+  readonly dmaIoTlbPools: IoTlbPool[];
 }
 
 /** What `device_initialize` + `of_dma_configure` leave in the DMA fields of a device. */
@@ -85,5 +92,7 @@ export function createDevice(kernel: DmaKernel, hw: DeviceHw): Device {
     dmaOpsBypass: false,
     dmaIommu: false,
     dmaSkipSync: c.coherent,
+    dmaIoTlbMem: kernel.ioTlbDefaultMem,
+    dmaIoTlbPools: [],
   };
 }

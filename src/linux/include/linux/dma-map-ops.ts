@@ -9,7 +9,7 @@
 import type { VmArea } from '../../../platform/user.ts';
 import type { CpuAddr, DmaAddr, PhysAddr } from '../../../platform/types.ts';
 import type { Device } from './device.ts';
-import { DMA_MAPPING_ERROR, type DmaDataDirection } from './dma-mapping.ts';
+import { DMA_MAPPING_ERROR, DMA_TO_DEVICE, type DmaDataDirection } from './dma-mapping.ts';
 import type { Gfp } from './gfp.ts';
 import type { Scatterlist, SgTable } from './scatterlist.ts';
 
@@ -44,4 +44,35 @@ export interface DmaMapOps {
 /** `dev_is_dma_coherent`: on an arch without sync hooks every device is coherent. */
 export function devIsDmaCoherent(dev: Device): boolean {
   return dev.dmaCoherent || dev.kernel.arch.policy.name === 'none';
+}
+
+/**
+ * `dma_kmalloc_safe`: a kmalloc buffer may be used in place when kmalloc
+ * caches are aligned to `ARCH_DMA_MINALIGN` (no
+ * `CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC`), the device is coherent, or the
+ * device only reads (cleaning a shared line loses nothing).
+ */
+export function dmaKmallocSafe(dev: Device, dir: DmaDataDirection): boolean {
+  const p = dev.kernel.platform.profile;
+  const bounceUnaligned = p.archDmaMinalignBytes !== null && p.kmallocMinAlignBytes < p.archDmaMinalignBytes;
+  return !bounceUnaligned || devIsDmaCoherent(dev) || dir === DMA_TO_DEVICE;
+}
+
+/**
+ * `dma_kmalloc_size_aligned`: a size of at least 2 × `ARCH_DMA_MINALIGN`, or
+ * whose kmalloc size class is a multiple of the cache alignment, cannot
+ * share a cache line with another object.
+ */
+export function dmaKmallocSizeAligned(dev: Device, sizeBytes: number): boolean {
+  const minalign = dev.kernel.platform.profile.archDmaMinalignBytes ?? 1;
+  return sizeBytes >= 2 * minalign || dev.kernel.mm.slab.kmallocSizeRoundup(sizeBytes) % minalign === 0;
+}
+
+/**
+ * `dma_kmalloc_needs_bounce`: must a streaming mapping of `sizeBytes` bounce
+ * because it may be a small kmalloc buffer sharing a cache line? A heuristic
+ * on the size alone: the pointer's alignment is not looked at (§2.6 case 3).
+ */
+export function dmaKmallocNeedsBounce(dev: Device, sizeBytes: number, dir: DmaDataDirection): boolean {
+  return !dmaKmallocSafe(dev, dir) && !dmaKmallocSizeAligned(dev, sizeBytes);
 }

@@ -8,8 +8,10 @@
  * kernel-dma.md §1.3–1.4, §1.8, §1.11, §1.14–1.15, §2.1–2.3, §2.5.
  *
  * The core (`mapping.ts`) validates arguments and calls in here; nothing in
- * this file checks the caller again. Paths that later issues add (swiotlb,
- * CMA, atomic pools, per-device and global coherent pools) are reached
+ * this file checks the caller again. Buffers a device cannot (or must not)
+ * use in place bounce through swiotlb (`swiotlb.ts`, §2.6); restricted-pool
+ * devices allocate from their swiotlb (§1.10). Paths that later issues add
+ * (CMA, atomic pools, per-device and global coherent pools) are reached
  * through the same decision points as in the kernel; where the profile has
  * no such pool the kernel's answer for "no pool" is given (NULL).
  */
@@ -33,12 +35,13 @@ import {
 import { archDmaPrepCoherent, archSyncDmaForCpu, archSyncDmaForDevice } from '../../arch/dma-sync-policy.ts';
 import { armDmaAlloc, armDmaFree } from '../../arch/arm/mm/dma-mapping.ts';
 import type { Device } from '../../include/linux/device.ts';
-import { DMA_ALLOC_FAILED, devIsDmaCoherent, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
+import { DMA_ALLOC_FAILED, devIsDmaCoherent, dmaKmallocNeedsBounce, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
 import { dmaCapable, dmaStreamingLimit, dmaToPhys, physToDma } from '../../include/linux/dma-direct.ts';
 import {
   DMA_ATTR_MMIO,
   DMA_ATTR_NO_KERNEL_MAPPING,
   DMA_ATTR_NO_WARN,
+  DMA_ATTR_REQUIRE_COHERENT,
   DMA_ATTR_SKIP_CPU_SYNC,
   DMA_ATTR_WRITE_COMBINE,
   DMA_MAPPING_ERROR,
@@ -50,6 +53,19 @@ import { GFP_DMA, GFP_DMA32, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBl
 import { pageToPfn, pfnToPage } from '../../include/linux/mm.ts';
 import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
 import { dmaCommonContiguousRemap } from './remap.ts';
+import {
+  isSwiotlbActive,
+  isSwiotlbBuffer,
+  isSwiotlbForAlloc,
+  isSwiotlbForceBounce,
+  swiotlbAlloc,
+  swiotlbFree,
+  swiotlbMap,
+  swiotlbMaxMappingSize,
+  swiotlbSyncSingleForCpu,
+  swiotlbSyncSingleForDevice,
+  swiotlbTblUnmapSingle,
+} from './swiotlb.ts';
 
 /** `phys_to_dma_direct` (unencrypted variant not needed: no profile encrypts). */
 export function physToDmaDirect(dev: Device, phys: number): DmaAddr {
@@ -95,6 +111,7 @@ export function dmaDirectOptimalGfpMask(dev: Device): { gfp: Gfp; physLimit: num
 export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allowHighmem: boolean): Pfn | null {
   const mm = dev.kernel.mm;
   if (size % PAGE_SIZE !== 0) dev.kernel.dmesg.warnOnce('__dma_direct_alloc_pages:align', `WARNING: size not page aligned [size=${size}]`);
+  if (isSwiotlbForAlloc(dev)) return dmaDirectAllocSwiotlb(dev, size);
   const { gfp: hint, physLimit } = dmaDirectOptimalGfpMask(dev);
   let gfp = gfpIn | hint;
   const order = getOrder(size);
@@ -114,9 +131,25 @@ export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allow
   }
 }
 
+/** `dma_direct_alloc_swiotlb`: pages from the restricted pool, refused (and released) when outside the coherent mask. */
+function dmaDirectAllocSwiotlb(dev: Device, size: number): Pfn | null {
+  const page = swiotlbAlloc(dev, size);
+  if (page !== null && !dmaCoherentOk(dev, page * PAGE_SIZE, size)) {
+    swiotlbFree(dev, page, size);
+    return null;
+  }
+  return page as Pfn | null;
+}
+
 /** `dma_free_contiguous` (no CMA area yet): give the block back to the buddy allocator. */
 export function dmaFreeContiguous(dev: Device, page: Pfn, size: number): void {
   dev.kernel.mm.pages.freePages(page, getOrder(size));
+}
+
+/** `__dma_direct_free_pages`: back to the restricted pool if the pages came from it, else to the page allocator. */
+function dmaDirectFreePages(dev: Device, page: Pfn, size: number): void {
+  if (swiotlbFree(dev, page, size)) return;
+  dmaFreeContiguous(dev, page, size);
 }
 
 /**
@@ -162,12 +195,13 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
   const size = pageAlign(sizeIn);
   let gfp = gfpIn;
   if ((attrs & DMA_ATTR_NO_WARN) !== 0) gfp |= __GFP_NOWARN;
-  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0) return dmaDirectAllocNoMapping(dev, size, gfp);
+  const restricted = isSwiotlbForAlloc(dev);
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !restricted) return dmaDirectAllocNoMapping(dev, size, gfp);
 
   let remap = false;
   let setUncached = false;
   if (!devIsDmaCoherent(dev)) {
-    if (cfg.archHasDmaAlloc) return armDmaAlloc(dev, size, gfp, attrs);
+    if (cfg.archHasDmaAlloc && !restricted) return armDmaAlloc(dev, size, gfp, attrs);
     if (cfg.globalPool) {
       // dma_alloc_from_global_coherent: the only source; no global pool is declared yet.
       return DMA_ALLOC_FAILED;
@@ -179,7 +213,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
       return DMA_ALLOC_FAILED;
     }
   }
-  if (remap && !gfpflagsAllowBlocking(gfp)) return dmaDirectAllocFromPool(dev, size);
+  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted) return dmaDirectAllocFromPool(dev, size);
 
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
   if (page === null) return DMA_ALLOC_FAILED;
@@ -193,7 +227,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
     archDmaPrepCoherent(k.arch, page, size);
     ret = dmaCommonContiguousRemap(dev, page, size, prot);
     if (ret === null) {
-      dmaFreeContiguous(dev, page, size);
+      dmaDirectFreePages(dev, page, size);
       return DMA_ALLOC_FAILED;
     }
   } else {
@@ -216,14 +250,14 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
   const k = dev.kernel;
   const cfg = k.platform.profile.dma;
   const size = pageAlign(sizeIn);
-  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0) {
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !isSwiotlbForAlloc(dev)) {
     // The cookie is a struct page pointer: pointer arithmetic only.
     const page = pageToPfn(k.platform.profile.va, cpuAddr);
     if (page !== null) dmaFreeContiguous(dev, page, size);
     return;
   }
   if (!devIsDmaCoherent(dev)) {
-    if (cfg.archHasDmaAlloc) {
+    if (cfg.archHasDmaAlloc && !isSwiotlbForAlloc(dev)) {
       armDmaFree(dev, size, cpuAddr, dmaAddr, attrs);
       return;
     }
@@ -233,7 +267,7 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
     }
   }
   if (k.platform.pt.isVmallocAddr(cpuAddr)) k.mm.vmalloc.vunmap(cpuAddr);
-  dmaFreeContiguous(dev, dmaDirectToPage(dev, dmaAddr), size);
+  dmaDirectFreePages(dev, dmaDirectToPage(dev, dmaAddr), size);
 }
 
 /** `dma_direct_can_mmap`: coherent devices, or any with `CONFIG_DMA_NONCOHERENT_MMAP`. */
@@ -262,16 +296,24 @@ export function dmaDirectGetSgtable(dev: Device, _cpuAddr: CpuAddr, dmaAddr: Dma
 }
 
 /**
- * `dma_direct_map_phys`: the device uses the buffer in place at
- * `phys_to_dma(phys)`; an address the device cannot reach fails with
- * "DMA addr … overflow" (swiotlb would bounce it, §2.6); non-coherent
- * devices get `arch_sync_dma_for_device` unless SKIP_CPU_SYNC or MMIO (§2.1).
+ * `dma_direct_map_phys` (§2.1): force-bounced devices go to swiotlb; else
+ * the device uses the buffer in place at `phys_to_dma(phys)`, unless it
+ * cannot reach it or it may be a small kmalloc buffer sharing a cache line
+ * (`dma_kmalloc_needs_bounce`): then swiotlb bounces it where active, and
+ * otherwise the map fails with "DMA addr … overflow". In-place mappings of
+ * non-coherent devices get `arch_sync_dma_for_device` unless SKIP_CPU_SYNC
+ * or MMIO.
  * @returns the DMA address or `DMA_MAPPING_ERROR`
  */
 export function dmaDirectMapPhys(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
   const mmio = (attrs & DMA_ATTR_MMIO) !== 0;
+  if (isSwiotlbForceBounce(dev)) {
+    if (mmio) return DMA_MAPPING_ERROR;
+    return swiotlbMap(dev, phys, size, dir, attrs);
+  }
   const dma = mmio ? (phys as number as DmaAddr) : physToDma(dev, phys);
-  if (!dmaCapable(dev, dma, size, !mmio)) {
+  if (!dmaCapable(dev, dma, size, !mmio) || (!mmio && dmaKmallocNeedsBounce(dev, size, dir))) {
+    if (isSwiotlbActive(dev) && !mmio && (attrs & DMA_ATTR_REQUIRE_COHERENT) === 0) return swiotlbMap(dev, phys, size, dir, attrs);
     dev.kernel.dmesg.warnOnce(
       `dma_direct_map_phys:${dev.name}`,
       `DMA addr overflow [dev=${dev.name}] [dma=${hex(dma)}] [size=${size}] ` +
@@ -285,20 +327,30 @@ export function dmaDirectMapPhys(dev: Device, phys: PhysAddr, size: number, dir:
   return dma;
 }
 
-/** `dma_direct_sync_single_for_device`: cache maintenance before the device uses `[addr, addr+size)`. */
+/** `dma_direct_sync_single_for_device`: copy into the bounce buffer first (if any), then cache maintenance (§2.5). */
 export function dmaDirectSyncSingleForDevice(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
-  if (!devIsDmaCoherent(dev)) archSyncDmaForDevice(dev.kernel.arch, dmaToPhys(dev, addr), size, dir);
+  const phys = dmaToPhys(dev, addr);
+  swiotlbSyncSingleForDevice(dev, phys, size, dir);
+  if (!devIsDmaCoherent(dev)) archSyncDmaForDevice(dev.kernel.arch, phys, size, dir);
 }
 
-/** `dma_direct_sync_single_for_cpu`: cache maintenance before the CPU reads what the device wrote. */
+/** `dma_direct_sync_single_for_cpu`: cache maintenance first, then copy out of the bounce buffer (if any) (§2.5). */
 export function dmaDirectSyncSingleForCpu(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
-  if (!devIsDmaCoherent(dev)) archSyncDmaForCpu(dev.kernel.arch, dmaToPhys(dev, addr), size, dir);
+  const phys = dmaToPhys(dev, addr);
+  if (!devIsDmaCoherent(dev)) archSyncDmaForCpu(dev.kernel.arch, phys, size, dir);
+  swiotlbSyncSingleForCpu(dev, phys, size, dir);
 }
 
-/** `dma_direct_unmap_phys`: for-cpu sync unless SKIP_CPU_SYNC; nothing for MMIO. */
+/**
+ * `dma_direct_unmap_phys`: for-cpu sync (and with it the bounce copy-back)
+ * unless SKIP_CPU_SYNC, then release the bounce slots with SKIP_CPU_SYNC
+ * forced so nothing is copied twice; nothing for MMIO.
+ */
 export function dmaDirectUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
   if ((attrs & DMA_ATTR_MMIO) !== 0) return;
+  const phys = dmaToPhys(dev, addr);
   if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) dmaDirectSyncSingleForCpu(dev, addr, size, dir);
+  swiotlbTblUnmapSingle(dev, phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
 }
 
 /**
@@ -363,12 +415,31 @@ export function dmaDirectSupported(dev: Device, maskBits: number): boolean {
   return maskLimit(maskBits) >= physToDma(dev, minMask);
 }
 
-/** `dma_direct_max_mapping_size`: no limit without swiotlb. */
-export function dmaDirectMaxMappingSize(_dev: Device): number {
+/**
+ * `dma_addressing_limited` for dma-direct: the streaming limit does not
+ * cover all RAM, or some RAM lies outside the `dma_range_map`.
+ */
+export function dmaDirectAddressingLimited(dev: Device): boolean {
+  const p = dev.kernel.platform.profile;
+  const limit = dmaStreamingLimit(dev);
+  return p.ram.some((b) => {
+    const first = physToDma(dev, b.startPhys);
+    const last = physToDma(dev, b.startPhys + b.sizeBytes - 1);
+    return first === DMA_MAPPING_ERROR || last === DMA_MAPPING_ERROR || last > limit;
+  });
+}
+
+/**
+ * `dma_direct_max_mapping_size`: the swiotlb limit when the device may
+ * bounce (addressing-limited or force-bounced), else no limit.
+ * @returns bytes
+ */
+export function dmaDirectMaxMappingSize(dev: Device): number {
+  if (isSwiotlbActive(dev) && (dmaDirectAddressingLimited(dev) || isSwiotlbForceBounce(dev))) return swiotlbMaxMappingSize(dev);
   return SIZE_MAX;
 }
 
-/** `dma_direct_need_sync`: non-coherent devices need syncs (and, with swiotlb, bounced addresses). */
-export function dmaDirectNeedSync(dev: Device, _addr: DmaAddr): boolean {
-  return !devIsDmaCoherent(dev);
+/** `dma_direct_need_sync`: non-coherent devices, and bounced addresses, need syncs. */
+export function dmaDirectNeedSync(dev: Device, addr: DmaAddr): boolean {
+  return !devIsDmaCoherent(dev) || isSwiotlbBuffer(dev, dmaToPhys(dev, addr));
 }
