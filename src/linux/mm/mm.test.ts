@@ -123,7 +123,7 @@ describe('kmalloc', () => {
     expect(b - a).toBe(64);
     expect(mm.slab.ksize(cpuAddr(a))).toBe(64);
     expect(mm.slab.kmallocSizeRoundup(100)).toBe(128);
-    const wide = createSubstrate(createPlatform(ARM64_SOC, { seed: '1' }));
+    const wide = createSubstrate(createPlatform({ ...ARM64_SOC, kmallocMinAlignBytes: 128 }, { seed: '1' }));
     expect(wide.slab.sizeClasses[0]).toBe(128);
     expect(wide.slab.kmallocSizeRoundup(8)).toBe(128);
   });
