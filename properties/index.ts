@@ -5,6 +5,7 @@
 import type { Property } from '../src/conformance/property.ts';
 import allocationContract from './allocation-contract.ts';
 import badInputIsRefused from './bad-input-is-refused.ts';
+import bouncePreservesData from './bounce-preserves-data.ts';
 import coherentBufferAgrees from './coherent-buffer-agrees.ts';
 import cookieNeverDereferenced from './cookie-never-dereferenced.ts';
 import dmaAddressReachable from './dma-address-reachable.ts';
@@ -14,6 +15,7 @@ import noOops from './no-oops.ts';
 import noStaleCpuRead from './no-stale-cpu-read.ts';
 import noStaleDeviceRead from './no-stale-device-read.ts';
 import sgtableDescribesBuffer from './sgtable-describes-buffer.ts';
+import swiotlbSlotsSound from './swiotlb-slots-sound.ts';
 
 /** All properties. */
 export const PROPERTIES: readonly Property[] = [
@@ -25,6 +27,8 @@ export const PROPERTIES: readonly Property[] = [
   allocationContract,
   mmapShowsBuffer,
   sgtableDescribesBuffer,
+  bouncePreservesData,
+  swiotlbSlotsSound,
   noLeak,
   badInputIsRefused,
   noOops,

@@ -37,6 +37,12 @@ export interface GeneratorOptions {
   readonly maxSteps?: number;
   /** The profile has highmem, so `alloc_pages(__GFP_HIGHMEM)` may be drawn. */
   readonly highmem?: boolean;
+  /**
+   * Draw large page blocks (up to 64 KiB) and more odd kmalloc sizes, so
+   * mappings span several swiotlb slots, cross pages and leave partial
+   * slots (the bounce-buffer properties). Default false.
+   */
+  readonly bigBuffers?: boolean;
   /** Devices that sync whole mappings only (see `wholeSyncOnlyDevices`). */
   readonly wholeSyncOnly?: readonly string[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
@@ -53,6 +59,7 @@ export function validateGeneratorOptions(o: GeneratorOptions): string[] {
 }
 
 const KMALLOC_SIZES = [24, 64, 128, 192, 256, 512, 1024, 2048, 3000, 4096];
+const KMALLOC_SIZES_BIG = [24, 40, 96, 192, 200, 1000, 2100, 3000, 4096, 6000];
 const ALLOC_SIZES = [64, 512, 4096, 6000, 8192, 16384, 65536];
 /** Default attribute sets of `dma_alloc_attrs` draws. */
 export const ATTR_CHOICES: readonly (readonly AllocAttrName[])[] = [[], [], [], ['DMA_ATTR_NO_KERNEL_MAPPING'], ['DMA_ATTR_WRITE_COMBINE'], ['DMA_ATTR_FORCE_CONTIGUOUS']];
@@ -87,6 +94,7 @@ function granuleRange(d: Draw, sizeBytes: number): { offset: number; size: numbe
  */
 export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>, d: Draw, o: GeneratorOptions): Step | null {
   const highmem = o.highmem ?? false;
+  const big = o.bigBuffers ?? false;
   const attrChoices = o.allocAttrs ?? ATTR_CHOICES;
   const objs = [...s.objects.values()];
   const maps = [...s.mappings.values()];
@@ -104,9 +112,9 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     mmap: () => (of('coherent').length === 0 || atomic ? null : { op: 'mmap', id: s.nextId('u'), ref: pick(d, of('coherent')).id }),
     munmap: () => (s.vmas.size === 0 ? null : { op: 'munmap', ref: pick(d, [...s.vmas.keys()]) }),
     getSgtable: () => (of('coherent').length === 0 || atomic ? null : { op: 'getSgtable', ref: pick(d, of('coherent')).id }),
-    kmalloc: () => ({ op: 'kmalloc', id: s.nextId('k'), size: pick(d, KMALLOC_SIZES), gfp: gfp() }),
+    kmalloc: () => ({ op: 'kmalloc', id: s.nextId('k'), size: pick(d, big ? KMALLOC_SIZES_BIG : KMALLOC_SIZES), gfp: gfp() }),
     kfree: () => (unmapped('kmalloc').length === 0 ? null : { op: 'kfree', ref: pick(d, unmapped('kmalloc')).id }),
-    allocPages: () => ({ op: 'allocPages', id: s.nextId('p'), order: d.int(0, 2), gfp: gfp(), highmem: highmem && d.int(0, 1) === 1 }),
+    allocPages: () => ({ op: 'allocPages', id: s.nextId('p'), order: d.int(0, big ? 4 : 2), gfp: gfp(), highmem: highmem && d.int(0, 1) === 1 }),
     freePages: () => (unmapped('pages').length === 0 ? null : { op: 'freePages', ref: pick(d, unmapped('pages')).id }),
     mapSingle: () => (unmapped('kmalloc').length === 0 ? null : { op: 'mapSingle', id: s.nextId('m'), ref: pick(d, unmapped('kmalloc')).id, dev: pick(d, s.devices), dir: pick(d, DIRECTIONS) }),
     mapPage: () => {

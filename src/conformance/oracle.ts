@@ -71,6 +71,8 @@ export interface ReadObservation {
   readonly expected: Uint8Array;
   readonly origin: Uint8Array;
   readonly seen: Uint8Array;
+  /** The bytes travelled through a swiotlb bounce buffer (the read is of, or through, a mapping whose DMA address is not the buffer's own). */
+  readonly bounced: boolean;
 }
 
 /** Everything the oracle reports. */
@@ -120,6 +122,28 @@ export type Observation =
     }
   | { readonly kind: 'mmap'; readonly at: StepRef; readonly ref: string; readonly ret: number; readonly populatedPages: number; readonly expectedPages: number }
   | { readonly kind: 'leak'; readonly at: StepRef; readonly differences: readonly string[] }
+  | {
+      /** A mapping segment whose DMA address leads to other memory than the buffer: a bounce buffer. */
+      readonly kind: 'bounce';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly dma: number;
+      readonly sizeBytes: number;
+      /** Physical address the DMA address reaches. */
+      readonly bouncePhys: number;
+      /** Physical address of the buffer mapped. */
+      readonly origPhys: number;
+      /** Broken bounce-buffer rules (alignment, boundary, overlap), empty when sound. */
+      readonly problems: readonly string[];
+    }
+  | {
+      /** A device's swiotlb accounting after everything was unmapped and freed, against the start (`swiotlbState`). */
+      readonly kind: 'swiotlb-state';
+      readonly at: StepRef;
+      readonly dev: string;
+      readonly differences: readonly string[];
+    }
   | {
       readonly kind: 'refusal';
       readonly at: StepRef;

@@ -109,6 +109,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
+    ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),
   });
   const platformSeed = platformSeedOf(o.seed);
   let steps = 0;

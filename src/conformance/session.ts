@@ -18,6 +18,7 @@ import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPI
 import { __GFP_COMP } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
+import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
 import { rangeDmaToPhys } from '../platform/bus.ts';
 import { DeviceFault } from '../platform/device.ts';
 import { PageFault } from '../platform/pgtable.ts';
@@ -73,6 +74,8 @@ interface ObjRec {
   readonly shadow: Shadow;
   /** kmalloc objects: the neighbour sharing a cache line (null: none shares one; undefined: not looked for yet). */
   neighbour?: Neighbour | null;
+  /** Some mapping of the object went through a bounce buffer. */
+  bounced?: boolean;
 }
 
 interface MapRec {
@@ -84,6 +87,8 @@ interface MapRec {
   readonly dmaSegs: readonly { readonly dma: number; readonly len: number }[];
   readonly dma: DmaAddr;
   readonly sgl: Scatterlist[] | null;
+  /** Physical ranges of the bounce buffers the device uses for this mapping. */
+  readonly bounces: readonly { readonly phys: number; readonly len: number }[];
 }
 
 /** One driver sequence on one backend over one platform. */
@@ -97,6 +102,8 @@ export class Session {
   private readonly vmas = new Map<string, { readonly vma: VmArea; readonly obj: string }>();
   private readonly failed = new Set<string>();
   private readonly start: string;
+  /** Each device's swiotlb accounting at the start, when the backend declares `swiotlbState`. */
+  private readonly swiotlbStart = new Map<string, string>();
   private violationsSeen = 0;
   private at: StepRef = { index: 0, step: null };
 
@@ -107,6 +114,10 @@ export class Session {
     this.backend = s.backend;
     this.model = new ModelState(this.platform.devices.map((d) => d.name), wholeSyncOnlyDevices(this.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
+    for (const d of this.model.devices) {
+      const st = this.backend.swiotlbState?.(d);
+      if (st !== undefined && st !== null) this.swiotlbStart.set(d, JSON.stringify(poolAccounting(st)));
+    }
   }
 
   private emit(obs: Observation): void {
@@ -285,7 +296,62 @@ export class Session {
     }
     const first = chunks[0];
     const phys = first === undefined ? null : this.physOf(first.o, first.objOffset);
-    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen });
+    const bounced = (this.maps.get(ref)?.bounces.length ?? 0) > 0 || chunks.some((c) => c.o.bounced === true);
+    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen, bounced });
+  }
+
+  /**
+   * Find the bounce buffers of a new mapping: the DMA segments whose
+   * address (through the device's windows) reaches other memory than the
+   * buffer mapped. Each is checked against the swiotlb rules the platform
+   * can see: the `min_align_mask` bits kept, page alignment for a page or
+   * more without a mask, no crossing of the segment boundary, and no overlap
+   * with any other live bounce buffer or driver object (kernel-dma.md §2.7).
+   */
+  private bounceSegments(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[]): { phys: number; len: number }[] {
+    const cfg = this.platform.device(dev).config;
+    const out: { phys: number; len: number }[] = [];
+    dmaSegs.forEach((s, i) => {
+      const src = origs[i];
+      const target = rangeDmaToPhys(cfg.dmaRanges, s.dma);
+      if (src === undefined || target === null) return;
+      const origPhys = this.physOf(src.o, src.objOffset);
+      if (target === origPhys) return;
+      src.o.bounced = true;
+      const problems: string[] = [];
+      const m = cfg.minAlignMask;
+      if (((target ^ origPhys) & m) !== 0) problems.push(`bounce address drops the min_align_mask bits [min_align_mask=${hex(m)}] [orig_bits=${hex(origPhys & m)}] [bounce_bits=${hex(target & m)}]`);
+      if (m === 0 && s.len >= PAGE_SIZE && target % PAGE_SIZE !== 0) problems.push(`bounce buffer of a page or more is not page aligned [bounce_phys=${hex(target)}] [size=${s.len}]`);
+      const b = cfg.segmentBoundaryMask;
+      if (Math.floor(s.dma / (b + 1)) !== Math.floor((s.dma + s.len - 1) / (b + 1))) problems.push(`bounce buffer crosses the segment boundary [boundary_mask=${hex(b)}] [dma=${hex(s.dma)}] [size=${s.len}]`);
+      const other = this.bounceOverlap(target, s.len, ref) ?? this.objectOverlap(target, s.len);
+      if (other !== null) problems.push(`bounce buffer overlaps ${other} [bounce_phys=${hex(target)}] [size=${s.len}]`);
+      this.emit({ kind: 'bounce', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, bouncePhys: target, origPhys, problems });
+      out.push({ phys: target, len: s.len });
+    });
+    return out;
+  }
+
+  /** The live mapping (other than `exclude`) whose bounce buffer overlaps `[phys, phys+len)`, as evidence text. */
+  private bounceOverlap(phys: number, len: number, exclude: string): string | null {
+    for (const [id, m] of this.maps) {
+      if (id === exclude) continue;
+      for (const b of m.bounces) if (phys < b.phys + b.len && b.phys < phys + len) return `the bounce buffer of live mapping ${id}`;
+    }
+    return null;
+  }
+
+  /** The live driver object overlapping `[phys, phys+len)`, as evidence text. */
+  private objectOverlap(phys: number, len: number): string | null {
+    for (const o of this.objs.values()) {
+      if (o.kind === 'coherent') {
+        if (o.physPages.some((p) => phys < p + PAGE_SIZE && p < phys + len)) return `live coherent buffer ${o.id}`;
+      } else {
+        const lo = o.physPages[0] as number;
+        if (phys < lo + o.sizeBytes && lo < phys + len) return `live ${o.kind} object ${o.id}`;
+      }
+    }
+    return null;
   }
 
   private cpuReadObj(o: ObjRec, offset: number, size: number): Uint8Array {
@@ -331,6 +397,8 @@ export class Session {
         if (pages !== null) {
           const other = this.overlaps(pages, step.id);
           if (other !== null) problems.push(`overlaps live object ${other} [phys=${hex(pages[0] as number)}]`);
+          const bounce = pages.map((p) => this.bounceOverlap(p, PAGE_SIZE, '')).find((x) => x !== null);
+          if (bounce !== undefined && bounce !== null) problems.push(`overlaps ${bounce} [phys=${hex(pages[0] as number)}]`);
         }
         this.objs.set(step.id, rec);
         this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: true, problems });
@@ -419,8 +487,10 @@ export class Session {
           return;
         }
         this.checkReachable(step.id, step.dev, dma, size, false);
-        this.mappedFromDevice(step.dir, [{ o, offset: step.op === 'mapSingle' ? 0 : step.offset, size }]);
-        this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, dmaSegs: [{ dma, len: size }], dma, sgl: null });
+        const offset = step.op === 'mapSingle' ? 0 : step.offset;
+        const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
+        this.mappedFromDevice(step.dir, [{ o, offset, size }]);
+        this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
         return;
       }
       case 'mapSg': {
@@ -437,9 +507,11 @@ export class Session {
         }
         const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
         for (const s of dmaSegs) this.checkReachable(step.id, step.dev, s.dma, s.len, false);
+        // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
+        const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset }))) : [];
         this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
-        this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl });
+        this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
         return;
       }
       case 'unmapSingle':
@@ -702,9 +774,23 @@ export class Session {
     this.noteViolations();
     const end = JSON.stringify(this.mm.snapshot());
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
+    for (const [dev, start] of this.swiotlbStart) {
+      const st = this.backend.swiotlbState?.(dev);
+      const now = st === undefined || st === null ? 'null' : JSON.stringify(poolAccounting(st));
+      this.emit({ kind: 'swiotlb-state', at: this.at, dev, differences: now === start ? [] : describeChange(start, now) });
+    }
   }
 }
 
+
+/**
+ * What must be back at its start once every mapping is gone: per pool, the
+ * used count of each area and every slot's free-run count (the rotating
+ * search index of an area may legitimately have moved).
+ */
+function poolAccounting(st: IoTlbMemState): unknown {
+  return { used: st.used, pools: st.pools.map((p) => ({ start: hex(p.startPhys), nslabs: p.nslabs, areasUsed: p.areas.map((a) => a.used), list: p.list })) };
+}
 
 /** The leaves that differ between two JSON documents, as bracketed `[path=before→after]` evidence (at most 6, then a count). */
 export function describeChange(beforeJson: string, afterJson: string): string[] {
