@@ -25,7 +25,7 @@ const property: Property = {
   weights: {
     alloc: 1, free: 1, mmap: 0, munmap: 0, getSgtable: 0, userRead: 0, badCall: 0,
     kmalloc: 6, allocPages: 5, mapSingle: 7, mapPage: 7, mapSg: 3, unmapSingle: 5, unmapSg: 2,
-    deviceWrite: 12, deviceRead: 8, syncForCpu: 8, syncForDevice: 6, cpuWrite: 8, cpuRead: 12, cpuWriteNeighbour: 3, speculativeFill: 3, evict: 2,
+    deviceWrite: 8, deviceRead: 6, syncForCpu: 11, syncForDevice: 5, cpuWrite: 10, cpuRead: 12, cpuWriteNeighbour: 3, speculativeFill: 2, evict: 1,
   },
   generator: { bigBuffers: true },
   needs: (ctx) => profileCanBounce(ctx) ?? requireCalls(ctx, ['mapSingle', 'mapPage', 'unmapSingle', 'syncSingleForCpu', 'syncSingleForDevice']),

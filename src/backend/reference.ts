@@ -17,7 +17,7 @@ import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
-import { type IoTlbMemState, swiotlbInit, swiotlbRestrictedPoolInit, swiotlbState } from '../linux/kernel/dma/swiotlb.ts';
+import { type IoTlbMemState, type SwiotlbMapTimeCopy, swiotlbInit, swiotlbRestrictedPoolInit, swiotlbState } from '../linux/kernel/dma/swiotlb.ts';
 import { BACKEND_CALLS, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend.ts';
 
 /** Knobs of the reference backend. */
@@ -26,6 +26,8 @@ export interface ReferenceOptions {
   readonly archSync?: ArchSyncPolicy;
   /** dma-debug observer; default none. */
   readonly debug?: dma.DmaDebugHooks | null;
+  /** swiotlb's map-time copy rule; default `always` (the kernel since v5.17). */
+  readonly swiotlbMapTimeCopy?: SwiotlbMapTimeCopy;
 }
 
 /** Capabilities of the reference backend: every call, every attribute, every profile. */
@@ -38,6 +40,7 @@ export class ReferenceBackend implements DmaBackend {
   /** The simulated kernel's globals (for tests and mutants). */
   readonly kernel: DmaKernel;
   private readonly devs = new Map<string, Device>();
+  private readonly mapTimeCopy: SwiotlbMapTimeCopy;
 
   constructor(
     readonly env: BackendEnv,
@@ -54,7 +57,8 @@ export class ReferenceBackend implements DmaBackend {
       ioTlbDefaultMem: null,
     };
     const t = platform.profile.swiotlb;
-    this.kernel = t === null ? kernel : { ...kernel, ioTlbDefaultMem: swiotlbInit(kernel, t) };
+    this.mapTimeCopy = options.swiotlbMapTimeCopy ?? 'always';
+    this.kernel = t === null ? kernel : { ...kernel, ioTlbDefaultMem: swiotlbInit(kernel, t, this.mapTimeCopy) };
   }
 
   /** The attached `struct device` named `name`; throws when not attached (a harness bug, not a DMA call). */
@@ -70,7 +74,7 @@ export class ReferenceBackend implements DmaBackend {
     if (hw === undefined) return -ENODEV;
     const d = createDevice(this.kernel, hw);
     if (hw.config.restrictedDmaPoolSlots > 0) {
-      d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPoolSlots);
+      d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPoolSlots, this.mapTimeCopy);
       if (d.dmaIoTlbMem === null) return -ENOMEM;
     }
     this.devs.set(name, d);

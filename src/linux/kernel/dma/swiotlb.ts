@@ -142,7 +142,18 @@ export interface IoTlbMem {
   totalUsed: number;
   /** Highest `totalUsed` seen (`used_hiwater`). */
   usedHiwater: number;
+  /**
+   * What `swiotlb_tbl_map_single` copies into the slot: `always` (since
+   * v5.17, whatever the direction and attributes), or `to-device-only`
+   * (before: only TO_DEVICE and BIDIRECTIONAL without SKIP_CPU_SYNC, which
+   * let a FROM_DEVICE transfer the device only partly wrote hand the
+   * previous user's slot data to the CPU). kernel-dma.md §2.7 (hist).
+   */
+  readonly mapTimeCopy: SwiotlbMapTimeCopy;
 }
+
+/** The map-time copy rule of a kernel version, see {@link IoTlbMem.mapTimeCopy}. */
+export type SwiotlbMapTimeCopy = 'always' | 'to-device-only';
 
 /**
  * Allocate a pool from the page allocator, below `physLimit`, lowmem only
@@ -168,7 +179,7 @@ function allocPool(k: DmaKernel, nslabs: number, nareas: number, physLimit: numb
  * `swiotlb_init_remap`: the default swiotlb of a kernel, set up at boot.
  * @returns the instance, or null when the memory cannot be found (the kernel then runs without swiotlb and says so)
  */
-export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig): IoTlbMem | null {
+export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {
   const physLimit = o.low ? maskLimit(32) : Number.MAX_SAFE_INTEGER;
   const pool = allocPool(k, o.slots, o.areas, physLimit, GFP_KERNEL, false);
   if (pool === null) {
@@ -176,7 +187,7 @@ export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig): IoTlbMem | null {
     return null;
   }
   k.dmesg.info(`software IO TLB: mapped [mem ${hex(pool.startPhys)}-${hex(pool.endPhys - 1)}] (${(o.slots * IO_TLB_SIZE) >> 20}MB)`);
-  return { name: 'default', pools: [pool], nslabs: o.slots, forceBounce: o.force, forAlloc: false, canGrow: o.dynamic, physLimit, totalUsed: 0, usedHiwater: 0 };
+  return { name: 'default', pools: [pool], nslabs: o.slots, forceBounce: o.force, forAlloc: false, canGrow: o.dynamic, physLimit, totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
 /**
@@ -184,13 +195,13 @@ export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig): IoTlbMem | null {
  * lowmem, with `force_bounce` and `for_alloc` set (§1.10).
  * @returns the instance, or null when the reserved memory cannot be found
  */
-export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, slots: number): IoTlbMem | null {
+export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, slots: number, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {
   const pool = allocPool(k, slots, 1, maskLimit(32), GFP_KERNEL, false);
   if (pool === null) {
     k.dmesg.err(`OF: reserved mem: restricted-dma-pool for ${devName}: cannot reserve ${slots * IO_TLB_SIZE} bytes`);
     return null;
   }
-  return { name: devName, pools: [pool], nslabs: slots, forceBounce: true, forAlloc: true, canGrow: false, physLimit: maskLimit(32), totalUsed: 0, usedHiwater: 0 };
+  return { name: devName, pools: [pool], nslabs: slots, forceBounce: true, forAlloc: true, canGrow: false, physLimit: maskLimit(32), totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
 /** `is_swiotlb_active`: the device has a swiotlb with slots. */
@@ -419,7 +430,7 @@ export function swiotlbBounce(dev: Device, tlbAddr: number, sizeIn: number, dir:
  * @returns the bounce physical address, or {@link SWIOTLB_MAP_ERROR} (no swiotlb, or full: "swiotlb buffer is full" unless `DMA_ATTR_NO_WARN`)
  * @see kernel/dma/swiotlb.c swiotlb_tbl_map_single
  */
-export function swiotlbTblMapSingle(dev: Device, origAddr: PhysAddr, mappingSize: number, allocAlignMask: number, _dir: DmaDataDirection, attrs: number): PhysAddr {
+export function swiotlbTblMapSingle(dev: Device, origAddr: PhysAddr, mappingSize: number, allocAlignMask: number, dir: DmaDataDirection, attrs: number): PhysAddr {
   const mem = dev.dmaIoTlbMem;
   const k = dev.kernel;
   if (mem === null || mem.nslabs === 0) {
@@ -445,7 +456,8 @@ export function swiotlbTblMapSingle(dev: Device, origAddr: PhysAddr, mappingSize
   pool.padSlots[index] = pad;
   for (let i = 0; i < nrSlots(size) - pad; i++) pool.origAddr[index + i] = origAddr + i * IO_TLB_SIZE;
   const tlbAddr = (pool.startPhys + index * IO_TLB_SIZE + offset) as PhysAddr;
-  swiotlbBounce(dev, tlbAddr, mappingSize, DMA_TO_DEVICE, pool);
+  const copy = mem.mapTimeCopy === 'always' || ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0 && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL));
+  if (copy) swiotlbBounce(dev, tlbAddr, mappingSize, DMA_TO_DEVICE, pool);
   return tlbAddr;
 }
 
