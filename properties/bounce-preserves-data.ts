@@ -10,13 +10,7 @@
  * @see kernel/dma/swiotlb.c swiotlb_tbl_map_single, swiotlb_bounce, swiotlb_sync_single_for_cpu (kernel-dma.md §2.6–2.7)
  */
 import { describeMismatch, firstMismatch } from '../src/conformance/oracle.ts';
-import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
-
-/** Profiles where something can bounce: a default swiotlb, or a device with a restricted pool. */
-export function profileCanBounce(ctx: Parameters<Property['needs']>[0]): string | null {
-  const p = ctx.profile;
-  return p.swiotlb !== null || p.devices.some((d) => d.restrictedDmaPoolSlots > 0) ? null : 'the profile has no swiotlb';
-}
+import { type Property, requireCalls, requireSwiotlb, violation } from '../src/conformance/property.ts';
 
 const property: Property = {
   name: 'bounce-preserves-data',
@@ -28,7 +22,7 @@ const property: Property = {
     deviceWrite: 8, deviceRead: 6, syncForCpu: 11, syncForDevice: 5, cpuWrite: 10, cpuRead: 12, cpuWriteNeighbour: 3, speculativeFill: 2, evict: 1,
   },
   generator: { bigBuffers: true },
-  needs: (ctx) => profileCanBounce(ctx) ?? requireCalls(ctx, ['mapSingle', 'mapPage', 'unmapSingle', 'syncSingleForCpu', 'syncSingleForDevice']),
+  needs: (ctx) => requireSwiotlb(ctx) ?? requireCalls(ctx, ['mapSingle', 'mapPage', 'unmapSingle', 'syncSingleForCpu', 'syncSingleForDevice']),
   check(obs) {
     if (obs.kind !== 'cpu-read' && obs.kind !== 'device-read' && obs.kind !== 'neighbour-read') return null;
     if (!obs.bounced || obs.objKind === 'coherent') return null;

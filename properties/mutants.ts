@@ -103,6 +103,28 @@ export const PROPERTY_MUTANTS: readonly { readonly property: string; readonly pr
     }),
   },
   {
+    property: 'swiotlb-slots-sound',
+    profile: 'arm64-soc',
+    // dma_free_attrs of a restricted-pool buffer forgets swiotlb_free: its slots stay taken (the pool check after teardown).
+    backend: factory('restricted-free-leaks-slots', (env) => {
+      const b = new ReferenceBackend(env);
+      const free = b.freeAttrs.bind(b);
+      b.freeAttrs = (dev: string, size: number, cpuAddr: CpuAddr | null, handle: DmaAddr, attrs: number): void => {
+        const mem = b.device(dev).dmaIoTlbMem;
+        if (mem === null || !mem.forAlloc) return free(dev, size, cpuAddr, handle, attrs);
+        const saved = mem.pools.map((p) => ({ list: Int32Array.from(p.list), used: p.areas.map((a) => a.used) }));
+        const used = mem.totalUsed;
+        free(dev, size, cpuAddr, handle, attrs);
+        mem.pools.forEach((p, i) => {
+          p.list.set(saved[i]?.list ?? []);
+          p.areas.forEach((a, j) => (a.used = saved[i]?.used[j] ?? a.used));
+        });
+        mem.totalUsed = used;
+      };
+      return b;
+    }),
+  },
+  {
     property: 'no-oops',
     profile: 'x86-64',
     // dma_sync_single_for_cpu dereferences the DMA handle as a kernel address.

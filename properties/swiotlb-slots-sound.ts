@@ -9,8 +9,7 @@
  * @see kernel/dma/swiotlb.c swiotlb_search_pool_area, swiotlb_release_slots, swiotlb_alloc (kernel-dma.md §1.10, §2.7)
  */
 import { hex } from '../src/platform/types.ts';
-import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
-import { profileCanBounce } from './bounce-preserves-data.ts';
+import { type Property, requireCalls, requireSwiotlb, violation } from '../src/conformance/property.ts';
 
 const property: Property = {
   name: 'swiotlb-slots-sound',
@@ -22,7 +21,7 @@ const property: Property = {
     deviceWrite: 2, deviceRead: 2, syncForCpu: 2, syncForDevice: 2, cpuWrite: 1, cpuRead: 1,
   },
   generator: { bigBuffers: true },
-  needs: (ctx) => profileCanBounce(ctx) ?? requireCalls(ctx, ['mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg']),
+  needs: (ctx) => requireSwiotlb(ctx) ?? requireCalls(ctx, ['mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg']),
   check(obs) {
     if (obs.kind === 'bounce' && obs.problems.length > 0) {
       return violation(property, obs, `${obs.problems[0]} [ref=${obs.ref}] [dev=${obs.dev}] [dma=${hex(obs.dma)}] [orig_phys=${hex(obs.origPhys)}]`);

@@ -45,3 +45,9 @@ export function requireCalls(ctx: PropertyContext, calls: readonly BackendCall[]
   const missing = calls.filter((c) => !ctx.capabilities.calls.includes(c));
   return missing.length === 0 ? null : `backend does not declare ${missing.join(', ')}`;
 }
+
+/** Why nothing can bounce on this profile (no default swiotlb, no restricted-pool device), or null when something can. */
+export function requireSwiotlb(ctx: PropertyContext): string | null {
+  const p = ctx.profile;
+  return p.swiotlb !== null || p.devices.some((d) => d.restrictedDmaPoolSlots > 0) ? null : 'the profile has no swiotlb';
+}

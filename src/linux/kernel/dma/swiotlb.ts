@@ -268,7 +268,8 @@ function wrapAreaIndex(pool: IoTlbPool, index: number): number {
 function searchPoolArea(dev: Device, pool: IoTlbPool, areaIndex: number, origAddr: number, allocSize: number, allocAlignMaskIn: number): number {
   const area = pool.areas[areaIndex] as IoTlbArea;
   const boundaryMask = dev.dmaParms.segmentBoundaryMask;
-  const tblDmaAddr = physToDma(dev, pool.startPhys) & boundaryMask;
+  // Masks are 2^n - 1 up to 64 bits: take the low bits arithmetically (`&` would cut to 32 bits).
+  const tblDmaAddr = physToDma(dev, pool.startPhys) % (boundaryMask + 1);
   const maxSlots = getMaxSlots(boundaryMask);
   let iotlbAlignMask = dev.dmaParms.minAlignMask;
   const nslots = nrSlots(allocSize);
@@ -310,9 +311,12 @@ function searchPoolArea(dev: Device, pool: IoTlbPool, areaIndex: number, origAdd
   return slotIndex;
 }
 
-/** `swiotlb_pool_find_slots`: every area, starting from the current CPU's (CPU 0: the model has one). */
+/** `raw_smp_processor_id()`: the model runs on one CPU. */
+const CURRENT_CPU = 0;
+
+/** `swiotlb_pool_find_slots`: every area, starting from the current CPU's. */
 function poolFindSlots(dev: Device, pool: IoTlbPool, origAddr: number, allocSize: number, allocAlignMask: number): number {
-  const start = 0 & (pool.nareas - 1);
+  const start = CURRENT_CPU & (pool.nareas - 1);
   let i = start;
   do {
     const index = searchPoolArea(dev, pool, i, origAddr, allocSize, allocAlignMask);
@@ -355,11 +359,6 @@ function findSlots(dev: Device, origAddr: number, allocSize: number, allocAlignM
   dev.dmaIoTlbPools.push(pool);
   noteUsed(mem, nslabs);
   return { pool, index };
-}
-
-/** `mem_used`: slots taken over the device's swiotlb. */
-function memUsed(mem: IoTlbMem): number {
-  return mem.totalUsed;
 }
 
 /** Copy `sizeBytes` between a lowmem bounce address and an original that may be highmem (page by page through `kmap_local`). */
@@ -443,7 +442,7 @@ export function swiotlbTblMapSingle(dev: Device, origAddr: PhysAddr, mappingSize
   const found = findSlots(dev, origAddr, size, allocAlignMask);
   if (found === null) {
     if ((attrs & DMA_ATTR_NO_WARN) === 0) {
-      k.dmesg.warn(`${dev.name}: swiotlb buffer is full (sz: ${size} bytes), total ${mem.nslabs} (slots), used ${memUsed(mem)} (slots)`);
+      k.dmesg.warn(`${dev.name}: swiotlb buffer is full (sz: ${size} bytes), total ${mem.nslabs} (slots), used ${mem.totalUsed} (slots)`);
     }
     return SWIOTLB_MAP_ERROR;
   }
