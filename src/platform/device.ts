@@ -43,6 +43,22 @@ export interface DeviceConfig {
   readonly trusted: boolean;
   /** Slots (2 KiB) of the device's own `restricted-dma-pool` (DT reserved memory); 0 = none. kernel-dma.md §1.10. */
   readonly restrictedDmaPoolSlots: number;
+  /**
+   * The device's own coherent pool: a DT `shared-dma-pool` reserved-memory
+   * node without `reusable` (`no-map`), assigned through `memory-region`, or
+   * `dma_declare_coherent_memory` from board code. Null = none. kernel-dma.md §1.2.
+   */
+  readonly coherentPool: ReservedRegion | null;
+  /** NUMA node of the device (`dev_to_node`); null = `NUMA_NO_NODE`. */
+  readonly numaNode: number | null;
+}
+
+/** A physical range set aside at boot (DT reserved-memory, `memblock_reserve`). */
+export interface ReservedRegion {
+  /** First byte, page aligned. */
+  readonly basePhys: number;
+  /** Bytes, whole pages. */
+  readonly sizeBytes: number;
 }
 
 /** Defaults for the optional knobs of a device, as the kernel has them without `dma_parms`. */
@@ -54,6 +70,8 @@ export const DEVICE_DEFAULTS = {
   segmentBoundaryMask: 0xffffffff,
   trusted: true,
   restrictedDmaPoolSlots: 0,
+  coherentPool: null,
+  numaNode: null,
 } as const;
 
 /** A device DMA access that cannot reach memory. */

@@ -16,14 +16,18 @@ export interface FaultOptions {
   readonly pageAllocFailMinOrder: number;
   /** Fraction of max-order blocks broken up at boot by a pinned page. Default 0. */
   readonly fragmentation: number;
+  /** Fraction of CMA pages holding a movable page at boot (page cache, anonymous memory), migrated away by `cma_alloc`. Default 0.5. */
+  readonly cmaMovable: number;
+  /** Fraction of CMA pages holding a long-term pinned page at boot: no range over one can be allocated. Default 0. */
+  readonly cmaPinned: number;
 }
 
-export const DEFAULT_FAULTS: FaultOptions = { pageAllocFailRate: 0, pageAllocFailMinOrder: 0, fragmentation: 0 };
+export const DEFAULT_FAULTS: FaultOptions = { pageAllocFailRate: 0, pageAllocFailMinOrder: 0, fragmentation: 0, cmaMovable: 0.5, cmaPinned: 0 };
 
 /** Problems with fault options, one line each naming the knob and what is accepted; empty when valid. */
 export function validateFaults(f: FaultOptions): string[] {
   const errors: string[] = [];
-  for (const k of ['pageAllocFailRate', 'fragmentation'] as const) {
+  for (const k of ['pageAllocFailRate', 'fragmentation', 'cmaMovable', 'cmaPinned'] as const) {
     if (!(f[k] >= 0 && f[k] <= 1)) errors.push(`faults.${k}=${f[k]}: accepted is a probability in [0, 1]`);
   }
   if (!Number.isInteger(f.pageAllocFailMinOrder) || f.pageAllocFailMinOrder < 0) {
@@ -42,6 +46,11 @@ export class FaultInjector {
   /** True when this page allocation of `order` should fail (`should_fail_alloc_page`). */
   failPageAlloc(order: number): boolean {
     return order >= this.options.pageAllocFailMinOrder && this.prng.chance(this.options.pageAllocFailRate);
+  }
+
+  /** The PRNG stream for what the rest of the system keeps in CMA areas at boot. */
+  get cmaPrng(): Prng {
+    return this.prng.fork('cma');
   }
 
   /** The PRNG stream for boot-time fragmentation. */

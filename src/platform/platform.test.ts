@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuCache } from './cache.ts';
 import { ExecutionContext, ViolationLog } from './context.ts';
 import { DeviceFault, type DeviceConfig } from './device.ts';
-import { FaultInjector, validateFaults } from './faults.ts';
+import { DEFAULT_FAULTS, FaultInjector, validateFaults } from './faults.ts';
 import { BusError, PhysicalMemory } from './memory.ts';
 import { PageFault } from './pgtable.ts';
 import { createPlatform } from './platform.ts';
@@ -280,11 +280,11 @@ describe('execution context and faults', () => {
     expect(log.all[0]?.message).toBe('BUG: sleeping function called from invalid context [what=vmap] [context=atomic]');
   });
   it('validates fault knobs and fails allocations at the configured rate and order', () => {
-    expect(validateFaults({ pageAllocFailRate: 2, pageAllocFailMinOrder: -1, fragmentation: 0 })).toEqual([
+    expect(validateFaults({ ...DEFAULT_FAULTS, pageAllocFailRate: 2, pageAllocFailMinOrder: -1, fragmentation: 0 })).toEqual([
       'faults.pageAllocFailRate=2: accepted is a probability in [0, 1]',
       'faults.pageAllocFailMinOrder=-1: accepted is a whole number ≥ 0',
     ]);
-    const f = new FaultInjector({ pageAllocFailRate: 1, pageAllocFailMinOrder: 2, fragmentation: 0 }, new Prng('f'));
+    const f = new FaultInjector({ ...DEFAULT_FAULTS, pageAllocFailRate: 1, pageAllocFailMinOrder: 2, fragmentation: 0 }, new Prng('f'));
     expect(f.failPageAlloc(1)).toBe(false);
     expect(f.failPageAlloc(2)).toBe(true);
     expect(() => createPlatform(X86_64, { seed: '1', faults: { fragmentation: -1 } })).toThrow(ProfileError);

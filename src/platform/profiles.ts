@@ -6,13 +6,13 @@
  * off a board and a `.config`: RAM banks, zones, the kernel virtual address
  * layout, cache geometry, `ARCH_DMA_MINALIGN` and the kmalloc minimum
  * alignment, which DMA Kconfig options the arch selects, and the devices.
- * DESIGN.md "Profiles"; kernel-dma.md §5, §2.6–2.7 (swiotlb). CMA areas and
- * the atomic and coherent pools come with their issue and extend
- * {@link PlatformProfile}.
+ * DESIGN.md "Profiles"; kernel-dma.md §5, §2.6–2.7 (swiotlb), §1.2, §1.5–1.7
+ * (CMA areas, the atomic pools' `coherent_pool=` size, per-device and global
+ * coherent pools, all of them boot-time reservations a board describes).
  */
 import type { DmaRange } from './bus.ts';
 import type { PartialLinePolicy } from './cache.ts';
-import { DEVICE_DEFAULTS, type DeviceConfig } from './device.ts';
+import { DEVICE_DEFAULTS, type DeviceConfig, type ReservedRegion } from './device.ts';
 import type { RamBank } from './memory.ts';
 import type { PageAttr, VaLayout } from './pgtable.ts';
 import { PAGE_SIZE, hex, isPowerOfTwo, physAddr } from './types.ts';
@@ -58,6 +58,25 @@ export interface SwiotlbConfig {
   readonly dynamic: boolean;
 }
 
+/**
+ * One CMA area (mm/cma.c `struct cma`), reserved at boot: the default area
+ * (`cma=` or DT `linux,cma-default`), a per-NUMA-node area (`numa_cma=`), or
+ * a device's own area (DT `shared-dma-pool` with `reusable`, assigned through
+ * `memory-region`). kernel-dma.md §1.5, §5 "CMA".
+ */
+export interface CmaAreaConfig {
+  readonly name: string;
+  /** First byte; page-block aligned. */
+  readonly basePhys: number;
+  /** Bytes; a whole number of page blocks. */
+  readonly sizeBytes: number;
+  readonly kind: 'default' | 'numa' | 'device';
+  /** Node of a `numa` area; null otherwise. */
+  readonly node: number | null;
+  /** Device of a `device` area; null otherwise. */
+  readonly device: string | null;
+}
+
 /** A whole simulated machine. */
 export interface PlatformProfile {
   readonly name: string;
@@ -89,7 +108,30 @@ export interface PlatformProfile {
   readonly dma: ArchDmaConfig;
   /** The default swiotlb; null = `CONFIG_SWIOTLB` off (unreachable buffers fail to map). */
   readonly swiotlb: SwiotlbConfig | null;
+  /** CMA areas; empty = `CONFIG_DMA_CMA` off or `cma=0`. */
+  readonly cma: readonly CmaAreaConfig[];
+  /** The `coherent_pool=` boot option, bytes; null = the default (128 KiB per GiB of RAM for dma-direct's atomic pools, 256 KiB for the ARM32 pool). */
+  readonly coherentPoolBytes: number | null;
+  /** The global coherent pool (DT `shared-dma-pool` with `linux,dma-default`), used with `dma.globalPool`; null = none. */
+  readonly globalCoherentPool: ReservedRegion | null;
   readonly devices: readonly DeviceConfig[];
+}
+
+/**
+ * Bytes of one page block (`pageblock_nr_pages`): CMA areas are reserved in
+ * whole page blocks. `pageblock_order` is the huge-page order (9 with 4 KiB
+ * pages) or `MAX_PAGE_ORDER` when smaller.
+ */
+export function pageblockBytes(p: PlatformProfile): number {
+  return PAGE_SIZE * 2 ** Math.min(9, p.maxOrder);
+}
+
+/** Every boot-time reservation the page allocator must leave alone: CMA areas, per-device and global coherent pools. */
+export function reservedRegions(p: PlatformProfile): { readonly what: string; readonly basePhys: number; readonly sizeBytes: number }[] {
+  const out = p.cma.map((c) => ({ what: `cma ${c.name}`, basePhys: c.basePhys, sizeBytes: c.sizeBytes }));
+  for (const d of p.devices) if (d.coherentPool !== null) out.push({ what: `coherent pool of ${d.name}`, ...d.coherentPool });
+  if (p.globalCoherentPool !== null) out.push({ what: 'global coherent pool', ...p.globalCoherentPool });
+  return out;
 }
 
 const GiB = 1024 ** 3;
@@ -139,6 +181,10 @@ export const X86_64: PlatformProfile = {
   },
   // Below 4 GiB (memblock_alloc_low), so 32-bit devices reach it; a 24-bit device does not, and its bounce fails the post-check.
   swiotlb: { slots: 1024, areas: 2, force: false, low: true, dynamic: false },
+  // Distribution kernels build CMA with cma=0 by default; dma-direct's atomic pools are only used for memory encryption here.
+  cma: [],
+  coherentPoolBytes: null,
+  globalCoherentPool: null,
   devices: [
     dev({ name: 'nvme0', coherent: true, addressBits: 64, minAlignMask: 0xfff, maxSegmentSize: 0xffffffff }),
     dev({ name: 'nic0', coherent: true, addressBits: 32 }),
@@ -182,6 +228,15 @@ export const ARM64_SOC: PlatformProfile = {
     noncoherentMmap: true,
   },
   swiotlb: { slots: 512, areas: 2, force: false, low: true, dynamic: true },
+  cma: [
+    // linux,cma-default in ZONE_DMA (arm64 places it below the DMA limit), a numa_cma= area on node 1, and isp0's own reusable pool.
+    { name: 'reserved', basePhys: 0xb000_0000, sizeBytes: 16 * MiB, kind: 'default', node: null, device: null },
+    { name: 'isp0-cma', basePhys: 0xb100_0000, sizeBytes: 8 * MiB, kind: 'device', node: null, device: 'isp0' },
+    { name: 'numa1', basePhys: 0x8_f000_0000, sizeBytes: 8 * MiB, kind: 'numa', node: 1, device: null },
+  ],
+  // coherent_pool=128K: small atomic pools, so that pressure and the deferred expansion happen.
+  coherentPoolBytes: 128 * 1024,
+  globalCoherentPool: null,
   devices: [
     dev({
       name: 'vpu0',
@@ -189,10 +244,14 @@ export const ARM64_SOC: PlatformProfile = {
       addressBits: 32,
       dmaRanges: [{ cpuStartPhys: 0x8000_0000, dmaStart: 0, sizeBytes: 2 * GiB }],
     }),
-    dev({ name: 'gpu0', coherent: false, addressBits: 40 }),
+    dev({ name: 'gpu0', coherent: false, addressBits: 40, numaNode: 1 }),
     dev({ name: 'pcie0', coherent: true, addressBits: 64 }),
     // A DT restricted-dma-pool: all its DMA goes through its own 128-slot swiotlb (§1.10).
     dev({ name: 'wifi0', coherent: true, addressBits: 32, restrictedDmaPoolSlots: 256 }),
+    // A camera ISP with its own reusable CMA area (shared-dma-pool, reusable).
+    dev({ name: 'isp0', coherent: false, addressBits: 32 }),
+    // A DSP with a no-map shared-dma-pool carveout: its coherent allocations come only from there (§1.2).
+    dev({ name: 'dsp0', coherent: false, addressBits: 32, coherentPool: { basePhys: 0xb180_0000, sizeBytes: 256 * 1024 } }),
   ],
 };
 
@@ -231,6 +290,11 @@ export const ARMV7_HIGHMEM: PlatformProfile = {
     noncoherentMmap: true,
   },
   swiotlb: null,
+  // A default CMA area in highmem (DT linux,cma-default above the lowmem line): its pages have no linear address.
+  cma: [{ name: 'reserved', basePhys: 0xb800_0000, sizeBytes: 16 * MiB, kind: 'default', node: null, device: null }],
+  // ARM32's own atomic pool (arch/arm/mm/dma-mapping.c), default 256 KiB.
+  coherentPoolBytes: null,
+  globalCoherentPool: null,
   devices: [
     dev({ name: 'mmc0', coherent: false, addressBits: 32 }),
     dev({ name: 'dmac0', coherent: false, addressBits: 32, maxSegmentSize: 0x1_0000 }),
@@ -272,6 +336,10 @@ export const ARMV7_NOMMU: PlatformProfile = {
     noncoherentMmap: false,
   },
   swiotlb: null,
+  cma: [],
+  coherentPoolBytes: null,
+  // DT shared-dma-pool with linux,dma-default: the only source of non-coherent allocations, accessed through the uncached alias.
+  globalCoherentPool: { basePhys: 0x6300_0000, sizeBytes: 1 * MiB },
   devices: [dev({ name: 'dmac0', coherent: false, addressBits: 32 })],
 };
 
@@ -447,7 +515,48 @@ export function validateProfile(p: PlatformProfile): string[] {
     if (!Number.isInteger(r) || r < 0 || r % 128 !== 0) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r}: 0 or a multiple of 128 is accepted`);
     else if (r * 2048 > PAGE_SIZE << p.maxOrder) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r} exceeds the largest page block`);
   });
+  validateReservations(p, e);
   return e;
+}
+
+/** CMA areas, coherent pools and `coherent_pool=`: alignment, placement in RAM and in one zone, no overlaps, known devices. */
+function validateReservations(p: PlatformProfile, e: string[]): void {
+  const block = pageblockBytes(p);
+  const inRam = (base: number, size: number) => p.ram.some((b) => base >= b.startPhys && base + size <= b.startPhys + b.sizeBytes);
+  const cuts = [p.zones.dmaEndPhys, p.zones.dma32 ? 4 * GiB : null, p.va.lowmemEndPhys].filter((x): x is number => x !== null);
+  const names = new Set(p.devices.map((d) => d.name));
+  const seen = { default: 0, device: new Set<string>(), node: new Set<number>() };
+  p.cma.forEach((c, i) => {
+    const at = `cma[${i}] (${c.name})`;
+    if (!(c.sizeBytes > 0) || c.basePhys % block !== 0 || c.sizeBytes % block !== 0) e.push(`${at}: basePhys=${hex(c.basePhys)} sizeBytes=${c.sizeBytes} must be whole page blocks of ${block} bytes`);
+    if (!inRam(c.basePhys, c.sizeBytes)) e.push(`${at}: [${hex(c.basePhys)}, ${hex(c.basePhys + c.sizeBytes)}) is not inside one RAM bank`);
+    const cut = cuts.find((x) => c.basePhys < x && x < c.basePhys + c.sizeBytes);
+    if (cut !== undefined) e.push(`${at}: crosses the zone boundary at ${hex(cut)} (a CMA area lies in one zone)`);
+    if (c.kind === 'default' && ++seen.default > 1) e.push(`${at}: a second default area (kind=default)`);
+    if (c.kind === 'device') {
+      if (c.device === null || !names.has(c.device)) e.push(`${at}: kind=device needs device= one of ${[...names].join(', ')} (got ${c.device})`);
+      else if (seen.device.has(c.device)) e.push(`${at}: device ${c.device} already has a CMA area`);
+      else seen.device.add(c.device);
+    } else if (c.device !== null) e.push(`${at}: device=${c.device} is only accepted with kind=device`);
+    if (c.kind === 'numa') {
+      if (c.node === null || !Number.isInteger(c.node) || c.node < 0) e.push(`${at}: kind=numa needs node= a node number ≥ 0`);
+      else if (seen.node.has(c.node)) e.push(`${at}: node ${c.node} already has an area`);
+      else seen.node.add(c.node);
+    } else if (c.node !== null) e.push(`${at}: node=${c.node} is only accepted with kind=numa`);
+  });
+  const regions = reservedRegions(p);
+  for (const r of regions) {
+    if (r.basePhys % PAGE_SIZE !== 0 || r.sizeBytes % PAGE_SIZE !== 0 || !(r.sizeBytes > 0)) e.push(`${r.what}: basePhys=${hex(r.basePhys)} sizeBytes=${r.sizeBytes} must be whole pages`);
+    else if (!inRam(r.basePhys, r.sizeBytes)) e.push(`${r.what}: [${hex(r.basePhys)}, ${hex(r.basePhys + r.sizeBytes)}) is not inside one RAM bank`);
+  }
+  regions.forEach((a, i) => {
+    for (const b of regions.slice(i + 1)) if (overlaps(a.basePhys, a.basePhys + a.sizeBytes, b.basePhys, b.basePhys + b.sizeBytes)) e.push(`${a.what} and ${b.what} overlap`);
+  });
+  if (p.globalCoherentPool !== null && !p.dma.globalPool) e.push('globalCoherentPool is set but dma.globalPool=false (CONFIG_DMA_GLOBAL_POOL is off)');
+  const cp = p.coherentPoolBytes;
+  if (cp !== null && (!Number.isInteger(cp) || cp < PAGE_SIZE || cp % PAGE_SIZE !== 0 || cp > PAGE_SIZE * 2 ** p.maxOrder)) {
+    e.push(`coherentPoolBytes=${cp}: accepted is a whole number of pages up to one max-order block (${PAGE_SIZE * 2 ** p.maxOrder})`);
+  }
 }
 
 /** Throw {@link ProfileError} unless the profile is valid. */

@@ -8,9 +8,15 @@
  * (kernel-dma.md §1.4 step 6), so a DMA allocation's alignment comes from
  * here. A free with the wrong order or of a page that is not allocated is
  * refused and recorded as a violation (the kernel's `bad_page`), leaving the
- * allocator unchanged.
+ * allocator unchanged. Boot-time reservations of the profile (CMA areas,
+ * coherent pools) never reach the free lists: CMA lends its pages only to
+ * movable allocations, which the model keeps inside `cma.ts`. Blocks a
+ * caller keeps for good (atomic-pool growth) are marked persistent and
+ * counted as free in {@link PageAllocator.stats}, so growing a pool is not a
+ * leak.
  */
 import type { Platform } from '../../platform/platform.ts';
+import { reservedRegions } from '../../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type Pfn, hex, pfn, pfnToPhys } from '../../platform/types.ts';
 import type { Dmesg } from '../include/linux/printk.ts';
 import {
@@ -57,7 +63,7 @@ export class PageAllocator {
   readonly zones: Zone[] = [];
   readonly maxOrder: number;
   /** Allocated block start pfn → order; `boot` marks pages pinned by fragmentation. */
-  private readonly allocated = new Map<number, { order: number; zone: Zone; boot: boolean }>();
+  private readonly allocated = new Map<number, { order: number; zone: Zone; boot: boolean; persistent?: boolean }>();
 
   /** @param dmesg where `warn_alloc` reports failures not marked `__GFP_NOWARN` */
   constructor(
@@ -69,6 +75,7 @@ export class PageAllocator {
     const ramStart = p.ram[0]?.startPhys ?? 0;
     const lastBank = p.ram[p.ram.length - 1];
     const ramEnd = lastBank === undefined ? 0 : lastBank.startPhys + lastBank.sizeBytes;
+    const reserved = reservedRegions(p).map((r) => [r.basePhys / PAGE_SIZE, (r.basePhys + r.sizeBytes) / PAGE_SIZE] as const);
     const bounds: [ZoneType, number, number][] = [];
     let cursor = ramStart;
     if (p.zones.dmaEndPhys !== null) {
@@ -96,7 +103,7 @@ export class PageAllocator {
         const lo = Math.max(zone.startPfn, b.startPhys / PAGE_SIZE);
         const hi = Math.min(zone.endPfn, (b.startPhys + b.sizeBytes) / PAGE_SIZE);
         if (hi > lo) {
-          this.carve(zone, lo, hi);
+          for (const [a, z] of withoutReserved(lo, hi, reserved)) this.carve(zone, a, z);
           managed += hi - lo;
         }
       }
@@ -272,6 +279,22 @@ export class PageAllocator {
     return true;
   }
 
+  /** Keep the allocated block at `first` out of leak accounting: its owner holds it for good (pool growth). @returns false when not allocated */
+  markPersistent(first: Pfn): boolean {
+    const a = this.allocated.get(first);
+    if (a === undefined) return false;
+    a.persistent = true;
+    return true;
+  }
+
+  /** True when page `p` lies in a free block of the buddy allocator. */
+  isFree(p: Pfn): boolean {
+    const zone = this.zoneOf(p);
+    if (zone === undefined) return false;
+    for (let o = 0; o <= this.maxOrder; o++) if (zone.free[o]?.has(p - (p % 2 ** o))) return true;
+    return false;
+  }
+
   /** True when `p` is the first page of an allocated block (any order). */
   isAllocated(p: Pfn): boolean {
     return this.allocated.has(p);
@@ -287,12 +310,36 @@ export class PageAllocator {
     return this.zones.find((z) => z.type === t)?.freePages ?? 0;
   }
 
-  /** Accounting snapshot for leak checks. */
+  /** Accounting snapshot for leak checks; persistent blocks count as free (merged with their buddies as if freed). */
   stats(): PageAllocStats {
-    const zones: Record<string, { freePages: number; freeBlocks: number[] }> = {};
-    for (const z of this.zones) zones[z.type] = { freePages: z.freePages, freeBlocks: z.free.map((s) => s.size) };
+    const free = new Map(this.zones.map((z) => [z, z.free.map((s) => new Set(s))]));
+    const freePages = new Map(this.zones.map((z) => [z, z.freePages]));
     let allocatedBlocks = 0;
-    for (const a of this.allocated.values()) if (!a.boot) allocatedBlocks++;
+    for (const [first, a] of this.allocated) {
+      if (a.persistent === true) {
+        const sets = free.get(a.zone) as Set<number>[];
+        freePages.set(a.zone, (freePages.get(a.zone) as number) + 2 ** a.order);
+        let block = first;
+        let o = a.order;
+        while (o < this.maxOrder && (sets[o] as Set<number>).has(block ^ (2 ** o))) {
+          (sets[o] as Set<number>).delete(block ^ (2 ** o));
+          block = Math.min(block, block ^ (2 ** o));
+          o++;
+        }
+        (sets[o] as Set<number>).add(block);
+      } else if (!a.boot) allocatedBlocks++;
+    }
+    const zones: Record<string, { freePages: number; freeBlocks: number[] }> = {};
+    for (const z of this.zones) zones[z.type] = { freePages: freePages.get(z) as number, freeBlocks: (free.get(z) as Set<number>[]).map((s) => s.size) };
     return { zones, allocatedBlocks };
   }
+}
+
+/** `[lo, hi)` minus the reserved ranges, as sorted sub-ranges (page frame numbers). */
+function withoutReserved(lo: number, hi: number, reserved: readonly (readonly [number, number])[]): [number, number][] {
+  let parts: [number, number][] = [[lo, hi]];
+  for (const [r0, r1] of reserved) {
+    parts = parts.flatMap(([a, z]): [number, number][] => (r1 <= a || r0 >= z ? [[a, z]] : ([[a, Math.max(a, r0)], [Math.min(z, r1), z]] as [number, number][]).filter(([x, y]) => y > x)));
+  }
+  return parts;
 }

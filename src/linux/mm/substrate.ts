@@ -9,6 +9,9 @@
  */
 import type { Platform } from '../../platform/platform.ts';
 import { Dmesg } from '../include/linux/printk.ts';
+import { GenPool } from '../lib/genalloc.ts';
+import { Workqueue } from '../kernel/workqueue.ts';
+import { CmaAreas, type CmaAreaStats } from './cma.ts';
 import { PageAllocator, type PageAllocStats } from './page_alloc.ts';
 import { Kmalloc, type SlabStats } from './slab.ts';
 import { VmallocSpace } from './vmalloc.ts';
@@ -19,6 +22,10 @@ export interface SubstrateSnapshot {
   readonly slab: SlabStats;
   readonly vmapAreas: number;
   readonly kmapsInUse: number;
+  /** Per CMA area: pages allocated and their runs. */
+  readonly cma: Readonly<Record<string, CmaAreaStats>>;
+  /** Per gen_pool: bytes in use (the pool's size may grow; what is handed out must come back). */
+  readonly genPools: Readonly<Record<string, number>>;
 }
 
 /** Page allocator, kmalloc and vmalloc of one platform. */
@@ -28,11 +35,25 @@ export class Substrate {
   readonly pages: PageAllocator;
   readonly slab: Kmalloc;
   readonly vmalloc: VmallocSpace;
+  readonly cma: CmaAreas;
+  /** `system_wq`. */
+  readonly workqueue: Workqueue;
+  /** Every gen_pool created on this platform (`gen_pool_create` registers here), in creation order. */
+  readonly genPools: GenPool[] = [];
 
   constructor(readonly platform: Platform) {
     this.pages = new PageAllocator(platform, this.dmesg);
     this.slab = new Kmalloc(platform, this.pages);
     this.vmalloc = new VmallocSpace(platform);
+    this.cma = new CmaAreas(platform, this.pages, this.dmesg);
+    this.workqueue = new Workqueue(platform);
+  }
+
+  /** `gen_pool_create`, registered so the oracle can see the pool. @param minAllocOrder log2 of the granule, bytes */
+  genPoolCreate(minAllocOrder: number, name: string): GenPool {
+    const pool = new GenPool(minAllocOrder, name);
+    this.genPools.push(pool);
+    return pool;
   }
 
   /** Accounting snapshot; two snapshots are equal (as JSON) when nothing leaked in between. */
@@ -42,6 +63,8 @@ export class Substrate {
       slab: this.slab.stats(),
       vmapAreas: this.vmalloc.liveAreas,
       kmapsInUse: this.platform.pt.kmapsInUse,
+      cma: this.cma.stats(),
+      genPools: Object.fromEntries(this.genPools.map((g): [string, number] => [g.name, g.sizeBytes - g.availBytes])),
     };
   }
 }
