@@ -27,7 +27,7 @@ export const PROPERTY_MUTANTS: readonly { readonly property: string; readonly pr
   },
   {
     property: 'coherent-buffer-agrees',
-    profile: 'armv7-highmem',
+    profile: 'arm64-soc',
     // Hands out the cacheable linear alias of a non-coherent buffer instead of its uncached remap.
     backend: factory('coherent-through-cache', (env) => {
       const b = new ReferenceBackend(env);

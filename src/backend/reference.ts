@@ -16,7 +16,10 @@ import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-
 import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
+import { armAtomicPoolInit } from '../linux/arch/arm/mm/dma-mapping.ts';
+import { dmaDeclareCoherentMemory, dmaInitGlobalCoherent } from '../linux/kernel/dma/coherent.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
+import { dmaAtomicPoolInit } from '../linux/kernel/dma/pool.ts';
 import { type IoTlbMemState, type SwiotlbMapTimeCopy, swiotlbInit, swiotlbRestrictedPoolInit, swiotlbState } from '../linux/kernel/dma/swiotlb.ts';
 import { BACKEND_CALLS, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend.ts';
 
@@ -55,10 +58,20 @@ export class ReferenceBackend implements DmaBackend {
       live: new dma.LiveDmaTable(),
       debug: options.debug ?? null,
       ioTlbDefaultMem: null,
+      atomicPools: null,
+      armAtomicPool: null,
+      globalCoherentMem: null,
     };
-    const t = platform.profile.swiotlb;
+    // Boot, in the kernel's initcall order: swiotlb, the atomic pools (after CMA is up), the global pool.
+    const p = platform.profile;
     this.mapTimeCopy = options.swiotlbMapTimeCopy ?? 'always';
-    this.kernel = t === null ? kernel : { ...kernel, ioTlbDefaultMem: swiotlbInit(kernel, t, this.mapTimeCopy) };
+    if (p.swiotlb !== null) kernel.ioTlbDefaultMem = swiotlbInit(kernel, p.swiotlb, this.mapTimeCopy);
+    kernel.atomicPools = dmaAtomicPoolInit(kernel);
+    if (p.dma.archHasDmaAlloc) kernel.armAtomicPool = armAtomicPoolInit(kernel);
+    if (p.globalCoherentPool !== null) {
+      kernel.globalCoherentMem = dmaInitGlobalCoherent(kernel, p.globalCoherentPool.basePhys, p.globalCoherentPool.sizeBytes, p.mmu ? 'memremap-wc' : 'uncached-alias');
+    }
+    this.kernel = kernel;
   }
 
   /** The attached `struct device` named `name`; throws when not attached (a harness bug, not a DMA call). */
@@ -73,6 +86,8 @@ export class ReferenceBackend implements DmaBackend {
     const hw = this.env.platform.devices.find((d) => d.name === name);
     if (hw === undefined) return -ENODEV;
     const d = createDevice(this.kernel, hw);
+    const pool = hw.config.coherentPool;
+    if (pool !== null && dmaDeclareCoherentMemory(d, pool.basePhys, pool.sizeBytes) !== 0) return -ENOMEM;
     if (hw.config.restrictedDmaPoolSlots > 0) {
       d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPoolSlots, this.mapTimeCopy);
       if (d.dmaIoTlbMem === null) return -ENOMEM;

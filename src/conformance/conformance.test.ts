@@ -199,7 +199,8 @@ describe('session and oracle', () => {
     const kinds: string[] = [];
     const s = new Session({ profile: 'armv7-nommu', backend: referenceBackend, platformSeed: 's', sink: (o) => kinds.push(o.kind) });
     const r = s.run([
-      { op: 'alloc', id: 'b1', dev: 'dmac0', size: 4096, gfp: 'GFP_KERNEL', attrs: [] },
+      // Larger than the 1 MiB global pool: fails.
+      { op: 'alloc', id: 'b1', dev: 'dmac0', size: 2 * 1024 * 1024, gfp: 'GFP_KERNEL', attrs: [] },
       { op: 'dmaWmb' },
       { op: 'deviceWrite', ref: 'b1', offset: 0, size: 8, pattern: 1 },
       { op: 'kmalloc', id: 'k1', size: 256, gfp: 'GFP_KERNEL' },

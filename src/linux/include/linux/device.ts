@@ -19,6 +19,10 @@ import type { Substrate } from '../../mm/substrate.ts';
 import type { ArchDma } from '../../arch/dma-sync-policy.ts';
 import type { DmaDebugHooks, LiveDmaTable } from '../../kernel/dma/mapping.ts';
 import type { IoTlbMem, IoTlbPool } from '../../kernel/dma/swiotlb.ts';
+import type { DmaCoherentMem } from '../../kernel/dma/coherent.ts';
+import type { AtomicPools } from '../../kernel/dma/pool.ts';
+import type { Cma } from '../../mm/cma.ts';
+import type { GenPool } from '../../lib/genalloc.ts';
 import type { DmaMapOps } from './dma-map-ops.ts';
 import type { Dmesg } from './printk.ts';
 
@@ -41,8 +45,14 @@ export interface DmaKernel {
   readonly live: LiveDmaTable;
   /** dma-debug observer at the API boundary; null when `CONFIG_DMA_API_DEBUG` is off. */
   debug: DmaDebugHooks | null;
-  /** `io_tlb_default_mem`; null without swiotlb. */
-  readonly ioTlbDefaultMem: IoTlbMem | null;
+  /** `io_tlb_default_mem`; null without swiotlb. Set once at boot. */
+  ioTlbDefaultMem: IoTlbMem | null;
+  /** dma-direct's atomic pools (`pool.c`); null where the profile has none. Set once at boot. */
+  atomicPools: AtomicPools | null;
+  /** ARM32's atomic pool (arch/arm/mm/dma-mapping.c); null elsewhere. Set once at boot. */
+  armAtomicPool: GenPool | null;
+  /** `dma_coherent_default_memory`: the global coherent pool; null = none. Set once at boot. */
+  globalCoherentMem: DmaCoherentMem | null;
 }
 
 /** The DMA side of `struct device`. */
@@ -73,6 +83,12 @@ export interface Device {
   dmaIoTlbMem: IoTlbMem | null;
   /** `dev->dma_io_tlb_pools`: transient pools of `CONFIG_SWIOTLB_DYNAMIC` holding this device's mappings. */
   readonly dmaIoTlbPools: IoTlbPool[];
+  /** `dev->dma_mem`: the device's own coherent pool (§1.2); null = none. */
+  dmaMem: DmaCoherentMem | null;
+  /** `dev->cma_area`: the device's own CMA area (§1.5); null = none. */
+  readonly cmaArea: Cma | null;
+  /** `dev_to_node(dev)`; null = `NUMA_NO_NODE`. */
+  readonly numaNode: number | null;
 }
 
 /** What `device_initialize` + `of_dma_configure` leave in the DMA fields of a device. */
@@ -94,5 +110,8 @@ export function createDevice(kernel: DmaKernel, hw: DeviceHw): Device {
     dmaSkipSync: c.coherent,
     dmaIoTlbMem: kernel.ioTlbDefaultMem,
     dmaIoTlbPools: [],
+    dmaMem: null,
+    cmaArea: kernel.mm.cma.areas.find((a) => a.config.kind === 'device' && a.config.device === c.name) ?? null,
+    numaNode: c.numaNode,
   };
 }

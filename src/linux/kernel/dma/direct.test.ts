@@ -258,18 +258,28 @@ describe('coherent allocations for non-coherent devices', () => {
     expect(s.mm.snapshot()).toEqual(before);
   });
 
-  it('arm64: a non-blocking allocation that needs a remap fails without sleeping (no atomic pool configured)', () => {
+  it('arm64: a non-blocking allocation that needs a remap comes from an atomic pool without sleeping, and goes back to it', () => {
     const s = ref('arm64-soc');
+    const before = s.mm.snapshot();
     s.platform.context.current = 'atomic';
-    expect(s.backend.allocAttrs('gpu0', PAGE_SIZE, GFP_ATOMIC, 0).cpuAddr).toBeNull();
+    const { cpuAddr, dmaHandle } = s.backend.allocAttrs('gpu0', 2 * PAGE_SIZE, GFP_ATOMIC, 0);
     expect(s.platform.violations.count).toBe(0);
-    expect(s.backend.kernel.dmesg.has('Failed to get suitable pool for gpu0')).toBe(true);
+    const pool = s.mm.genPools.find((g) => g.hasAddr(cpuAddr as number, 2 * PAGE_SIZE));
+    expect(pool?.name).toMatch(/^atomic_pool_/);
+    expect(pool?.virtToPhys(cpuAddr as number)).toBe(dmaHandle);
+    expect(((dmaHandle as number) - (pool?.chunks[0]?.physAddr ?? 0)) % (2 * PAGE_SIZE)).toBe(0);
+    expect(s.platform.pt.translate(cpuAddr as number, 'read', 't').attr).toBe('write-combine');
+    s.platform.cpu.dmaWmb(); // the zeroing went through the write-combine mapping
+    expect(s.platform.device('gpu0').read(dmaHandle, 64)).toEqual(new Uint8Array(64));
     // GFP_KERNEL in atomic context sleeps: recorded
     s.backend.allocAttrs('gpu0', PAGE_SIZE, GFP_KERNEL, 0);
     expect(s.platform.violations.all.map((v) => v.kind)).toContain('sleep-in-atomic');
+    s.platform.context.current = 'process';
+    s.backend.freeAttrs('gpu0', 2 * PAGE_SIZE, cpuAddr, dmaHandle, 0);
+    expect(s.mm.snapshot().genPools).toEqual(before.genPools);
   });
 
-  it('armv7-highmem: arch_dma_alloc clears and flushes, remaps bufferable, frees the split tail', () => {
+  it('armv7-highmem: arch_dma_alloc takes highmem CMA pages, clears them through kmap, remaps bufferable; GFP_ATOMIC uses the ARM pool', () => {
     const s = ref('armv7-highmem');
     const before = s.mm.snapshot();
     const { cpuAddr: va, dmaHandle } = s.backend.allocAttrs('mmc0', 3 * PAGE_SIZE, GFP_KERNEL, DMA_ATTR_WRITE_COMBINE);
@@ -277,16 +287,26 @@ describe('coherent allocations for non-coherent devices', () => {
     expect(s.platform.pt.translate(va as number, 'read', 't').attr).toBe('write-combine');
     expect(s.platform.device('mmc0').read(dmaHandle, 3 * PAGE_SIZE)).toEqual(new Uint8Array(3 * PAGE_SIZE));
     const first = physToPfn(dmaHandle as number as never);
-    expect(s.mm.pages.isAllocated(pfn(first + 3))).toBe(false); // order-2 block split, tail page freed
+    expect(s.mm.cma.areaOf(first)?.name).toBe('reserved');
+    expect(s.mm.pages.isHighmem(first)).toBe(true);
+    expect(s.mm.snapshot().cma.reserved?.allocatedPages).toBe(3); // exactly PAGE_ALIGN(size), not the order
     s.backend.freeAttrs('mmc0', 3 * PAGE_SIZE, va, dmaHandle, DMA_ATTR_WRITE_COMBINE);
     expect(s.mm.snapshot()).toEqual(before);
-    expect(s.backend.allocAttrs('mmc0', PAGE_SIZE, GFP_ATOMIC, 0).cpuAddr).toBeNull();
-    expect(s.backend.kernel.dmesg.has('coherent pool not initialised!')).toBe(true);
+    const atomic = s.backend.allocAttrs('mmc0', PAGE_SIZE, GFP_ATOMIC, 0);
+    expect(s.mm.genPools.find((g) => g.name === 'arm_atomic_pool')?.hasAddr(atomic.cpuAddr as number, PAGE_SIZE)).toBe(true);
   });
 
-  it('armv7-nommu: without a declared global pool the allocation fails; streaming DMA works', () => {
+  it('armv7-nommu: allocations come from the global pool through the uncached alias, and fail when it is full', () => {
     const s = ref('armv7-nommu');
-    expect(s.backend.allocAttrs('dmac0', PAGE_SIZE, GFP_KERNEL, 0).cpuAddr).toBeNull();
+    const { cpuAddr, dmaHandle } = s.backend.allocAttrs('dmac0', 3 * PAGE_SIZE, GFP_ATOMIC, 0);
+    expect(cpuAddr).toBe(s.platform.pt.uncachedAlias(dmaHandle as number));
+    expect(dmaHandle).toBe(0x6300_0000);
+    expect(s.platform.pt.translate(cpuAddr as number, 'read', 't').attr).toBe('uncached');
+    s.platform.device('dmac0').write(dmaHandle, pattern(64));
+    expect(s.platform.cpu.read(cpuAddr as number, 64)).toEqual(pattern(64));
+    const second = s.backend.allocAttrs('dmac0', PAGE_SIZE, GFP_KERNEL, 0);
+    expect(second.dmaHandle).toBe(0x6300_4000); // order 2 took pages 0-3
+    expect(s.backend.allocAttrs('dmac0', 1024 * 1024, GFP_KERNEL, 0).cpuAddr).toBeNull(); // no fallback when full
     const buf = s.mm.slab.kmalloc(64) as CpuAddr;
     s.platform.cpu.write(buf, pattern(64));
     const dma = s.backend.mapSingle('dmac0', buf, 64, DMA_TO_DEVICE, 0);

@@ -10,10 +10,11 @@
  * The core (`mapping.ts`) validates arguments and calls in here; nothing in
  * this file checks the caller again. Buffers a device cannot (or must not)
  * use in place bounce through swiotlb (`swiotlb.ts`, §2.6); restricted-pool
- * devices allocate from their swiotlb (§1.10). Paths that later issues add
- * (CMA, atomic pools, per-device and global coherent pools) are reached
- * through the same decision points as in the kernel; where the profile has
- * no such pool the kernel's answer for "no pool" is given (NULL).
+ * devices allocate from their swiotlb (§1.10). Pages come from CMA first
+ * (`contiguous.ts`, §1.5) and fall back to the buddy allocator; non-blocking
+ * allocations that need a remap come from the atomic pools (`pool.ts`, §1.6);
+ * non-coherent allocations on a global-pool platform come only from the
+ * global coherent pool (`coherent.ts`, §1.7).
  */
 import type { PageAttr } from '../../../platform/pgtable.ts';
 import type { VmArea } from '../../../platform/user.ts';
@@ -52,6 +53,9 @@ import { ENXIO, EIO } from '../../include/linux/errno.ts';
 import { GFP_DMA, GFP_DMA32, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
 import { pageToPfn, pfnToPage } from '../../include/linux/mm.ts';
 import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
+import { dmaAllocFromGlobalCoherent, dmaMmapFromDevCoherent, dmaMmapFromGlobalCoherent, dmaReleaseFromGlobalCoherent } from './coherent.ts';
+import { dmaAllocContiguous, dmaFreeContiguous } from './contiguous.ts';
+import { dmaAllocFromPool, dmaFreeFromPool } from './pool.ts';
 import { dmaCommonContiguousRemap } from './remap.ts';
 import {
   isSwiotlbActive,
@@ -105,8 +109,10 @@ export function dmaDirectOptimalGfpMask(dev: Device): { gfp: Gfp; physLimit: num
  * `__dma_direct_alloc_pages`: pages the device can reach with its coherent
  * mask. Tries the zone hint, then on "got memory but not addressable"
  * escalates to GFP_DMA32, then GFP_DMA; a plain allocation failure ends the
- * loop at once (§1.4). CMA (§1.5) is tried first where the kernel has an area.
- * @returns the first pfn of a block of `2^get_order(size)` pages, or null
+ * loop at once (§1.4). CMA (§1.5) is tried first; its pages are kept only
+ * when the device reaches them and (unless `allowHighmem`) they are lowmem,
+ * else they go back to CMA and the buddy allocator serves.
+ * @returns the first pfn of the pages (`PAGE_ALIGN(size)` from CMA, a block of `2^get_order(size)` from the buddy allocator), or null
  */
 export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allowHighmem: boolean): Pfn | null {
   const mm = dev.kernel.mm;
@@ -115,6 +121,11 @@ export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allow
   const { gfp: hint, physLimit } = dmaDirectOptimalGfpMask(dev);
   let gfp = gfpIn | hint;
   const order = getOrder(size);
+  const cma = dmaAllocContiguous(dev, size, gfp);
+  if (cma !== null) {
+    if (dmaCoherentOk(dev, pfnToPhys(cma), size) && (allowHighmem || !mm.pages.isHighmem(cma))) return cma;
+    dmaFreeContiguous(dev, cma, size);
+  }
   const hasZone = (t: 'DMA' | 'DMA32'): boolean => mm.pages.zones.some((z) => z.type === t);
   for (;;) {
     const page = mm.pages.allocPages(gfp, order);
@@ -139,11 +150,6 @@ function dmaDirectAllocSwiotlb(dev: Device, size: number): Pfn | null {
     return null;
   }
   return page as Pfn | null;
-}
-
-/** `dma_free_contiguous` (no CMA area yet): give the block back to the buddy allocator. */
-export function dmaFreeContiguous(dev: Device, page: Pfn, size: number): void {
-  dev.kernel.mm.pages.freePages(page, getOrder(size));
 }
 
 /** `__dma_direct_free_pages`: back to the restricted pool if the pages came from it, else to the page allocator. */
@@ -174,10 +180,11 @@ function dmaDirectAllocNoMapping(dev: Device, size: number, gfp: Gfp): DmaAlloca
   return { cpuAddr: pfnToPage(dev.kernel.platform.profile.va, page), dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
 }
 
-/** The atomic pools of §1.6; no profile has them yet, so a non-blocking remap allocation fails as with empty pools. */
-function dmaDirectAllocFromPool(dev: Device, size: number): DmaAllocation {
-  dev.kernel.dmesg.warn(`Failed to get suitable pool for ${dev.name} [size=${size}] [pools=none]`);
-  return DMA_ALLOC_FAILED;
+/** `dma_direct_alloc_from_pool`: from the atomic pools (§1.6), zone by the coherent limit, chunks the device cannot reach refused. */
+function dmaDirectAllocFromPool(dev: Device, size: number, gfp: Gfp): DmaAllocation {
+  const r = dmaAllocFromPool(dev, size, gfp | dmaDirectOptimalGfpMask(dev).gfp, (d, phys, len) => dmaCoherentOk(d, phys, len));
+  if (r === null) return DMA_ALLOC_FAILED;
+  return { cpuAddr: r.cpuAddr, dmaHandle: physToDmaDirect(dev, pfnToPhys(r.page)) };
 }
 
 /**
@@ -203,8 +210,8 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
   if (!devIsDmaCoherent(dev)) {
     if (cfg.archHasDmaAlloc && !restricted) return armDmaAlloc(dev, size, gfp, attrs);
     if (cfg.globalPool) {
-      // dma_alloc_from_global_coherent: the only source; no global pool is declared yet.
-      return DMA_ALLOC_FAILED;
+      const r = dmaAllocFromGlobalCoherent(dev, size);
+      return r.cpuAddr === null ? DMA_ALLOC_FAILED : r;
     }
     remap = cfg.directRemap;
     setUncached = cfg.archHasSetUncached && !remap;
@@ -213,7 +220,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
       return DMA_ALLOC_FAILED;
     }
   }
-  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted) return dmaDirectAllocFromPool(dev, size);
+  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted) return dmaDirectAllocFromPool(dev, size, gfp);
 
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
   if (page === null) return DMA_ALLOC_FAILED;
@@ -262,10 +269,11 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
       return;
     }
     if (cfg.globalPool) {
-      k.dmesg.warn(`WARNING: dma_direct_free: not from the global coherent pool [dev=${dev.name}] [cpu_addr=${hex(cpuAddr)}]`);
+      if (!dmaReleaseFromGlobalCoherent(k, getOrder(size), cpuAddr)) k.dmesg.warn(`WARNING: dma_direct_free: not from the global coherent pool [dev=${dev.name}] [cpu_addr=${hex(cpuAddr)}]`);
       return;
     }
   }
+  if (dmaFreeFromPool(dev, cpuAddr, size)) return;
   if (k.platform.pt.isVmallocAddr(cpuAddr)) k.mm.vmalloc.vunmap(cpuAddr);
   dmaDirectFreePages(dev, dmaDirectToPage(dev, dmaAddr), size);
 }
@@ -281,9 +289,11 @@ export function dmaDirectCanMmap(dev: Device): boolean {
  * `vma_pages <= count - vm_pgoff`, else `-ENXIO` (§1.14).
  * @returns 0 or a negative errno
  */
-export function dmaDirectMmap(dev: Device, vma: VmArea, _cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number, attrs: number): number {
+export function dmaDirectMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number, attrs: number): number {
   const count = pagesFor(size);
   const prot = dmaPgprot(dev, 'cacheable', attrs);
+  const pooled = dmaMmapFromDevCoherent(dev, vma, cpuAddr, size, prot) ?? dmaMmapFromGlobalCoherent(dev.kernel, vma, cpuAddr, size, prot);
+  if (pooled !== null) return pooled;
   if (vma.pgoff >= count || vma.nrPages > count - vma.pgoff) return -ENXIO;
   const first = dmaDirectToPage(dev, dmaAddr);
   return dev.kernel.platform.user.remapPfnRange(vma, 0, (first + vma.pgoff) as Pfn, vma.nrPages, prot);

@@ -23,7 +23,7 @@
  * goes through, so the oracle can see what it does.
  */
 import type { VmArea } from '../../../platform/user.ts';
-import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, hex, maskLimit, minNotZero, pfnToPhys } from '../../../platform/types.ts';
+import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, getOrder, hex, maskLimit, minNotZero, pfnToPhys } from '../../../platform/types.ts';
 import type { Device } from '../../include/linux/device.ts';
 import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
@@ -31,6 +31,7 @@ import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
 import { EINVAL, EIO, ENOMEM, ENXIO, EOPNOTSUPP, EREMOTEIO } from '../../include/linux/errno.ts';
 import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, type Gfp } from '../../include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../../include/linux/scatterlist.ts';
+import { dmaAllocFromDevCoherent, dmaReleaseFromDevCoherent } from './coherent.ts';
 import * as direct from './direct.ts';
 
 /* ------------------------------------------------------------------ */
@@ -212,6 +213,13 @@ export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: numb
     refuse(dev, 'dma_alloc_attrs', 'size must be a positive whole number of bytes', { size });
     return DMA_ALLOC_FAILED;
   }
+  const pooled = dmaAllocFromDevCoherent(dev, size);
+  if (pooled !== null) {
+    // The device's own pool answers for good (§1.2), before dma-debug sees anything.
+    if (pooled.cpuAddr === null) return DMA_ALLOC_FAILED;
+    k.live.add({ dev, kind: 'coherent', dmaAddr: pooled.dmaHandle, sizeBytes: size, dir: 0, attrs, cpuAddr: pooled.cpuAddr, phys: null, sgl: null, nents: 0, mappedEnts: 0 });
+    return pooled;
+  }
   const gfp = gfpIn & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
   let r: DmaAllocation;
   if (dmaAllocDirect(dev)) r = direct.dmaDirectAlloc(dev, size, gfp, attrs);
@@ -268,8 +276,9 @@ export function dmaFreeAttrs(dev: Device, size: number, cpuAddr: CpuAddr | null,
     });
     return;
   }
-  k.debug?.freeCoherent?.(dev, size, cpuAddr, handle);
   k.live.remove(e);
+  if (dmaReleaseFromDevCoherent(dev, getOrder(size), cpuAddr)) return;
+  k.debug?.freeCoherent?.(dev, size, cpuAddr, handle);
   if (dmaAllocDirect(dev)) direct.dmaDirectFree(dev, size, cpuAddr, handle, attrs);
   else dev.dmaOps?.free?.(dev, size, cpuAddr, handle, attrs);
 }

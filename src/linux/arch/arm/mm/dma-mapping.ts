@@ -3,30 +3,46 @@
  * `arch_dma_free`): what dma-direct calls for non-coherent devices on ARM
  * with an MMU (`CONFIG_ARCH_HAS_DMA_ALLOC`). kernel-dma.md §1.17.
  *
- * Allocators in the kernel's order: CMA when the gfp may block and an area
- * exists; "remap" (pages + uncached/bufferable vmap) when it may block;
- * otherwise the ARM atomic pool. Every buffer is cleared and flushed
+ * Allocators in the kernel's order: CMA when the gfp may block and a CMA
+ * area exists (the device's or the default; a CMA failure is final, there
+ * is no fallback here); "remap" (pages + uncached/bufferable vmap) when it
+ * may block; otherwise ARM's own atomic pool (`coherent_pool=`, default
+ * 256 KiB, a gen_pool taken at boot from CMA when there is an area, else
+ * from remapped pages). Every buffer is cleared and flushed
  * (`__dma_clear_buffer`: memset through the linear map, or kmap for highmem,
  * then clean+invalidate), and tracked in a list so that freeing an unknown
- * CPU address only warns ("Freeing invalid buffer"). Pages are allocated at
- * the order of the size, split, and the tail beyond the size freed.
- * No profile has a CMA area or an ARM atomic pool yet: the non-blocking case
- * fails as the kernel does with an uninitialised pool.
+ * CPU address only warns ("Freeing invalid buffer"). Remap pages are
+ * allocated at the order of the size, split, and the tail beyond the size
+ * freed. A highmem CMA page has no linear address and is always remapped.
+ * Lowmem CMA pages are remapped too: the kernel changes the linear map's
+ * attributes in place (`__dma_remap`), which this page-table model does not
+ * offer; the CPU view is the same uncached alias either way.
  */
 import type { CpuAddr, DmaAddr, Pfn } from '../../../../platform/types.ts';
 import { PAGE_SIZE, getOrder, hex, pagesFor, pfn, pfnToPhys } from '../../../../platform/types.ts';
 import type { Device, DmaKernel } from '../../../include/linux/device.ts';
+import type { GenPool } from '../../../lib/genalloc.ts';
 import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../../include/linux/dma-map-ops.ts';
 import { physToDma } from '../../../include/linux/dma-direct.ts';
 import { DMA_ATTR_WRITE_COMBINE } from '../../../include/linux/dma-mapping.ts';
-import { GFP_DMA, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../../include/linux/gfp.ts';
+import { GFP_DMA, GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../../include/linux/gfp.ts';
+import type { PageAttr } from '../../../../platform/pgtable.ts';
+import { devGetCmaArea, dmaAllocFromContiguous, dmaReleaseFromContiguous } from '../../../kernel/dma/contiguous.ts';
 import { dmaCommonContiguousRemap, dmaCommonFreeRemap } from '../../../kernel/dma/remap.ts';
+import { VM_DMA_COHERENT } from '../../../mm/vmalloc.ts';
+
+/** `DEFAULT_DMA_COHERENT_POOL_SIZE`, bytes. */
+export const ARM_DEFAULT_COHERENT_POOL_BYTES = 256 * 1024;
+
+/** Which allocator served a buffer (`struct arm_dma_allocator`). */
+type ArmAllocator = 'cma' | 'remap' | 'pool';
 
 /** `struct arm_dma_buffer`: one live allocation of the ARM allocator. */
 interface ArmDmaBuffer {
   readonly virt: CpuAddr;
   readonly page: Pfn;
   readonly sizeBytes: number;
+  readonly allocator: ArmAllocator;
 }
 
 const buffers = new WeakMap<DmaKernel, ArmDmaBuffer[]>();
@@ -41,7 +57,7 @@ function bufferList(k: DmaKernel): ArmDmaBuffer[] {
 }
 
 /** `__dma_clear_buffer`: zero through a CPU mapping and flush it to RAM (clean + invalidate). */
-function dmaClearBuffer(k: DmaKernel, page: Pfn, size: number): void {
+export function dmaClearBuffer(k: DmaKernel, page: Pfn, size: number): void {
   const { pt, cpu, cache } = k.platform;
   for (let i = 0; i < pagesFor(size); i++) {
     const p = pfn(page + i);
@@ -70,6 +86,64 @@ function dmaFreeBuffer(k: DmaKernel, page: Pfn, size: number): void {
 }
 
 /**
+ * `atomic_pool_init`: ARM's pool for non-blocking allocations, from CMA when
+ * an area exists (no fallback), else remapped pages, cleared and flushed.
+ * @returns the pool, or null (then non-blocking allocations fail)
+ */
+export function armAtomicPoolInit(k: DmaKernel): GenPool | null {
+  const size = k.platform.profile.coherentPoolBytes ?? ARM_DEFAULT_COHERENT_POOL_BYTES;
+  const prot = k.platform.profile.dma.dmacoherentAttr;
+  const pool = k.mm.genPoolCreate(Math.log2(PAGE_SIZE), 'arm_atomic_pool');
+  pool.setAlgo('first-fit-order-align');
+  let page: Pfn | null;
+  if (devGetCmaArea(k, null) !== null) page = dmaAllocFromContiguous(k, null, pagesFor(size), getOrder(size), false, true);
+  else {
+    page = k.mm.pages.allocPages(GFP_KERNEL | GFP_DMA, getOrder(size));
+    if (page !== null) k.mm.pages.markPersistent(page);
+  }
+  const first = page;
+  const virt = first === null ? null : k.mm.vmalloc.vmap(Array.from({ length: pagesFor(size) }, (_, i) => pfn(first + i)), prot, VM_DMA_COHERENT);
+  if (first === null || virt === null) {
+    k.dmesg.err(`DMA: failed to allocate ${size / 1024} KiB pool for atomic coherent allocation`);
+    return null;
+  }
+  dmaClearBuffer(k, first, size);
+  pool.addVirt(virt, pfnToPhys(first), size);
+  return pool;
+}
+
+/** `__alloc_from_contiguous`: CMA pages, cleared and flushed, remapped with `prot`; released again if the remap fails. */
+function allocFromContiguous(dev: Device, size: number, prot: PageAttr, gfp: Gfp): { page: Pfn; virt: CpuAddr } | null {
+  const k = dev.kernel;
+  const count = pagesFor(size);
+  const page = dmaAllocFromContiguous(k, dev, count, getOrder(size), (gfp & __GFP_NOWARN) !== 0);
+  if (page === null) return null;
+  dmaClearBuffer(k, page, size);
+  const virt = dmaCommonContiguousRemap(dev, page, size, prot);
+  if (virt === null) {
+    dmaReleaseFromContiguous(k, dev, page, count);
+    return null;
+  }
+  return { page, virt };
+}
+
+/** `__alloc_from_pool`: a naturally aligned piece of the atomic pool, zeroed. Never sleeps. */
+function allocFromPool(k: DmaKernel, size: number): { page: Pfn; virt: CpuAddr } | null {
+  const pool = k.armAtomicPool;
+  if (pool === null) {
+    k.dmesg.warn(`WARNING: coherent pool not initialised! [size=${size}]`);
+    return null;
+  }
+  const virt = pool.alloc(size);
+  if (virt === 0) {
+    k.dmesg.err(`ERROR: ${pool.sizeBytes / 1024} KiB atomic DMA coherent pool is too small! [size=${size}]`);
+    return null;
+  }
+  k.platform.cpu.memset(virt as CpuAddr, 0, size, 'arm:pool-clear');
+  return { page: pfn(pool.virtToPhys(virt) / PAGE_SIZE), virt: virt as CpuAddr };
+}
+
+/**
  * `arch_dma_alloc` (`__dma_alloc`): a coherent buffer for a non-coherent
  * device. @param size bytes, page aligned by the caller
  * @returns `{ cpuAddr, dmaHandle }`, `cpuAddr` null on failure
@@ -78,23 +152,24 @@ export function armDmaAlloc(dev: Device, size: number, gfpIn: Gfp, attrs: number
   const k = dev.kernel;
   let gfp = gfpIn;
   if (dev.coherentDmaMask < 32) gfp |= GFP_DMA;
-  if (!gfpflagsAllowBlocking(gfp)) {
-    k.dmesg.err(`coherent pool not initialised! [dev=${dev.name}] [size=${size}]`);
-    return DMA_ALLOC_FAILED;
+  const prot: PageAttr = (attrs & DMA_ATTR_WRITE_COMBINE) !== 0 ? 'write-combine' : k.platform.profile.dma.dmacoherentAttr;
+  const allowBlock = gfpflagsAllowBlocking(gfp);
+  const allocator: ArmAllocator = allowBlock && devGetCmaArea(k, dev) !== null ? 'cma' : allowBlock ? 'remap' : 'pool';
+  let got: { page: Pfn; virt: CpuAddr } | null = null;
+  if (allocator === 'cma') got = allocFromContiguous(dev, size, prot, gfp);
+  else if (allocator === 'pool') got = allocFromPool(k, size);
+  else {
+    const page = dmaAllocBuffer(dev, size, gfp);
+    const virt = page === null ? null : dmaCommonContiguousRemap(dev, page, size, prot);
+    if (page !== null && virt === null) dmaFreeBuffer(k, page, size);
+    got = page === null || virt === null ? null : { page, virt };
   }
-  const page = dmaAllocBuffer(dev, size, gfp);
-  if (page === null) return DMA_ALLOC_FAILED;
-  const prot = (attrs & DMA_ATTR_WRITE_COMBINE) !== 0 ? 'write-combine' : k.platform.profile.dma.dmacoherentAttr;
-  const virt = dmaCommonContiguousRemap(dev, page, size, prot);
-  if (virt === null) {
-    dmaFreeBuffer(k, page, size);
-    return DMA_ALLOC_FAILED;
-  }
-  bufferList(k).push({ virt, page, sizeBytes: size });
-  return { cpuAddr: virt, dmaHandle: physToDma(dev, pfnToPhys(page)) };
+  if (got === null) return DMA_ALLOC_FAILED;
+  bufferList(k).push({ virt: got.virt, page: got.page, sizeBytes: size, allocator });
+  return { cpuAddr: got.virt, dmaHandle: physToDma(dev, pfnToPhys(got.page)) };
 }
 
-/** `arch_dma_free` (`__arm_dma_free`): unmap and free a buffer found by CPU address; unknown ones only warn. */
+/** `arch_dma_free` (`__arm_dma_free`): undo by allocator, the buffer found by CPU address; unknown ones only warn. */
 export function armDmaFree(dev: Device, size: number, cpuAddr: CpuAddr, _handle: DmaAddr, _attrs: number): void {
   const k = dev.kernel;
   const list = bufferList(k);
@@ -105,6 +180,11 @@ export function armDmaFree(dev: Device, size: number, cpuAddr: CpuAddr, _handle:
     return;
   }
   list.splice(i, 1);
+  if (buf.allocator === 'pool') {
+    k.armAtomicPool?.free(cpuAddr, buf.sizeBytes);
+    return;
+  }
   dmaCommonFreeRemap(dev, cpuAddr);
-  dmaFreeBuffer(k, buf.page, buf.sizeBytes);
+  if (buf.allocator === 'cma') dmaReleaseFromContiguous(k, dev, buf.page, pagesFor(buf.sizeBytes));
+  else dmaFreeBuffer(k, buf.page, buf.sizeBytes);
 }
