@@ -4,8 +4,11 @@
  */
 import type { Property } from '../src/conformance/property.ts';
 import allocationContract from './allocation-contract.ts';
+import atomicContextNeverSleeps from './atomic-context-never-sleeps.ts';
 import badInputIsRefused from './bad-input-is-refused.ts';
 import bouncePreservesData from './bounce-preserves-data.ts';
+import cmaFallsBackCleanly from './cma-falls-back-cleanly.ts';
+import coherentPoolSound from './coherent-pool-sound.ts';
 import coherentBufferAgrees from './coherent-buffer-agrees.ts';
 import cookieNeverDereferenced from './cookie-never-dereferenced.ts';
 import dmaAddressReachable from './dma-address-reachable.ts';
@@ -29,6 +32,9 @@ export const PROPERTIES: readonly Property[] = [
   sgtableDescribesBuffer,
   bouncePreservesData,
   swiotlbSlotsSound,
+  cmaFallsBackCleanly,
+  atomicContextNeverSleeps,
+  coherentPoolSound,
   noLeak,
   badInputIsRefused,
   noOops,

@@ -188,7 +188,7 @@ describe('steps and traces', () => {
 describe('session and oracle', () => {
   it('compares only bytes with a known origin', () => {
     const obs: ReadObservation = {
-      kind: 'cpu-read', at: { index: 1, step: null }, ref: 'k1', objKind: 'kmalloc', dev: null, addr: 0x1000, phys: 0x1000, bounced: false,
+      kind: 'cpu-read', at: { index: 1, step: null }, ref: 'k1', objKind: 'kmalloc', dev: null, addr: 0x1000, phys: 0x1000, bounced: false, region: null,
       expected: Uint8Array.of(1, 2, 3, 4), origin: Uint8Array.of(ORIGIN.unknown, ORIGIN.cpu, ORIGIN.device, ORIGIN.cpu), seen: Uint8Array.of(9, 2, 7, 8),
     };
     expect(firstMismatch(obs)).toEqual({ offset: 2, count: 2, origin: 'device write', expectedHex: '0304', seenHex: '0708' });

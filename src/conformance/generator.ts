@@ -24,7 +24,7 @@ export const DEFAULT_WEIGHTS: Readonly<Required<StepWeights>> = {
   alloc: 4, free: 2, mmap: 1, munmap: 1, getSgtable: 1, kmalloc: 5, kfree: 2, allocPages: 3, freePages: 2,
   mapSingle: 5, mapPage: 4, mapSg: 2, unmapSingle: 3, unmapSg: 2, syncForCpu: 5, syncForDevice: 5,
   cpuWrite: 8, cpuRead: 8, cpuWriteNeighbour: 1, deviceWrite: 8, deviceRead: 6, userRead: 1,
-  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, badCall: 0,
+  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0,
 };
 
 /** Options of {@link StepsArbitrary}. */
@@ -45,6 +45,13 @@ export interface GeneratorOptions {
   readonly bigBuffers?: boolean;
   /** Devices that sync whole mappings only (see `wholeSyncOnlyDevices`). */
   readonly wholeSyncOnly?: readonly string[];
+  /**
+   * Also draw large coherent allocations (256 KiB to 2 MiB): CMA territory,
+   * past `CMA_ALIGNMENT` and past small pools. Default false.
+   */
+  readonly largeAllocs?: boolean;
+  /** The profile's CMA areas (name, pages), where `cmaPin` events land. */
+  readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
   readonly allocAttrs?: readonly (readonly AllocAttrName[])[];
 }
@@ -61,6 +68,7 @@ export function validateGeneratorOptions(o: GeneratorOptions): string[] {
 const KMALLOC_SIZES = [24, 64, 128, 192, 256, 512, 1024, 2048, 3000, 4096];
 const KMALLOC_SIZES_BIG = [24, 40, 96, 192, 200, 1000, 2100, 3000, 4096, 6000];
 const ALLOC_SIZES = [64, 512, 4096, 6000, 8192, 16384, 65536];
+const ALLOC_SIZES_LARGE = [...ALLOC_SIZES, 262144, 1048576, 2097152];
 /** Default attribute sets of `dma_alloc_attrs` draws. */
 export const ATTR_CHOICES: readonly (readonly AllocAttrName[])[] = [[], [], [], ['DMA_ATTR_NO_KERNEL_MAPPING'], ['DMA_ATTR_WRITE_COMBINE'], ['DMA_ATTR_FORCE_CONTIGUOUS']];
 
@@ -104,7 +112,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
   const gfp = () => (atomic ? 'GFP_ATOMIC' : d.int(0, 5) === 0 ? 'GFP_ATOMIC' : 'GFP_KERNEL') as 'GFP_ATOMIC' | 'GFP_KERNEL';
   const pattern = () => d.int(1, 0x7fffffff);
   const makers: Partial<Record<StepOp, () => Step | null>> = {
-    alloc: () => ({ op: 'alloc', id: s.nextId('b'), dev: pick(d, s.devices), size: pick(d, ALLOC_SIZES), gfp: gfp(), attrs: pick(d, attrChoices) }),
+    alloc: () => ({ op: 'alloc', id: s.nextId('b'), dev: pick(d, s.devices), size: pick(d, o.largeAllocs === true ? ALLOC_SIZES_LARGE : ALLOC_SIZES), gfp: gfp(), attrs: pick(d, attrChoices) }),
     free: () => {
       const c = of('coherent').filter((o) => o.vmas.size === 0);
       return c.length === 0 || atomic ? null : { op: 'free', ref: pick(d, c).id };
@@ -161,6 +169,13 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     speculativeFill: () => (objs.length === 0 ? null : eventStep('speculativeFill')),
     evict: () => (objs.length === 0 ? null : eventStep('evict')),
     wcDrain: () => ({ op: 'wcDrain' }),
+    cmaPin: () => {
+      const areas = o.cmaAreas ?? [];
+      if (areas.length === 0) return null;
+      const a = pick(d, areas);
+      return { op: 'cmaPin', area: a.name, page: d.int(0, a.pages - 1) };
+    },
+    runWork: () => ({ op: 'runWork' }),
     badCall: () => {
       const call = pick(d, BAD_CALLS);
       const refs = [...objs.map((o) => o.id), ...maps.map((m) => m.id)];

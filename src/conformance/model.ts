@@ -331,7 +331,10 @@ export class ModelState {
       case 'dmaWmb':
       case 'setContext':
       case 'wcDrain':
+      case 'runWork':
         return null;
+      case 'cmaPin':
+        return Number.isInteger(step.page) && step.page >= 0 && step.area.length > 0 ? null : 'out-of-range';
       case 'badCall':
         return this.checkBadCall(step);
     }

@@ -73,7 +73,18 @@ export interface ReadObservation {
   readonly seen: Uint8Array;
   /** The bytes travelled through a swiotlb bounce buffer (the read is of, or through, a mapping whose DMA address is not the buffer's own). */
   readonly bounced: boolean;
+  /** Where the object's pages lie (see `AllocSource.region`); null for objects the driver allocated itself. */
+  readonly region: string | null;
 }
+
+/**
+ * The path the kernel takes for a `dma_alloc_attrs` call, as the profile and
+ * the device's description decide it (kernel-dma.md §1.1–1.3, §1.17):
+ * `direct` = pages (CMA, then the buddy allocator), `atomic-pool`,
+ * `device-pool`, `global-pool`, `arm` (ARM32's allocator: CMA without
+ * fallback, remap, or its atomic pool), `swiotlb` (restricted pool).
+ */
+export type AllocPath = 'direct' | 'atomic-pool' | 'device-pool' | 'global-pool' | 'arm' | 'swiotlb';
 
 /** Everything the oracle reports. */
 export type Observation =
@@ -97,6 +108,32 @@ export type Observation =
       readonly dev: string;
       readonly ok: boolean;
       /** Problems found with a successful allocation (alignment, overlap, bad address), or with a failure's side effects. */
+      readonly problems: readonly string[];
+    }
+  | {
+      /**
+       * Where an allocation came from, judged against the path the kernel
+       * takes (`path`). `region`: `cma:<area>`, `pool:<gen_pool>`,
+       * `coherent-pool:<dev>`, `global-pool`, `buddy`, `mixed`, or null on
+       * failure. Problems are sorted by the property that owns them.
+       */
+      readonly kind: 'alloc-source';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly path: AllocPath;
+      readonly region: string | null;
+      readonly blocking: boolean;
+      readonly cmaProblems: readonly string[];
+      readonly atomicProblems: readonly string[];
+      readonly poolProblems: readonly string[];
+    }
+  | {
+      /** A coherent buffer was freed: were its pages given back to where they came from? */
+      readonly kind: 'free';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly region: string | null;
       readonly problems: readonly string[];
     }
   | {

@@ -108,8 +108,10 @@ export function checkProperty(o: CheckOptions): CheckResult {
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),
+    cmaAreas: profile.cma.map((c) => ({ name: c.name, pages: c.sizeBytes / 4096 })),
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
     ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),
+    ...(o.property.generator?.largeAllocs === undefined ? {} : { largeAllocs: o.property.generator.largeAllocs }),
   });
   const platformSeed = platformSeedOf(o.seed);
   let steps = 0;

@@ -15,18 +15,20 @@
 import type { BackendFactory, DmaBackend } from '../backend/backend.ts';
 import { setUp } from '../backend/setup.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
-import { __GFP_COMP } from '../linux/include/linux/gfp.ts';
+import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
 import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
-import { rangeDmaToPhys } from '../platform/bus.ts';
+import type { GenPool } from '../linux/lib/genalloc.ts';
+import { CMA_ALIGNMENT } from '../linux/mm/cma.ts';
+import { rangeDmaToPhys, rangePhysToDma } from '../platform/bus.ts';
 import { DeviceFault } from '../platform/device.ts';
 import { PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, wholeSyncOnlyDevices } from './model.ts';
-import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
+import { type AllocPath, ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
 /** Options of a {@link Session}. */
@@ -76,6 +78,9 @@ interface ObjRec {
   neighbour?: Neighbour | null;
   /** Some mapping of the object went through a bounce buffer. */
   bounced?: boolean;
+  /** Coherent buffers: where the pages lie and the path the kernel took (see `alloc-source`). */
+  region?: string | null;
+  path?: AllocPath;
 }
 
 interface MapRec {
@@ -285,6 +290,148 @@ export class Session {
     return null;
   }
 
+
+  // ---- where allocations come from (CMA, pools), through the substrate and the profile ----
+
+  /** The path the kernel takes for this allocation (kernel-dma.md §1.1–1.3, §1.17). */
+  private allocPath(dev: string, gfp: number, attrs: number): AllocPath {
+    const cfg = this.platform.device(dev).config;
+    const dma = this.platform.profile.dma;
+    if (cfg.restrictedDmaPoolSlots > 0) return 'swiotlb';
+    if (cfg.coherentPool !== null) return 'device-pool';
+    if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 || cfg.coherent) return 'direct';
+    if (dma.archHasDmaAlloc) return 'arm';
+    if (dma.globalPool) return 'global-pool';
+    return dma.directRemap && !gfpflagsAllowBlocking(gfp) ? 'atomic-pool' : 'direct';
+  }
+
+  /** Where physical pages lie: a gen_pool, a CMA area, a coherent pool of the profile, or the buddy allocator. */
+  private regionOf(pages: readonly number[]): string {
+    const all = (f: (phys: number) => boolean) => pages.length > 0 && pages.every(f);
+    for (const g of this.mm.genPools) if (all((q) => g.hasPhys(q, PAGE_SIZE))) return `pool:${g.name}`;
+    const cma = this.mm.cma.areaOf(Math.floor((pages[0] ?? 0) / PAGE_SIZE));
+    if (cma !== undefined && all((q) => cma.contains(Math.floor(q / PAGE_SIZE)))) return `cma:${cma.name}`;
+    const inside = (r: { basePhys: number; sizeBytes: number } | null) => r !== null && all((q) => q >= r.basePhys && q + PAGE_SIZE <= r.basePhys + r.sizeBytes);
+    for (const d of this.platform.profile.devices) if (inside(d.coherentPool)) return `coherent-pool:${d.name}`;
+    if (inside(this.platform.profile.globalCoherentPool)) return 'global-pool';
+    if (pages.some((q) => this.mm.cma.areaOf(Math.floor(q / PAGE_SIZE)) !== undefined || this.mm.genPools.some((g) => g.hasPhys(q, 1)))) return 'mixed';
+    return 'buddy';
+  }
+
+  /** Can `dev` reach `[phys, phys+size)` with its coherent mask (natural width) and bus limit? */
+  private reaches(dev: string, phys: number, size: number): boolean {
+    const cfg = this.platform.device(dev).config;
+    const lo = rangePhysToDma(cfg.dmaRanges, phys);
+    const hi = rangePhysToDma(cfg.dmaRanges, phys + size - 1);
+    const limit = Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
+    return lo !== null && hi !== null && hi <= limit;
+  }
+
+  /** A free buddy block of at least `order` in a lowmem zone the device reaches whole (what `__dma_direct_alloc_pages` would find), as evidence, or null. */
+  private buddyCouldServe(dev: string, order: number): string | null {
+    if (this.platform.faults.options.pageAllocFailRate > 0) return null;
+    for (const z of this.mm.pages.zones) {
+      if (z.type === 'HIGHMEM' || !this.reaches(dev, z.startPfn * PAGE_SIZE, (z.endPfn - z.startPfn) * PAGE_SIZE)) continue;
+      for (let o = order; o <= this.mm.pages.maxOrder; o++) if ((z.free[o]?.size ?? 0) > 0) return `[zone=${z.type}] [free_order=${o}] [order=${order}]`;
+    }
+    return null;
+  }
+
+  /**
+   * The atomic pools `dma_alloc_from_pool` tries for `dev`, in the kernel's
+   * order (`dma_guess_pool`): the zone hint of the coherent limit picks the
+   * first pool (DMA, DMA32 or kernel), then kernel → DMA32 → DMA. Devices
+   * behind `dma-ranges` are left out (empty): their hint depends on the
+   * translation of an address outside the windows.
+   */
+  private atomicPoolChain(dev: string): GenPool[] {
+    const cfg = this.platform.device(dev).config;
+    if (cfg.dmaRanges !== null) return [];
+    const pool = (n: string) => this.mm.genPools.find((g) => g.name === `atomic_pool_${n}`) ?? null;
+    const [kernel, dma32, dma] = [pool('kernel'), pool('dma32'), pool('dma')];
+    const limit = Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
+    const z = this.platform.profile.zones;
+    const hint = z.dmaEndPhys !== null && limit <= z.dmaEndPhys - 1 ? 'dma' : limit <= maskLimit(32) ? 'dma32' : 'kernel';
+    const chain: (GenPool | null)[] = [];
+    let next = hint === 'dma' ? (dma ?? dma32 ?? kernel) : hint === 'dma32' ? (dma32 ?? dma ?? kernel) : (kernel ?? dma32 ?? dma);
+    while (next !== null && !chain.includes(next)) {
+      chain.push(next);
+      next = next === kernel ? (dma32 ?? dma) : next === dma32 ? dma : null;
+    }
+    return chain.filter((g): g is GenPool => g !== null);
+  }
+
+  /** Judge an allocation's source against the kernel's path; see the `alloc-source` observation. */
+  private emitAllocSource(ref: string, dev: string, size: number, gfp: number, path: AllocPath, region: string | null, cpu: number | null, pages: readonly number[] = []): void {
+    const blocking = gfpflagsAllowBlocking(gfp);
+    const cfg = this.platform.device(dev).config;
+    const profile = this.platform.profile;
+    const cmaP: string[] = [];
+    const atomicP: string[] = [];
+    const poolP: string[] = [];
+    const order = getOrder(size);
+    const ev = `[dev=${dev}] [size=${size}] [gfp=${blocking ? 'blocking' : 'non-blocking'}] [path=${path}]`;
+    if (region !== null && region.startsWith('cma:')) {
+      const area = this.mm.cma.byName(region.slice(4));
+      const own = profile.cma.find((c) => c.kind === 'device' && c.device === dev);
+      if (!blocking) cmaP.push(`CMA served a non-blocking allocation ${ev} [from=${region}]`);
+      if (own !== undefined && area?.config.name !== own.name) cmaP.push(`allocation from another CMA area than the device's own ${ev} [from=${region}] [own=${own.name}]`);
+      if (own === undefined && area?.config.kind === 'device') cmaP.push(`allocation from another device's CMA area ${ev} [from=${region}]`);
+      // dma_alloc_contiguous's rule; ARM32 asks dma_alloc_from_contiguous, which has none.
+      if (own === undefined && size <= PAGE_SIZE && path === 'direct') cmaP.push(`a single page from a shared CMA area ${ev} [from=${region}]`);
+      if (area?.config.kind === 'numa' && area.config.node !== cfg.numaNode) cmaP.push(`allocation from another node's CMA area ${ev} [from=${region}] [node=${cfg.numaNode}]`);
+    }
+    if (region === null && path === 'direct') {
+      const could = this.buddyCouldServe(dev, order);
+      if (could !== null) cmaP.push(`allocation failed although the buddy allocator could serve it ${ev} ${could}`);
+    }
+    const atomicPools = path === 'arm' ? this.mm.genPools.filter((g) => g.name === 'arm_atomic_pool') : this.atomicPoolChain(dev);
+    if ((path === 'atomic-pool' || (path === 'arm' && !blocking)) && region !== null && !region.startsWith('pool:')) {
+      atomicP.push(`a non-blocking allocation for a non-coherent device did not come from an atomic pool ${ev} [from=${region}]`);
+    }
+    if ((path === 'atomic-pool' || (path === 'arm' && !blocking)) && region === null) {
+      const room = atomicPools.find((g) => g.couldServe(size, (q, n) => this.reaches(dev, q, n)));
+      if (room !== undefined) atomicP.push(`a non-blocking allocation failed although atomic pool ${room.name} had room ${ev} [avail=${room.availBytes}]`);
+    }
+    const pool = path === 'device-pool' ? cfg.coherentPool : path === 'global-pool' ? profile.globalCoherentPool : null;
+    if (pool !== null && region !== null) {
+      const expected = path === 'device-pool' ? `coherent-pool:${dev}` : 'global-pool';
+      if (region !== expected) poolP.push(`allocation fell back outside the ${path === 'device-pool' ? "device's" : 'global'} coherent pool ${ev} [from=${region}] [pool=${hex(pool.basePhys)}+${pool.sizeBytes}]`);
+      const first = pages[0];
+      const align = PAGE_SIZE * 2 ** order;
+      if (first !== undefined && region === expected && (first - pool.basePhys) % align !== 0) poolP.push(`pool allocation not aligned to its order within the pool ${ev} [offset=${hex(first - pool.basePhys)}] [align=${hex(align)}]`);
+      if (cpu !== null && region === expected) {
+        const attr = this.platform.pt.translate(cpu, 'read', 'oracle').attr;
+        if (attr === 'cacheable') poolP.push(`pool buffer handed out through a cacheable mapping of a non-coherent pool ${ev} [cpu_addr=${hex(cpu)}] [attr=${attr}]`);
+      }
+    }
+    this.emit({ kind: 'alloc-source', at: this.at, ref, dev, path, region, blocking, cmaProblems: cmaP, atomicProblems: atomicP, poolProblems: poolP });
+  }
+
+  /** After `dma_free_attrs`: every page must be back where it came from (CMA bitmap, gen_pool, buddy free lists). */
+  private checkFreed(o: ObjRec): void {
+    const region = o.region ?? null;
+    const problems: string[] = [];
+    if (region !== null && o.path !== 'swiotlb') {
+      for (const phys of o.physPages) {
+        const p = Math.floor(phys / PAGE_SIZE);
+        let held: string | null = null;
+        if (region.startsWith('cma:')) {
+          const a = this.mm.cma.byName(region.slice(4));
+          if (a !== undefined && a.bitmap[p - a.basePfn] !== 0) held = `still allocated in CMA area ${a.name}`;
+        } else if (region.startsWith('pool:')) {
+          const g = this.mm.genPools.find((x) => x.name === region.slice(5));
+          if (g?.physInUse(phys, PAGE_SIZE) === true) held = `still in use in gen_pool ${g.name}`;
+        } else if (region === 'buddy' && !this.mm.pages.isFree(p as Pfn)) held = 'not back on the buddy free lists';
+        if (held !== null) {
+          problems.push(`page of the freed buffer ${held} [ref=${o.id}] [pfn=${hex(p)}] [from=${region}] [size=${o.sizeBytes}]`);
+          break;
+        }
+      }
+    }
+    this.emit({ kind: 'free', at: this.at, ref: o.id, region, problems });
+  }
+
   // ---- reads ----
 
   private readObs(kind: ReadObservation['kind'], ref: string, o: ObjRec, dev: string | null, addr: number, chunks: { o: ObjRec; objOffset: number; at: number; len: number }[], seen: Uint8Array): void {
@@ -297,7 +444,7 @@ export class Session {
     const first = chunks[0];
     const phys = first === undefined ? null : this.physOf(first.o, first.objOffset);
     const bounced = (this.maps.get(ref)?.bounces.length ?? 0) > 0 || chunks.some((c) => c.o.bounced === true);
-    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen, bounced });
+    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen, bounced, region: o.region ?? null });
   }
 
   /**
@@ -377,8 +524,20 @@ export class Session {
       case 'alloc': {
         const before = this.mm.snapshot();
         const attrs = attrsValue(step.attrs);
-        const r = b.allocAttrs(step.dev, step.size, gfpValue(step.gfp), attrs);
+        const gfp = gfpValue(step.gfp);
+        const path = this.allocPath(step.dev, gfp, attrs);
+        // A driver passes a non-blocking gfp because it may not sleep where it is: the call runs in atomic context.
+        const ctx = p.context;
+        const saved = ctx.current;
+        if (!gfpflagsAllowBlocking(gfp)) ctx.current = 'atomic';
+        let r: ReturnType<DmaBackend['allocAttrs']>;
+        try {
+          r = b.allocAttrs(step.dev, step.size, gfp, attrs);
+        } finally {
+          ctx.current = saved;
+        }
         if (r.cpuAddr === null) {
+          this.emitAllocSource(step.id, step.dev, step.size, gfp, path, null, null);
           const changed = describeChange(JSON.stringify(before), JSON.stringify(this.mm.snapshot()));
           this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: false, problems: changed.length === 0 ? [] : [`a failed allocation changed the substrate accounting ${changed.join(' ')}`] });
           this.failed.add(step.id);
@@ -386,14 +545,16 @@ export class Session {
         }
         const kernelMapping = (attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0;
         const problems: string[] = [];
-        const align = PAGE_SIZE * 2 ** getOrder(step.size);
-        if (r.dmaHandle % align !== 0) problems.push(`dma_handle not aligned to the allocation order [dma=${hex(r.dmaHandle)}] [align=${hex(align)}]`);
-        if (kernelMapping && r.cpuAddr % PAGE_SIZE !== 0) problems.push(`cpu_addr not page aligned [cpu_addr=${hex(r.cpuAddr)}]`);
         const pages = this.allocPhysPages(step.dev, r.cpuAddr, r.dmaHandle, step.size, kernelMapping);
+        const region = pages === null ? null : this.regionOf(pages);
+        // CMA aligns only up to CMA_ALIGNMENT (§1.5 step 6, §1.19).
+        const align = PAGE_SIZE * 2 ** Math.min(getOrder(step.size), region?.startsWith('cma:') === true ? CMA_ALIGNMENT : Infinity);
+        if (r.dmaHandle % align !== 0) problems.push(`dma_handle not aligned to the allocation order [dma=${hex(r.dmaHandle)}] [align=${hex(align)}]${region === null ? '' : ` [from=${region}]`}`);
+        if (kernelMapping && r.cpuAddr % PAGE_SIZE !== 0) problems.push(`cpu_addr not page aligned [cpu_addr=${hex(r.cpuAddr)}]`);
         if (pages === null) problems.push(`${kernelMapping ? 'cpu_addr' : 'dma_handle'} does not translate to RAM [cpu_addr=${hex(r.cpuAddr)}] [dma=${hex(r.dmaHandle)}]`);
         const shadow = new Shadow(step.size);
         if (kernelMapping) shadow.fill(0, step.size, 0, ORIGIN.allocZero);
-        const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow };
+        const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow, region, path };
         if (pages !== null) {
           const other = this.overlaps(pages, step.id);
           if (other !== null) problems.push(`overlaps live object ${other} [phys=${hex(pages[0] as number)}]`);
@@ -402,6 +563,7 @@ export class Session {
         }
         this.objs.set(step.id, rec);
         this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: true, problems });
+        this.emitAllocSource(step.id, step.dev, step.size, gfp, path, region, kernelMapping ? r.cpuAddr : null, pages ?? []);
         this.checkReachable(step.id, step.dev, r.dmaHandle, step.size, true);
         return;
       }
@@ -409,6 +571,7 @@ export class Session {
         const o = this.obj(step.ref);
         b.freeAttrs(o.dev as string, o.sizeBytes, o.cpu as CpuAddr, o.dma, o.attrs);
         this.objs.delete(step.ref);
+        this.checkFreed(o);
         return;
       }
       case 'mmap': {
@@ -611,6 +774,12 @@ export class Session {
       }
       case 'wcDrain':
         p.wcDrain();
+        return;
+      case 'cmaPin':
+        this.mm.cma.pin(step.area, step.page);
+        return;
+      case 'runWork':
+        this.mm.workqueue.run();
         return;
       case 'badCall':
         this.badCall(step);

@@ -84,6 +84,8 @@ export type Step =
   | { readonly op: 'speculativeFill'; readonly ref: string; readonly offset: number }
   | { readonly op: 'evict'; readonly ref: string; readonly offset: number }
   | { readonly op: 'wcDrain' }
+  | { readonly op: 'cmaPin'; readonly area: string; readonly page: number }
+  | { readonly op: 'runWork' }
   | { readonly op: 'badCall'; readonly call: BadCall; readonly ref?: string };
 
 /** A step's `op`. */
@@ -94,7 +96,7 @@ export const STEP_OPS = [
   'alloc', 'free', 'mmap', 'munmap', 'getSgtable', 'kmalloc', 'kfree', 'allocPages', 'freePages',
   'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
   'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
-  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'badCall',
+  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall',
 ] as const satisfies readonly StepOp[];
 
 /** The symbolic id a step creates, if any. */
@@ -210,6 +212,10 @@ export function formatStep(step: Step): string {
       return `event: eviction of the line at ${step.ref} + ${step.offset}`;
     case 'wcDrain':
       return 'event: write-combine buffer drains';
+    case 'cmaPin':
+      return `event: a long-term pin lands on page ${step.page} of CMA area ${step.area}`;
+    case 'runWork':
+      return 'event: the system workqueue runs its pending work';
     case 'badCall':
       return `bad call: ${step.call}${step.ref === undefined ? '' : `(${step.ref})`}`;
   }

@@ -64,6 +64,8 @@ const StepSchema = v.variant('op', [
   v.strictObject({ op: v.literal('speculativeFill'), ref: id, offset: nat }),
   v.strictObject({ op: v.literal('evict'), ref: id, offset: nat }),
   v.strictObject({ op: v.literal('wcDrain') }),
+  v.strictObject({ op: v.literal('cmaPin'), area: v.pipe(v.string(), v.minLength(1)), page: nat }),
+  v.strictObject({ op: v.literal('runWork') }),
   v.strictObject({ op: v.literal('badCall'), call: v.picklist(BAD_CALLS), ref: v.optional(id) }),
 ]);
 
