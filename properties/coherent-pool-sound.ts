@@ -24,6 +24,8 @@ const property: Property = {
     cpuWrite: 6, cpuRead: 8, cpuWriteNeighbour: 0, deviceWrite: 6, deviceRead: 6, userRead: 2, mmap: 2, munmap: 1, getSgtable: 0,
     speculativeFill: 4, evict: 2, alloc: 10, free: 4, setContext: 2, dmaWmb: 3,
   },
+  // Large allocations fill the small device pools.
+  generator: { largeAllocs: true },
   needs: (ctx) =>
     requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ??
     (ctx.profile.globalCoherentPool === null && ctx.profile.devices.every((d) => d.coherentPool === null) ? 'the profile has no coherent pool' : null),

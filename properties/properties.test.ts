@@ -9,6 +9,9 @@ import nkmCookieGetSgtable from '../fixtures/nkm-cookie-get-sgtable/mutant.ts';
 import swiotlbIgnoresMinAlignMask from '../fixtures/swiotlb-ignores-min-align-mask/mutant.ts';
 import swiotlbMapCopyToDeviceOnly from '../fixtures/swiotlb-map-copy-to-device-only/mutant.ts';
 import syncForCpuNoInvalidate from '../fixtures/sync-for-cpu-no-invalidate/mutant.ts';
+import atomicPoolBypassed from '../fixtures/atomic-pool-bypassed/mutant.ts';
+import cmaFailureNoBuddyFallback from '../fixtures/cma-failure-no-buddy-fallback/mutant.ts';
+import globalPoolCachedAlias from '../fixtures/global-pool-cached-alias/mutant.ts';
 import { PROPERTIES, findProperty } from './index.ts';
 import { PROPERTY_MUTANTS } from './mutants.ts';
 
@@ -26,9 +29,9 @@ describe('properties', () => {
     it(`every property holds on the reference backend on ${profile}`, () => {
       for (const p of PROPERTIES) {
         const why = p.needs({ profile: getProfile(profile), capabilities: referenceBackend.capabilities });
-        // Only the bounce-buffer properties may sit out, and only where nothing can bounce.
+        // Only the bounce-buffer, CMA and coherent-pool properties may sit out, and only where the profile has no such thing.
         if (why !== null) {
-          expect({ property: p.name, why }).toEqual({ property: p.name, why: 'the profile has no swiotlb' });
+          expect(['the profile has no swiotlb', 'the profile has no CMA area', 'the profile has no coherent pool']).toContain(why);
           continue;
         }
         const r = checkProperty({ property: p, profile, backend: referenceBackend, runs: 40, seed: 7 });
@@ -46,6 +49,9 @@ describe('properties', () => {
     { property: 'sgtable-describes-buffer', profile: 'arm64-soc', backend: getSgtableDmaAsPhys },
     { property: 'bounce-preserves-data', profile: 'cc-guest', backend: swiotlbMapCopyToDeviceOnly },
     { property: 'swiotlb-slots-sound', profile: 'cc-guest', backend: swiotlbIgnoresMinAlignMask },
+    { property: 'cma-falls-back-cleanly', profile: 'arm64-soc', backend: cmaFailureNoBuddyFallback },
+    { property: 'atomic-context-never-sleeps', profile: 'arm64-soc', backend: atomicPoolBypassed },
+    { property: 'coherent-pool-sound', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
   ];
   it('every property has a mutant that breaks it', () => {
     expect(new Set(breakers.map((b) => b.property))).toEqual(new Set(PROPERTIES.map((p) => p.name)));

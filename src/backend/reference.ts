@@ -10,7 +10,7 @@
 import type { CpuAddr, DmaAddr, Pfn } from '../platform/types.ts';
 import type { VmArea } from '../platform/user.ts';
 import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../linux/arch/dma-sync-policy.ts';
-import { type Device, type DmaKernel, createDevice } from '../linux/include/linux/device.ts';
+import { type Device, type DmaKernel, type DmaQuirks, NO_QUIRKS, createDevice } from '../linux/include/linux/device.ts';
 import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
 import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
 import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
@@ -31,6 +31,8 @@ export interface ReferenceOptions {
   readonly debug?: dma.DmaDebugHooks | null;
   /** swiotlb's map-time copy rule; default `always` (the kernel since v5.17). */
   readonly swiotlbMapTimeCopy?: SwiotlbMapTimeCopy;
+  /** Old or broken allocator behaviours to switch on (fixtures); default none. */
+  readonly quirks?: Partial<DmaQuirks>;
 }
 
 /** Capabilities of the reference backend: every call, every attribute, every profile. */
@@ -61,6 +63,7 @@ export class ReferenceBackend implements DmaBackend {
       atomicPools: null,
       armAtomicPool: null,
       globalCoherentMem: null,
+      quirks: { ...NO_QUIRKS, ...options.quirks },
     };
     // Boot, in the kernel's initcall order: swiotlb, the atomic pools (after CMA is up), the global pool.
     const p = platform.profile;
@@ -69,7 +72,8 @@ export class ReferenceBackend implements DmaBackend {
     kernel.atomicPools = dmaAtomicPoolInit(kernel);
     if (p.dma.archHasDmaAlloc) kernel.armAtomicPool = armAtomicPoolInit(kernel);
     if (p.globalCoherentPool !== null) {
-      kernel.globalCoherentMem = dmaInitGlobalCoherent(kernel, p.globalCoherentPool.basePhys, p.globalCoherentPool.sizeBytes, p.mmu ? 'memremap-wc' : 'uncached-alias');
+      const mapping = p.mmu ? 'memremap-wc' : kernel.quirks.globalPoolCachedAlias ? 'linear' : 'uncached-alias';
+      kernel.globalCoherentMem = dmaInitGlobalCoherent(kernel, p.globalCoherentPool.basePhys, p.globalCoherentPool.sizeBytes, mapping);
     }
     this.kernel = kernel;
   }

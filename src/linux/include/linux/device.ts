@@ -34,6 +34,37 @@ export interface DmaParms {
   readonly minAlignMask: number;
 }
 
+/**
+ * Behaviours of earlier kernels and of the allocators the seed threads argue
+ * about, each off in the reference. A fixture's mutant turns one on through
+ * `ReferenceOptions.quirks` (the backend seam), so the bug runs in the
+ * model's own code path rather than in a copy of it.
+ */
+export interface DmaQuirks {
+  /** Seed 000: CMA is tried whatever the gfp says (no `gfpflags_allow_blocking` check in `dma_alloc_contiguous`). */
+  readonly cmaIgnoresGfp: boolean;
+  /** Seed 000: a CMA failure ends `__dma_direct_alloc_pages` (no buddy fallback). */
+  readonly cmaNoBuddyFallback: boolean;
+  /** Seed 001: a full per-device pool falls back to normal memory (the pre-2019 non-`DMA_MEMORY_EXCLUSIVE` mode). */
+  readonly devCoherentFallback: boolean;
+  /** Seed 001: the global pool is mapped through the cached linear alias instead of the uncached one. */
+  readonly globalPoolCachedAlias: boolean;
+  /** Seed 002: non-blocking remap allocations skip the atomic pools and vmap in place. */
+  readonly atomicPoolBypass: boolean;
+  /** Seed 002: ARM's `__dma_clear_buffer` zeroes through the linear address a highmem page would have, instead of kmap. */
+  readonly highmemClearLinear: boolean;
+}
+
+/** Every quirk off: the current kernel. */
+export const NO_QUIRKS: DmaQuirks = Object.freeze({
+  cmaIgnoresGfp: false,
+  cmaNoBuddyFallback: false,
+  devCoherentFallback: false,
+  globalPoolCachedAlias: false,
+  atomicPoolBypass: false,
+  highmemClearLinear: false,
+});
+
 /** One simulated kernel: the globals every DMA function reaches. */
 export interface DmaKernel {
   readonly platform: Platform;
@@ -51,6 +82,8 @@ export interface DmaKernel {
   atomicPools: AtomicPools | null;
   /** ARM32's atomic pool (arch/arm/mm/dma-mapping.c); null elsewhere. Set once at boot. */
   armAtomicPool: GenPool | null;
+  /** Old or broken behaviours switched on (fixtures); {@link NO_QUIRKS} in the reference. */
+  readonly quirks: DmaQuirks;
   /** `dma_coherent_default_memory`: the global coherent pool; null = none. Set once at boot. */
   globalCoherentMem: DmaCoherentMem | null;
 }

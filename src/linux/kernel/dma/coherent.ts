@@ -40,8 +40,8 @@ export interface DmaCoherentMem {
   readonly useDevDmaPfnOffset: boolean;
 }
 
-/** How the pool is mapped for the CPU: `memremap(MEMREMAP_WC)`, or the uncached alias of a noMMU platform. */
-export type CoherentMapping = 'memremap-wc' | 'uncached-alias';
+/** How the pool is mapped for the CPU: `memremap(MEMREMAP_WC)`, the uncached alias of a noMMU platform, or (a broken setup, seed 001) the cached linear address. */
+export type CoherentMapping = 'memremap-wc' | 'uncached-alias' | 'linear';
 
 /**
  * `dma_init_coherent_memory`: map `[phys, phys+size)` for the CPU.
@@ -52,6 +52,7 @@ export function dmaInitCoherentMemory(k: DmaKernel, phys: number, deviceAddr: Dm
   if (pages === 0) return null;
   let virtBase: CpuAddr | null;
   if (mapping === 'uncached-alias') virtBase = k.platform.pt.uncachedAlias(phys);
+  else if (mapping === 'linear') virtBase = k.platform.pt.linearAddress(phys);
   else virtBase = k.mm.vmalloc.vmap(Array.from({ length: pages }, (_, i) => pfn(phys / PAGE_SIZE + i)), 'write-combine');
   if (virtBase === null) return null;
   return { virtBase, deviceBase: deviceAddr, pfnBase: phys / PAGE_SIZE, size: pages, bitmap: new Uint8Array(pages), useDevDmaPfnOffset: useDmaPfnOffset };
@@ -111,7 +112,9 @@ function dmaReleaseFromCoherent(mem: DmaCoherentMem, order: number, vaddr: numbe
  */
 export function dmaAllocFromDevCoherent(dev: Device, size: number): { cpuAddr: CpuAddr | null; dmaHandle: DmaAddr } | null {
   if (dev.dmaMem === null) return null;
-  return dmaAllocFromCoherent(dev, dev.dmaMem, size);
+  const r = dmaAllocFromCoherent(dev, dev.dmaMem, size);
+  if (r.cpuAddr === null && dev.kernel.quirks.devCoherentFallback) return null;
+  return r;
 }
 
 /** `dma_release_from_dev_coherent`: @returns true when `vaddr` was in the device's pool (and is released at `order`) */

@@ -43,7 +43,7 @@ function cmaAllocAligned(k: DmaKernel, cma: Cma, size: number, gfp: Gfp): Pfn | 
  */
 export function dmaAllocContiguous(dev: Device, size: number, gfp: Gfp): Pfn | null {
   const k = dev.kernel;
-  if (!gfpflagsAllowBlocking(gfp)) return null;
+  if (!gfpflagsAllowBlocking(gfp) && !k.quirks.cmaIgnoresGfp) return null;
   if (dev.cmaArea !== null) return cmaAllocAligned(k, dev.cmaArea, size, gfp);
   if (size <= PAGE_SIZE) return null;
   const node = numaArea(k, dev.numaNode);

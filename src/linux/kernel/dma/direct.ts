@@ -125,7 +125,7 @@ export function dmaDirectAllocPages(dev: Device, size: number, gfpIn: Gfp, allow
   if (cma !== null) {
     if (dmaCoherentOk(dev, pfnToPhys(cma), size) && (allowHighmem || !mm.pages.isHighmem(cma))) return cma;
     dmaFreeContiguous(dev, cma, size);
-  }
+  } else if (dev.kernel.quirks.cmaNoBuddyFallback && gfpflagsAllowBlocking(gfp) && size > PAGE_SIZE) return null;
   const hasZone = (t: 'DMA' | 'DMA32'): boolean => mm.pages.zones.some((z) => z.type === t);
   for (;;) {
     const page = mm.pages.allocPages(gfp, order);
@@ -220,7 +220,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
       return DMA_ALLOC_FAILED;
     }
   }
-  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted) return dmaDirectAllocFromPool(dev, size, gfp);
+  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted && !k.quirks.atomicPoolBypass) return dmaDirectAllocFromPool(dev, size, gfp);
 
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
   if (page === null) return DMA_ALLOC_FAILED;

@@ -57,11 +57,12 @@ function bufferList(k: DmaKernel): ArmDmaBuffer[] {
 }
 
 /** `__dma_clear_buffer`: zero through a CPU mapping and flush it to RAM (clean + invalidate). */
-export function dmaClearBuffer(k: DmaKernel, page: Pfn, size: number): void {
+export function dmaClearBuffer(k: DmaKernel, page: Pfn, size: number, viaLinear = false): void {
   const { pt, cpu, cache } = k.platform;
   for (let i = 0; i < pagesFor(size); i++) {
     const p = pfn(page + i);
-    const lin = k.mm.pages.pageAddress(p);
+    // viaLinear (the highmemClearLinear quirk) computes the linear address a highmem page does not have (seed 002).
+    const lin = viaLinear ? ((pfnToPhys(p) - k.platform.profile.va.physOffset + k.platform.profile.va.pageOffset) as CpuAddr) : k.mm.pages.pageAddress(p);
     const va = lin ?? (pt.kmapLocal(p) as CpuAddr);
     cpu.memset(va, 0, PAGE_SIZE, 'arm:__dma_clear_buffer');
     if (lin === null) pt.kunmapLocal(va);
@@ -118,7 +119,7 @@ function allocFromContiguous(dev: Device, size: number, prot: PageAttr, gfp: Gfp
   const count = pagesFor(size);
   const page = dmaAllocFromContiguous(k, dev, count, getOrder(size), (gfp & __GFP_NOWARN) !== 0);
   if (page === null) return null;
-  dmaClearBuffer(k, page, size);
+  dmaClearBuffer(k, page, size, k.quirks.highmemClearLinear);
   const virt = dmaCommonContiguousRemap(dev, page, size, prot);
   if (virt === null) {
     dmaReleaseFromContiguous(k, dev, page, count);
