@@ -8,9 +8,9 @@
 import type { BackendFactory } from '../src/backend/backend.ts';
 import { REFERENCE_CAPABILITIES, ReferenceBackend } from '../src/backend/reference.ts';
 import { ARCH_SYNC_POLICIES } from '../src/linux/arch/dma-sync-policy.ts';
-import type { DmaAllocation } from '../src/linux/include/linux/dma-map-ops.ts';
-import type { Gfp } from '../src/linux/include/linux/gfp.ts';
-import type { CpuAddr, DmaAddr, Pfn } from '../src/platform/types.ts';
+import { DMA_ALLOC_FAILED, type DmaAllocation } from '../src/linux/include/linux/dma-map-ops.ts';
+import { type Gfp, gfpflagsAllowBlocking } from '../src/linux/include/linux/gfp.ts';
+import { type CpuAddr, type DmaAddr, PAGE_SIZE, type Pfn } from '../src/platform/types.ts';
 import type { VmArea } from '../src/platform/user.ts';
 
 function factory(name: string, create: BackendFactory['create']): BackendFactory {
@@ -121,6 +121,31 @@ export const PROPERTY_MUTANTS: readonly { readonly property: string; readonly pr
         });
         mem.totalUsed = used;
       };
+      return b;
+    }),
+  },
+  {
+    property: 'cma-falls-back-cleanly',
+    profile: 'arm64-soc',
+    // dma_free_attrs forgets buffers whose pages came from a CMA area: they stay allocated in the area (the free check).
+    backend: factory('cma-free-forgotten', (env) => {
+      const b = new ReferenceBackend(env);
+      const free = b.freeAttrs.bind(b);
+      b.freeAttrs = (dev: string, size: number, cpuAddr: CpuAddr | null, handle: DmaAddr, attrs: number): void => {
+        if (env.mm.cma.areaOf(Math.floor(handle / PAGE_SIZE)) === undefined) free(dev, size, cpuAddr, handle, attrs);
+      };
+      return b;
+    }),
+  },
+  {
+    property: 'atomic-context-never-sleeps',
+    profile: 'arm64-soc',
+    // Non-blocking allocations for non-coherent devices fail outright although the atomic pools have room.
+    backend: factory('atomic-alloc-refused', (env) => {
+      const b = new ReferenceBackend(env);
+      const alloc = b.allocAttrs.bind(b);
+      b.allocAttrs = (dev: string, size: number, gfp: Gfp, attrs: number): DmaAllocation =>
+        !gfpflagsAllowBlocking(gfp) && !b.device(dev).dmaCoherent ? DMA_ALLOC_FAILED : alloc(dev, size, gfp, attrs);
       return b;
     }),
   },

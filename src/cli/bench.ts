@@ -16,7 +16,7 @@ import { PROPERTIES, findProperty } from '../../properties/index.ts';
 import type { BackendFactory } from '../backend/backend.ts';
 import { loadBackend } from '../backend/loader.ts';
 import referenceBackend from '../backend/reference.ts';
-import { type StepWeights, generateSteps } from '../conformance/generator.ts';
+import { type StepWeights, cmaPinTargets, generateSteps } from '../conformance/generator.ts';
 import type { Property } from '../conformance/property.ts';
 import { checkProperty, runSequence } from '../conformance/runner.ts';
 import { Session } from '../conformance/session.ts';
@@ -46,7 +46,7 @@ function stepsPerSecond(profile: string, backend: BackendFactory, allocHeavy = f
   const gen = {
     devices: p.devices.map((d) => d.name),
     highmem: hasHighmem(p),
-    ...(allocHeavy ? { weights: ALLOC_HEAVY, largeAllocs: true, cmaAreas: p.cma.map((c) => ({ name: c.name, pages: c.sizeBytes / 4096 })) } : {}),
+    ...(allocHeavy ? { weights: ALLOC_HEAVY, largeAllocs: true, cmaAreas: cmaPinTargets(p) } : {}),
   };
   const seqs = Array.from({ length: SEQUENCES }, () => generateSteps(gen, draw, 100));
   // Warm the JIT on this profile's paths before timing.

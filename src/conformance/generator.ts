@@ -13,6 +13,8 @@
  * stop shrinking above the minimal trace.
  */
 import fc from 'fast-check';
+import type { PlatformProfile } from '../platform/profiles.ts';
+import { PAGE_SIZE } from '../platform/types.ts';
 import { GRANULE_BYTES, type ModelMapping, type ModelObject, ModelState } from './model.ts';
 import { type AllocAttrName, BAD_CALLS, DIRECTIONS, type Step, type StepOp, definedId, usedIds } from './steps.ts';
 
@@ -54,6 +56,11 @@ export interface GeneratorOptions {
   readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
   readonly allocAttrs?: readonly (readonly AllocAttrName[])[];
+}
+
+/** The `cmaAreas` option for a profile: each CMA area by name, with its size in pages. */
+export function cmaPinTargets(profile: PlatformProfile): { name: string; pages: number }[] {
+  return profile.cma.map((c) => ({ name: c.name, pages: c.sizeBytes / PAGE_SIZE }));
 }
 
 /** @returns a list of problems with `o`, empty when valid */

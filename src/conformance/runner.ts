@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { BackendFactory } from '../backend/backend.ts';
 import { getProfile, hasHighmem } from '../platform/profiles.ts';
-import { StepsArbitrary } from './generator.ts';
+import { StepsArbitrary, cmaPinTargets } from './generator.ts';
 import { wholeSyncOnlyDevices } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
 import type { Property } from './property.ts';
@@ -108,7 +108,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),
-    cmaAreas: profile.cma.map((c) => ({ name: c.name, pages: c.sizeBytes / 4096 })),
+    cmaAreas: cmaPinTargets(profile),
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
     ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),
     ...(o.property.generator?.largeAllocs === undefined ? {} : { largeAllocs: o.property.generator.largeAllocs }),

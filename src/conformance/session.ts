@@ -290,7 +290,6 @@ export class Session {
     return null;
   }
 
-
   // ---- where allocations come from (CMA, pools), through the substrate and the profile ----
 
   /** The path the kernel takes for this allocation (kernel-dma.md §1.1–1.3, §1.17). */
@@ -318,13 +317,18 @@ export class Session {
     return 'buddy';
   }
 
-  /** Can `dev` reach `[phys, phys+size)` with its coherent mask (natural width) and bus limit? */
-  private reaches(dev: string, phys: number, size: number): boolean {
+  /** Highest DMA address `dev` reaches with its coherent mask (set to its natural width) and bus limit. */
+  private coherentLimit(dev: string): number {
     const cfg = this.platform.device(dev).config;
-    const lo = rangePhysToDma(cfg.dmaRanges, phys);
-    const hi = rangePhysToDma(cfg.dmaRanges, phys + size - 1);
-    const limit = Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
-    return lo !== null && hi !== null && hi <= limit;
+    return Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
+  }
+
+  /** Can `dev` reach `[phys, phys+size)` through its windows, within {@link coherentLimit}? */
+  private reaches(dev: string, phys: number, size: number): boolean {
+    const ranges = this.platform.device(dev).config.dmaRanges;
+    const lo = rangePhysToDma(ranges, phys);
+    const hi = rangePhysToDma(ranges, phys + size - 1);
+    return lo !== null && hi !== null && hi <= this.coherentLimit(dev);
   }
 
   /** A free buddy block of at least `order` in a lowmem zone the device reaches whole (what `__dma_direct_alloc_pages` would find), as evidence, or null. */
@@ -349,7 +353,7 @@ export class Session {
     if (cfg.dmaRanges !== null) return [];
     const pool = (n: string) => this.mm.genPools.find((g) => g.name === `atomic_pool_${n}`) ?? null;
     const [kernel, dma32, dma] = [pool('kernel'), pool('dma32'), pool('dma')];
-    const limit = Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
+    const limit = this.coherentLimit(dev);
     const z = this.platform.profile.zones;
     const hint = z.dmaEndPhys !== null && limit <= z.dmaEndPhys - 1 ? 'dma' : limit <= maskLimit(32) ? 'dma32' : 'kernel';
     const chain: (GenPool | null)[] = [];
@@ -385,13 +389,13 @@ export class Session {
       const could = this.buddyCouldServe(dev, order);
       if (could !== null) cmaP.push(`allocation failed although the buddy allocator could serve it ${ev} ${could}`);
     }
-    const atomicPools = path === 'arm' ? this.mm.genPools.filter((g) => g.name === 'arm_atomic_pool') : this.atomicPoolChain(dev);
-    if ((path === 'atomic-pool' || (path === 'arm' && !blocking)) && region !== null && !region.startsWith('pool:')) {
-      atomicP.push(`a non-blocking allocation for a non-coherent device did not come from an atomic pool ${ev} [from=${region}]`);
-    }
-    if ((path === 'atomic-pool' || (path === 'arm' && !blocking)) && region === null) {
-      const room = atomicPools.find((g) => g.couldServe(size, (q, n) => this.reaches(dev, q, n)));
-      if (room !== undefined) atomicP.push(`a non-blocking allocation failed although atomic pool ${room.name} had room ${ev} [avail=${room.availBytes}]`);
+    if (path === 'atomic-pool' || (path === 'arm' && !blocking)) {
+      if (region !== null && !region.startsWith('pool:')) atomicP.push(`a non-blocking allocation for a non-coherent device did not come from an atomic pool ${ev} [from=${region}]`);
+      if (region === null) {
+        const pools = path === 'arm' ? this.mm.genPools.filter((g) => g.name === 'arm_atomic_pool') : this.atomicPoolChain(dev);
+        const room = pools.find((g) => g.couldServe(size, (q, n) => this.reaches(dev, q, n)));
+        if (room !== undefined) atomicP.push(`a non-blocking allocation failed although atomic pool ${room.name} had room ${ev} [avail=${room.availBytes}]`);
+      }
     }
     const pool = path === 'device-pool' ? cfg.coherentPool : path === 'global-pool' ? profile.globalCoherentPool : null;
     if (pool !== null && region !== null) {

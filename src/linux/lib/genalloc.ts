@@ -75,17 +75,22 @@ export class GenPool {
    */
   alloc(sizeBytes: number): number {
     if (!(sizeBytes > 0)) return 0;
+    const place = this.firstFit(sizeBytes);
+    if (place === null) return 0;
+    place.chunk.bits.fill(1, place.at, place.at + place.n);
+    return place.chunk.startAddr + place.at * this.granule;
+  }
+
+  /** Where the pool's algorithm would put `size` bytes: the first chunk with room, the granule index, the granule count; null when none has room. */
+  private firstFit(sizeBytes: number): { chunk: GenPoolChunk; at: number; n: number } | null {
     const n = Math.ceil(sizeBytes / this.granule);
     let align = 1;
     if (this.algo === 'first-fit-order-align') while (align < n) align *= 2;
-    for (const c of this.chunks) {
-      const at = findZeroArea(c.bits, n, align);
-      if (at >= 0) {
-        c.bits.fill(1, at, at + n);
-        return c.startAddr + at * this.granule;
-      }
+    for (const chunk of this.chunks) {
+      const at = findZeroArea(chunk.bits, n, align);
+      if (at >= 0) return { chunk, at, n };
     }
-    return 0;
+    return null;
   }
 
   /**
@@ -139,14 +144,8 @@ export class GenPool {
    * accepted by `physOk`? (What `dma_alloc_from_pool` would find, for the oracle.)
    */
   couldServe(sizeBytes: number, physOk: (phys: number, size: number) => boolean): boolean {
-    const n = Math.ceil(sizeBytes / this.granule);
-    let align = 1;
-    if (this.algo === 'first-fit-order-align') while (align < n) align *= 2;
-    for (const c of this.chunks) {
-      const at = findZeroArea(c.bits, n, align);
-      if (at >= 0) return physOk(c.physAddr + at * this.granule, sizeBytes);
-    }
-    return false;
+    const place = this.firstFit(sizeBytes);
+    return place !== null && physOk(place.chunk.physAddr + place.at * this.granule, sizeBytes);
   }
 
   /** `gen_pool_size`, bytes. */

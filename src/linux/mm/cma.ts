@@ -71,13 +71,6 @@ export class Cma {
     return p >= this.basePfn && p < this.basePfn + this.count;
   }
 
-  /** Pages not allocated. */
-  get freePages(): number {
-    let n = 0;
-    for (const b of this.bitmap) if (b === 0) n++;
-    return n;
-  }
-
   stats(): CmaAreaStats {
     const runs: string[] = [];
     let pages = 0;

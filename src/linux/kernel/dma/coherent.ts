@@ -162,8 +162,3 @@ export function dmaMmapFromDevCoherent(dev: Device, vma: VmArea, vaddr: CpuAddr,
 export function dmaMmapFromGlobalCoherent(k: DmaKernel, vma: VmArea, vaddr: CpuAddr, size: number, prot: PageAttr): number | null {
   return dmaMmapFromCoherent(k, k.globalCoherentMem, vma, vaddr, size, prot);
 }
-
-/** Pages in use in a pool, for tests and diagnostics. */
-export function coherentMemUsed(mem: DmaCoherentMem): number {
-  return mem.bitmap.reduce((n, b) => n + b, 0);
-}

@@ -213,21 +213,17 @@ export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: numb
     refuse(dev, 'dma_alloc_attrs', 'size must be a positive whole number of bytes', { size });
     return DMA_ALLOC_FAILED;
   }
+  // The device's own pool answers for good (§1.2), and dma-debug never sees its buffers.
   const pooled = dmaAllocFromDevCoherent(dev, size);
-  if (pooled !== null) {
-    // The device's own pool answers for good (§1.2), before dma-debug sees anything.
-    if (pooled.cpuAddr === null) return DMA_ALLOC_FAILED;
-    k.live.add({ dev, kind: 'coherent', dmaAddr: pooled.dmaHandle, sizeBytes: size, dir: 0, attrs, cpuAddr: pooled.cpuAddr, phys: null, sgl: null, nents: 0, mappedEnts: 0 });
-    return pooled;
-  }
   const gfp = gfpIn & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
   let r: DmaAllocation;
-  if (dmaAllocDirect(dev)) r = direct.dmaDirectAlloc(dev, size, gfp, attrs);
+  if (pooled !== null) r = pooled;
+  else if (dmaAllocDirect(dev)) r = direct.dmaDirectAlloc(dev, size, gfp, attrs);
   else if (dev.dmaOps?.alloc !== undefined) r = dev.dmaOps.alloc(dev, size, gfp, attrs);
   else return DMA_ALLOC_FAILED;
   if (r.cpuAddr === null) return DMA_ALLOC_FAILED;
   k.live.add({ dev, kind: 'coherent', dmaAddr: r.dmaHandle, sizeBytes: size, dir: 0, attrs, cpuAddr: r.cpuAddr, phys: null, sgl: null, nents: 0, mappedEnts: 0 });
-  k.debug?.allocCoherent?.(dev, size, r.dmaHandle, r.cpuAddr, attrs);
+  if (pooled === null) k.debug?.allocCoherent?.(dev, size, r.dmaHandle, r.cpuAddr, attrs);
   return r;
 }
 
