@@ -15,6 +15,7 @@
  * Capacity is unbounded; evictions happen only as explicit events, so a run
  * is reproducible from its seed.
  */
+import { checkRange } from './check.ts';
 import type { PhysicalMemory } from './memory.ts';
 
 /**
@@ -26,11 +27,6 @@ import type { PhysicalMemory } from './memory.ts';
  */
 export type PartialLinePolicy = 'clean-invalidate' | 'discard';
 
-interface Line {
-  readonly data: Uint8Array;
-  dirty: boolean;
-}
-
 /** Counters of cache maintenance, for tests and the benchmark. */
 export interface CacheStats {
   cleans: number;
@@ -39,9 +35,24 @@ export interface CacheStats {
   discardedDirtyLines: number;
 }
 
+/** Check a maintenance range a backend passed (see `check.ts`); false when it is empty. */
+function nonEmpty(op: string, phys: number, lenBytes: number): boolean {
+  checkRange(`cache ${op}`, phys, lenBytes);
+  return lenBytes > 0;
+}
+
 /** A write-back CPU data cache. All addresses are physical, all lengths in bytes. */
 export class CpuCache {
-  private readonly lines = new Map<number, Line>();
+  /**
+   * Present lines: line index → slot. Line data lives in one arena
+   * (`slot * lineSizeBytes`), dirty bits in another, so that filling and
+   * evicting lines allocates nothing (a driver step must cost microseconds).
+   */
+  private readonly slots = new Map<number, number>();
+  private arena: Uint8Array;
+  private dirtyBits: Uint8Array;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
   readonly stats: CacheStats = { cleans: 0, invalidates: 0, writebacks: 0, discardedDirtyLines: 0 };
 
   /**
@@ -52,7 +63,10 @@ export class CpuCache {
     private readonly mem: PhysicalMemory,
     readonly lineSizeBytes: number,
     readonly partialLinePolicy: PartialLinePolicy,
-  ) {}
+  ) {
+    this.arena = new Uint8Array(256 * lineSizeBytes);
+    this.dirtyBits = new Uint8Array(256);
+  }
 
   /** The line index holding `phys`. */
   lineOf(phys: number): number {
@@ -61,82 +75,157 @@ export class CpuCache {
 
   /** True when the line holding `phys` is present. */
   isCached(phys: number): boolean {
-    return this.lines.has(this.lineOf(phys));
+    return this.slots.has(this.lineOf(phys));
   }
 
   /** True when the line holding `phys` is present and dirty. */
   isDirty(phys: number): boolean {
-    return this.lines.get(this.lineOf(phys))?.dirty === true;
+    const s = this.slots.get(this.lineOf(phys));
+    return s !== undefined && this.dirtyBits[s] === 1;
+  }
+
+  /** Number of present lines. */
+  get presentCount(): number {
+    return this.slots.size;
   }
 
   /** Physical addresses of the first byte of every present line, ascending. */
   presentLines(): number[] {
-    return [...this.lines.keys()].sort((a, b) => a - b).map((l) => l * this.lineSizeBytes);
+    return [...this.slots.keys()].sort((a, b) => a - b).map((l) => l * this.lineSizeBytes);
   }
 
-  private fill(line: number): Line {
-    let l = this.lines.get(line);
-    if (l === undefined) {
-      l = { data: this.mem.read(line * this.lineSizeBytes, this.lineSizeBytes), dirty: false };
-      this.lines.set(line, l);
+  /** A slot for a new line (the arena grows by doubling). */
+  private takeSlot(): number {
+    const s = this.freeSlots.pop();
+    if (s !== undefined) return s;
+    if (this.nextSlot === this.dirtyBits.length) {
+      const arena = new Uint8Array(this.arena.length * 2);
+      arena.set(this.arena);
+      this.arena = arena;
+      const dirty = new Uint8Array(this.dirtyBits.length * 2);
+      dirty.set(this.dirtyBits);
+      this.dirtyBits = dirty;
     }
-    return l;
+    return this.nextSlot++;
+  }
+
+  private drop(line: number, slot: number): void {
+    this.slots.delete(line);
+    this.dirtyBits[slot] = 0;
+    this.freeSlots.push(slot);
+  }
+
+  /** The slot of `line`, filled from RAM when missing. */
+  private lineSlot(line: number): number {
+    let s = this.slots.get(line);
+    if (s === undefined) {
+      s = this.takeSlot();
+      const L = this.lineSizeBytes;
+      this.mem.readInto(line * L, this.arena, s * L, L);
+      this.dirtyBits[s] = 0;
+      this.slots.set(line, s);
+    }
+    return s;
   }
 
   /** A cacheable CPU load: fills missing lines from RAM, copies into `dst[dstOff..]`. */
   readInto(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
+    const L = this.lineSizeBytes;
     let done = 0;
     while (done < lenBytes) {
       const a = phys + done;
-      const line = this.lineOf(a);
-      const off = a - line * this.lineSizeBytes;
-      const n = Math.min(this.lineSizeBytes - off, lenBytes - done);
-      dst.set(this.fill(line).data.subarray(off, off + n), dstOff + done);
+      const line = Math.floor(a / L);
+      const off = a - line * L;
+      const n = Math.min(L - off, lenBytes - done);
+      const base = this.lineSlot(line) * L + off;
+      const arena = this.arena;
+      for (let i = 0; i < n; i++) dst[dstOff + done + i] = arena[base + i] as number;
       done += n;
     }
+  }
+
+  /**
+   * The slot `line` is written through: write-allocate (a store covering the
+   * whole missing line allocates it without reading RAM), marked dirty.
+   */
+  private slotForStore(line: number, whole: boolean): number {
+    let s = this.slots.get(line);
+    if (s === undefined) {
+      if (whole) {
+        s = this.takeSlot();
+        this.slots.set(line, s);
+      } else s = this.lineSlot(line);
+    }
+    this.dirtyBits[s] = 1;
+    return s;
   }
 
   /** A cacheable CPU store: write-allocate, marks the lines dirty. RAM is not touched. */
   write(phys: number, src: Uint8Array, srcOff = 0, lenBytes = src.length - srcOff): void {
+    const L = this.lineSizeBytes;
     let done = 0;
     while (done < lenBytes) {
       const a = phys + done;
-      const line = this.lineOf(a);
-      const off = a - line * this.lineSizeBytes;
-      const n = Math.min(this.lineSizeBytes - off, lenBytes - done);
-      // A store that covers a whole missing line allocates it without reading RAM (same result, no fill).
-      let l = n === this.lineSizeBytes ? this.lines.get(line) : this.fill(line);
-      if (l === undefined) {
-        l = { data: new Uint8Array(this.lineSizeBytes), dirty: true };
-        this.lines.set(line, l);
-      }
-      l.data.set(src.subarray(srcOff + done, srcOff + done + n), off);
-      l.dirty = true;
+      const line = Math.floor(a / L);
+      const off = a - line * L;
+      const n = Math.min(L - off, lenBytes - done);
+      const base = this.slotForStore(line, n === L) * L + off;
+      const arena = this.arena;
+      for (let i = 0; i < n; i++) arena[base + i] = src[srcOff + done + i] as number;
       done += n;
     }
   }
 
-  private writeback(line: number, l: Line): void {
-    if (l.dirty) {
-      this.mem.write(line * this.lineSizeBytes, l.data);
-      l.dirty = false;
+  /** A cacheable CPU `memset`: `lenBytes` copies of `value` from `phys`, as {@link write} would store them. */
+  fill(phys: number, value: number, lenBytes: number): void {
+    const L = this.lineSizeBytes;
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const line = Math.floor(a / L);
+      const off = a - line * L;
+      const n = Math.min(L - off, lenBytes - done);
+      const base = this.slotForStore(line, n === L) * L + off;
+      this.arena.fill(value, base, base + n);
+      done += n;
+    }
+  }
+
+  private writeback(line: number, slot: number): void {
+    if (this.dirtyBits[slot] === 1) {
+      const L = this.lineSizeBytes;
+      this.mem.write(line * L, this.arena, slot * L, L);
+      this.dirtyBits[slot] = 0;
       this.stats.writebacks++;
     }
   }
 
-  private linesOf(phys: number, lenBytes: number): [number, number] {
-    return [this.lineOf(phys), this.lineOf(phys + Math.max(lenBytes, 1) - 1)];
+  /**
+   * Call `fn(line, slot)` for every present line overlapping `[phys, phys+len)`,
+   * ascending. Walks the range or the present lines, whichever is shorter,
+   * so a huge range costs no more than the cache holds.
+   */
+  private eachPresent(phys: number, lenBytes: number, fn: (line: number, slot: number) => void): void {
+    const first = this.lineOf(phys);
+    const last = this.lineOf(phys + lenBytes - 1);
+    if (last - first + 1 <= this.slots.size) {
+      for (let line = first; line <= last; line++) {
+        const s = this.slots.get(line);
+        if (s !== undefined) fn(line, s);
+      }
+      return;
+    }
+    const hit: number[] = [];
+    for (const line of this.slots.keys()) if (line >= first && line <= last) hit.push(line);
+    hit.sort((a, b) => a - b);
+    for (const line of hit) fn(line, this.slots.get(line) as number);
   }
 
   /** Clean (write back, keep) every line overlapping `[phys, phys+len)`. */
   clean(phys: number, lenBytes: number): void {
-    if (lenBytes <= 0) return;
+    if (!nonEmpty('clean', phys, lenBytes)) return;
     this.stats.cleans++;
-    const [first, last] = this.linesOf(phys, lenBytes);
-    for (let line = first; line <= last; line++) {
-      const l = this.lines.get(line);
-      if (l !== undefined) this.writeback(line, l);
-    }
+    this.eachPresent(phys, lenBytes, (line, s) => this.writeback(line, s));
   }
 
   /**
@@ -145,47 +234,42 @@ export class CpuCache {
    * {@link PartialLinePolicy}; lines wholly inside lose their dirty data.
    */
   invalidate(phys: number, lenBytes: number): void {
-    if (lenBytes <= 0) return;
+    if (!nonEmpty('invalidate', phys, lenBytes)) return;
     this.stats.invalidates++;
     const end = phys + lenBytes;
-    const [first, last] = this.linesOf(phys, lenBytes);
-    for (let line = first; line <= last; line++) {
-      const l = this.lines.get(line);
-      if (l === undefined) continue;
-      const start = line * this.lineSizeBytes;
-      const partial = start < phys || start + this.lineSizeBytes > end;
-      if (partial && this.partialLinePolicy === 'clean-invalidate') this.writeback(line, l);
-      if (l.dirty) this.stats.discardedDirtyLines++;
-      this.lines.delete(line);
-    }
+    const L = this.lineSizeBytes;
+    this.eachPresent(phys, lenBytes, (line, s) => {
+      const start = line * L;
+      const partial = start < phys || start + L > end;
+      if (partial && this.partialLinePolicy === 'clean-invalidate') this.writeback(line, s);
+      if (this.dirtyBits[s] === 1) this.stats.discardedDirtyLines++;
+      this.drop(line, s);
+    });
   }
 
   /** Clean and invalidate every line overlapping the range (write back, then drop). */
   cleanInvalidate(phys: number, lenBytes: number): void {
-    if (lenBytes <= 0) return;
+    if (!nonEmpty('clean+invalidate', phys, lenBytes)) return;
     this.stats.cleans++;
     this.stats.invalidates++;
-    const [first, last] = this.linesOf(phys, lenBytes);
-    for (let line = first; line <= last; line++) {
-      const l = this.lines.get(line);
-      if (l === undefined) continue;
-      this.writeback(line, l);
-      this.lines.delete(line);
-    }
+    this.eachPresent(phys, lenBytes, (line, s) => {
+      this.writeback(line, s);
+      this.drop(line, s);
+    });
   }
 
   /** Platform event: speculatively fill the line holding `phys` (clean). No-op if present. */
   speculativeFill(phys: number): void {
-    this.fill(this.lineOf(phys));
+    this.lineSlot(this.lineOf(phys));
   }
 
   /** Platform event: evict the line holding `phys`, writing it back if dirty. No-op if absent. */
   evict(phys: number): void {
     const line = this.lineOf(phys);
-    const l = this.lines.get(line);
-    if (l === undefined) return;
-    this.writeback(line, l);
-    this.lines.delete(line);
+    const s = this.slots.get(line);
+    if (s === undefined) return;
+    this.writeback(line, s);
+    this.drop(line, s);
   }
 
   /**
@@ -194,15 +278,14 @@ export class CpuCache {
    */
   snoopReadInto(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
     this.mem.readInto(phys, dst, dstOff, lenBytes);
-    const [first, last] = this.linesOf(phys, lenBytes);
-    for (let line = first; line <= last; line++) {
-      const l = this.lines.get(line);
-      if (l === undefined || !l.dirty) continue;
-      const start = line * this.lineSizeBytes;
+    const L = this.lineSizeBytes;
+    this.eachPresent(phys, lenBytes, (line, s) => {
+      if (this.dirtyBits[s] !== 1) return;
+      const start = line * L;
       const lo = Math.max(start, phys);
-      const hi = Math.min(start + this.lineSizeBytes, phys + lenBytes);
-      dst.set(l.data.subarray(lo - start, hi - start), dstOff + (lo - phys));
-    }
+      const hi = Math.min(start + L, phys + lenBytes);
+      dst.set(this.arena.subarray(s * L + (lo - start), s * L + (hi - start)), dstOff + (lo - phys));
+    });
   }
 
   /**
@@ -212,18 +295,16 @@ export class CpuCache {
    */
   snoopWrite(phys: number, src: Uint8Array, srcOff = 0, lenBytes = src.length - srcOff): void {
     this.mem.write(phys, src, srcOff, lenBytes);
-    const [first, last] = this.linesOf(phys, lenBytes);
-    for (let line = first; line <= last; line++) {
-      const l = this.lines.get(line);
-      if (l === undefined) continue;
-      if (!l.dirty) {
-        this.lines.delete(line);
-        continue;
+    const L = this.lineSizeBytes;
+    this.eachPresent(phys, lenBytes, (line, s) => {
+      if (this.dirtyBits[s] !== 1) {
+        this.drop(line, s);
+        return;
       }
-      const start = line * this.lineSizeBytes;
+      const start = line * L;
       const lo = Math.max(start, phys);
-      const hi = Math.min(start + this.lineSizeBytes, phys + lenBytes);
-      l.data.set(src.subarray(srcOff + (lo - phys), srcOff + (hi - phys)), lo - start);
-    }
+      const hi = Math.min(start + L, phys + lenBytes);
+      this.arena.set(src.subarray(srcOff + (lo - phys), srcOff + (hi - phys)), s * L + (lo - start));
+    });
   }
 }

@@ -14,13 +14,17 @@
  * stores.
  */
 import type { CpuCache } from './cache.ts';
+import { checkRange } from './check.ts';
 import type { PhysicalMemory } from './memory.ts';
 import type { AccessKind, KernelPageTables, PageAttr } from './pgtable.ts';
 import { PAGE_SIZE } from './types.ts';
 
 interface WcEntry {
   readonly phys: number;
-  readonly data: Uint8Array;
+  readonly lenBytes: number;
+  /** The stored bytes, or null for a `memset` of {@link WcEntry.value}. */
+  readonly data: Uint8Array | null;
+  readonly value: number;
 }
 
 /** The write-combine buffer between the CPU and RAM. */
@@ -38,18 +42,29 @@ export class WriteCombineBuffer {
     return this.entries.length;
   }
 
+  private push(e: WcEntry): void {
+    this.entries.push(e);
+    while (this.entries.length > this.capacityEntries) this.retire(this.entries.shift() as WcEntry);
+  }
+
+  private retire(e: WcEntry): void {
+    if (e.data === null) this.mem.fill(e.phys, e.value, e.lenBytes);
+    else this.mem.write(e.phys, e.data);
+  }
+
   /** Buffer a store; pushes the oldest store to RAM when full. */
   store(phys: number, data: Uint8Array): void {
-    this.entries.push({ phys, data: data.slice() });
-    while (this.entries.length > this.capacityEntries) {
-      const e = this.entries.shift() as WcEntry;
-      this.mem.write(e.phys, e.data);
-    }
+    this.push({ phys, lenBytes: data.length, data: data.slice(), value: 0 });
+  }
+
+  /** Buffer a `memset` of `lenBytes` bytes of `value`. */
+  storeFill(phys: number, value: number, lenBytes: number): void {
+    this.push({ phys, lenBytes, data: null, value });
   }
 
   /** Drain every buffered store to RAM, oldest first (`dma_wmb()`, or a drain event). */
   drain(): void {
-    for (const e of this.entries) this.mem.write(e.phys, e.data);
+    for (const e of this.entries) this.retire(e);
     this.entries = [];
   }
 
@@ -57,8 +72,10 @@ export class WriteCombineBuffer {
   forward(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
     for (const e of this.entries) {
       const lo = Math.max(phys, e.phys);
-      const hi = Math.min(phys + lenBytes, e.phys + e.data.length);
-      if (lo < hi) dst.set(e.data.subarray(lo - e.phys, hi - e.phys), dstOff + (lo - phys));
+      const hi = Math.min(phys + lenBytes, e.phys + e.lenBytes);
+      if (lo >= hi) continue;
+      if (e.data === null) dst.fill(e.value, dstOff + (lo - phys), dstOff + (hi - phys));
+      else dst.set(e.data.subarray(lo - e.phys, hi - e.phys), dstOff + (lo - phys));
     }
   }
 }
@@ -79,9 +96,17 @@ export class Cpu {
     by: string,
     fn: (phys: number, attr: PageAttr, off: number, n: number) => void,
   ): void {
+    checkRange(`CPU ${access} by ${by}`, va, lenBytes);
+    if (lenBytes === 0) return;
     // Translate every page first, so a fault part-way changes nothing.
-    const chunks: [number, PageAttr, number, number][] = [];
-    let done = 0;
+    const first = this.pt.translate(va, access, by);
+    const n0 = Math.min(PAGE_SIZE - (va % PAGE_SIZE), lenBytes);
+    if (n0 === lenBytes) {
+      fn(first.phys, first.attr, 0, lenBytes);
+      return;
+    }
+    const chunks: [number, PageAttr, number, number][] = [[first.phys, first.attr, 0, n0]];
+    let done = n0;
     while (done < lenBytes) {
       const a = va + done;
       const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), lenBytes - done);
@@ -95,23 +120,28 @@ export class Cpu {
   /**
    * Load `lenBytes` from kernel virtual address `va`.
    * @param by actor named in a {@link PageFault}, e.g. `backend:dma_get_sgtable_attrs`
-   * @throws PageFault when part of the range is unmapped (nothing is read)
+   * @throws PageFault when part of the range is unmapped (nothing is read); PlatformError on a garbage range
    */
   read(va: number, lenBytes: number, by = 'cpu'): Uint8Array {
     const out = new Uint8Array(lenBytes);
+    this.readInto(va, out, 0, lenBytes, by);
+    return out;
+  }
+
+  /** Load `lenBytes` from `va` into `dst[dstOff..]`. @throws as {@link read} */
+  readInto(va: number, dst: Uint8Array, dstOff: number, lenBytes: number, by = 'cpu'): void {
     this.walk(va, lenBytes, 'read', by, (phys, attr, off, n) => {
-      if (attr === 'cacheable') this.cache.readInto(phys, out, off, n);
+      if (attr === 'cacheable') this.cache.readInto(phys, dst, dstOff + off, n);
       else {
-        this.mem.readInto(phys, out, off, n);
-        if (attr === 'write-combine') this.wc.forward(phys, out, off, n);
+        this.mem.readInto(phys, dst, dstOff + off, n);
+        if (attr === 'write-combine') this.wc.forward(phys, dst, dstOff + off, n);
       }
     });
-    return out;
   }
 
   /**
    * Store `data` at kernel virtual address `va`.
-   * @throws PageFault when part of the range is unmapped (nothing is written)
+   * @throws PageFault when part of the range is unmapped (nothing is written); PlatformError on a garbage range
    */
   write(va: number, data: Uint8Array, by = 'cpu'): void {
     this.walk(va, data.length, 'write', by, (phys, attr, off, n) => {
@@ -124,7 +154,11 @@ export class Cpu {
 
   /** `memset`: store `lenBytes` copies of `value` at `va`. */
   memset(va: number, value: number, lenBytes: number, by = 'cpu'): void {
-    this.write(va, new Uint8Array(lenBytes).fill(value), by);
+    this.walk(va, lenBytes, 'write', by, (phys, attr, _off, n) => {
+      if (attr === 'cacheable') this.cache.fill(phys, value, n);
+      else if (attr === 'uncached') this.mem.fill(phys, value, n);
+      else this.wc.storeFill(phys, value, n);
+    });
   }
 
   /** `dma_wmb()`: order prior stores before the device may read; drains the WC buffer. */

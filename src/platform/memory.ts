@@ -8,6 +8,7 @@
  * depends only on the platform seed and the page frame number, never on the
  * order in which pages are touched.
  */
+import { checkRange } from './check.ts';
 import type { Prng } from './prng.ts';
 import { PAGE_SIZE, type PhysAddr, type Pfn, hex } from './types.ts';
 
@@ -30,10 +31,23 @@ export class BusError extends Error {
   }
 }
 
+/**
+ * Garbage pages already generated, per salt: every platform built from one
+ * seed has the same garbage, so a worker that builds a machine per driver
+ * sequence generates each page once and copies it on the first write
+ * (reads of a page never written use the shared copy). Bounded, so a long
+ * run does not grow without limit.
+ */
+const pristine = new Map<number, Map<number, Uint8Array>>();
+const PRISTINE_MAX_PAGES = 16384;
+let pristinePages = 0;
+
 /** Physical RAM. All offsets and lengths are in bytes. */
 export class PhysicalMemory {
+  /** Pages written so far (private copies). */
   private readonly pages = new Map<number, Uint8Array>();
   private readonly salt: number;
+  private readonly garbage: Map<number, Uint8Array>;
 
   /** @param banks the RAM banks, sorted and non-overlapping (the profile validator checks this). */
   constructor(
@@ -41,6 +55,9 @@ export class PhysicalMemory {
     prng: Prng,
   ) {
     this.salt = prng.u32();
+    let g = pristine.get(this.salt);
+    if (g === undefined) pristine.set(this.salt, (g = new Map()));
+    this.garbage = g;
   }
 
   /** True when every byte of `[phys, phys+len)` lies inside one RAM bank. */
@@ -56,35 +73,53 @@ export class PhysicalMemory {
     return this.isRam(p * PAGE_SIZE, PAGE_SIZE);
   }
 
-  /** Number of pages materialised so far (memory actually touched). */
+  /** Number of pages written so far. */
   get touchedPages(): number {
     return this.pages.size;
   }
 
-  /** The backing array of a page, materialised with garbage on first touch. */
-  private page(pfnNum: number): Uint8Array {
+  /** The seeded garbage of a page never written. */
+  private garbageOf(pfnNum: number): Uint8Array {
+    let p = this.garbage.get(pfnNum);
+    if (p !== undefined) return p;
+    p = new Uint8Array(PAGE_SIZE);
+    // xorshift32 keyed on (salt, pfn): deterministic, order independent.
+    let x = (this.salt ^ Math.imul(pfnNum + 1, 0x9e3779b1)) >>> 0 || 0x1234567;
+    for (let i = 0; i < PAGE_SIZE; i += 4) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      for (let k = 0; k < 4; k++) {
+        const byte = (x >>> (k * 8)) & 0xff;
+        p[i + k] = byte === 0 ? 0xa5 : byte;
+      }
+    }
+    if (pristinePages < PRISTINE_MAX_PAGES) {
+      this.garbage.set(pfnNum, p);
+      pristinePages++;
+    }
+    return p;
+  }
+
+  /** The bytes of a page, for reading. */
+  private pageForRead(pfnNum: number): Uint8Array {
+    return this.pages.get(pfnNum) ?? this.garbageOf(pfnNum);
+  }
+
+  /** The page's own copy, for writing (copied from its garbage on the first write). */
+  private pageForWrite(pfnNum: number): Uint8Array {
     let p = this.pages.get(pfnNum);
     if (p === undefined) {
-      p = new Uint8Array(PAGE_SIZE);
-      // xorshift32 keyed on (salt, pfn): deterministic, order independent.
-      let x = (this.salt ^ Math.imul(pfnNum + 1, 0x9e3779b1)) >>> 0 || 0x1234567;
-      for (let i = 0; i < PAGE_SIZE; i += 4) {
-        x ^= x << 13;
-        x >>>= 0;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        x >>>= 0;
-        for (let k = 0; k < 4; k++) {
-          const byte = (x >>> (k * 8)) & 0xff;
-          p[i + k] = byte === 0 ? 0xa5 : byte;
-        }
-      }
+      p = this.garbageOf(pfnNum).slice();
       this.pages.set(pfnNum, p);
     }
     return p;
   }
 
   private check(phys: number, lenBytes: number): void {
+    checkRange('physical memory access', phys, lenBytes);
     if (!this.isRam(phys, lenBytes)) throw new BusError(phys, lenBytes);
   }
 
@@ -96,13 +131,14 @@ export class PhysicalMemory {
       const a = phys + done;
       const off = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, lenBytes - done);
-      dst.set(this.page((a - off) / PAGE_SIZE).subarray(off, off + n), dstOff + done);
+      dst.set(this.pageForRead((a - off) / PAGE_SIZE).subarray(off, off + n), dstOff + done);
       done += n;
     }
   }
 
   /** Read `lenBytes` at `phys` into a new array. Throws {@link BusError} outside RAM. */
   read(phys: number, lenBytes: number): Uint8Array {
+    this.check(phys, lenBytes);
     const out = new Uint8Array(lenBytes);
     this.readInto(phys, out, 0, lenBytes);
     return out;
@@ -116,7 +152,20 @@ export class PhysicalMemory {
       const a = phys + done;
       const off = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, lenBytes - done);
-      this.page((a - off) / PAGE_SIZE).set(src.subarray(srcOff + done, srcOff + done + n), off);
+      this.pageForWrite((a - off) / PAGE_SIZE).set(src.subarray(srcOff + done, srcOff + done + n), off);
+      done += n;
+    }
+  }
+
+  /** Store `lenBytes` copies of `value` at `phys` (an uncached `memset`). Throws {@link BusError} outside RAM. */
+  fill(phys: number, value: number, lenBytes: number): void {
+    this.check(phys, lenBytes);
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, lenBytes - done);
+      this.pageForWrite((a - off) / PAGE_SIZE).fill(value, off, off + n);
       done += n;
     }
   }

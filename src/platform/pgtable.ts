@@ -14,6 +14,7 @@
  *   names the address and the access, which the oracle reports (a backend
  *   that dereferences a `DMA_ATTR_NO_KERNEL_MAPPING` cookie lands here).
  */
+import { PlatformError, checkRange } from './check.ts';
 import type { PhysicalMemory } from './memory.ts';
 import { PAGE_SIZE, type CpuAddr, type Pfn, type PhysAddr, cpuAddr, hex, pfnToPhys } from './types.ts';
 
@@ -137,6 +138,8 @@ export class KernelPageTables {
 
   /** Install a PTE for the page at `va` (page aligned). Used by vmap and kmap. */
   map(va: number, p: Pfn, attr: PageAttr): void {
+    checkRange('map a kernel page', va, PAGE_SIZE, Number.MAX_SAFE_INTEGER);
+    if (!Number.isSafeInteger(p) || !this.mem.isRamPfn(p)) throw new PlatformError(`map a kernel page: pfn ${String(p)} is not RAM [va=${hex(va)}]`);
     const vpn = Math.floor(va / PAGE_SIZE);
     this.unmap(vpn * PAGE_SIZE);
     this.ptes.set(vpn, { pfn: p, attr });

@@ -47,9 +47,9 @@ export const pagesFor = (sizeBytes: number): number => Math.ceil(sizeBytes / PAG
  * holds `sizeBytes`. `get_order(0)` is undefined in the kernel; here it is 0.
  */
 export function getOrder(sizeBytes: number): number {
-  let order = 0;
-  while (PAGE_SIZE * 2 ** order < sizeBytes) order++;
-  return order;
+  if (!(sizeBytes > PAGE_SIZE)) return 0;
+  // Beyond 2^52 bytes no simulated address space exists; cap so garbage sizes never loop.
+  return Math.min(Math.ceil(Math.log2(sizeBytes / PAGE_SIZE)), 52 - PAGE_SHIFT);
 }
 
 /** Highest address representable with this many bits (`DMA_BIT_MASK(bits)`), capped at 2^53 - 1. */

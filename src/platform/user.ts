@@ -10,6 +10,7 @@
  * not fill raises {@link UserFault} (SIGBUS).
  */
 import type { CpuCache } from './cache.ts';
+import { PlatformError, checkRange } from './check.ts';
 import type { PhysicalMemory } from './memory.ts';
 import type { PageAttr } from './pgtable.ts';
 import { PAGE_SIZE, type Pfn, hex, pfnToPhys } from './types.ts';
@@ -57,7 +58,9 @@ export class UserSpace {
    * @returns 0, or -EINVAL (-22) when the range does not fit the VMA (nothing mapped)
    */
   remapPfnRange(vma: VmArea, atPage: number, first: Pfn, nrPages: number, attr: PageAttr): number {
-    if (atPage < 0 || nrPages < 0 || atPage + nrPages > vma.nrPages) return -22;
+    if (!Number.isSafeInteger(atPage) || !Number.isSafeInteger(nrPages) || atPage < 0 || nrPages < 0 || atPage + nrPages > vma.nrPages) return -22;
+    checkRange('remap_pfn_range', first * PAGE_SIZE, nrPages * PAGE_SIZE);
+    if (nrPages > 0 && !this.mem.isRam(first * PAGE_SIZE, nrPages * PAGE_SIZE)) throw new PlatformError(`remap_pfn_range: pfns ${hex(first)}+${nrPages} are not RAM`);
     vma.attr = attr;
     for (let i = 0; i < nrPages; i++) vma.pages[atPage + i] = (first + i) as Pfn;
     return 0;

@@ -37,6 +37,9 @@ export interface CmaAreaStats {
   readonly runs: readonly string[];
 }
 
+/** Boot-time occupants of every area, per seed and fault options (see {@link CmaAreas}). */
+const bootOccupants = new Map<string, Uint8Array[]>();
+
 /** `struct cma`. */
 export class Cma {
   readonly basePfn: number;
@@ -95,12 +98,22 @@ export class CmaAreas {
     this.areas = platform.profile.cma.map((c) => new Cma(c, pages.zoneOf(pfn(c.basePhys / PAGE_SIZE))?.type ?? 'NORMAL'));
     const f = platform.faults.options;
     const prng = platform.faults.cmaPrng;
-    for (const a of this.areas) {
-      for (let i = 0; i < a.count; i++) {
-        if (prng.chance(f.cmaPinned)) a.occupant[i] = OCCUPANT.pinned;
-        else if (prng.chance(f.cmaMovable)) a.occupant[i] = OCCUPANT.movable;
-      }
+    // What the boot left in the areas depends only on the seed and the fault options: drawn once, copied after.
+    const key = `${prng.seed}|${f.cmaPinned}|${f.cmaMovable}|${this.areas.map((a) => `${a.name}:${a.count}`).join(',')}`;
+    let boot = bootOccupants.get(key);
+    if (boot === undefined) {
+      boot = this.areas.map((a) => {
+        const occ = new Uint8Array(a.count);
+        for (let i = 0; i < a.count; i++) {
+          if (prng.chance(f.cmaPinned)) occ[i] = OCCUPANT.pinned;
+          else if (prng.chance(f.cmaMovable)) occ[i] = OCCUPANT.movable;
+        }
+        return occ;
+      });
+      if (bootOccupants.size > 64) bootOccupants.clear();
+      bootOccupants.set(key, boot);
     }
+    this.areas.forEach((a, i) => a.occupant.set(boot[i] as Uint8Array));
   }
 
   /** The area named `name`, or undefined. */

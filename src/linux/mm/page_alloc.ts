@@ -15,8 +15,9 @@
  * counted as free in {@link PageAllocator.stats}, so growing a pool is not a
  * leak.
  */
+import { checkRange } from '../../platform/check.ts';
 import type { Platform } from '../../platform/platform.ts';
-import { reservedRegions } from '../../platform/profiles.ts';
+import { type PlatformProfile, reservedRegions } from '../../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type Pfn, hex, pfn, pfnToPhys } from '../../platform/types.ts';
 import type { Dmesg } from '../include/linux/printk.ts';
 import {
@@ -58,6 +59,9 @@ export interface PageAllocStats {
 
 const GiB4 = 2 ** 32;
 
+/** Per profile and zone: the free lists right after boot (before fragmentation), carved once. */
+const bootFreeLists = new WeakMap<PlatformProfile, Map<string, Zone>>();
+
 /** The buddy allocator of one platform. */
 export class PageAllocator {
   readonly zones: Zone[] = [];
@@ -76,6 +80,9 @@ export class PageAllocator {
     const lastBank = p.ram[p.ram.length - 1];
     const ramEnd = lastBank === undefined ? 0 : lastBank.startPhys + lastBank.sizeBytes;
     const reserved = reservedRegions(p).map((r) => [r.basePhys / PAGE_SIZE, (r.basePhys + r.sizeBytes) / PAGE_SIZE] as const);
+    // The free lists a profile boots with depend on the profile alone: carve them once, copy them after.
+    let boot = bootFreeLists.get(p);
+    if (boot === undefined) bootFreeLists.set(p, (boot = new Map()));
     const bounds: [ZoneType, number, number][] = [];
     let cursor = ramStart;
     if (p.zones.dmaEndPhys !== null) {
@@ -98,6 +105,13 @@ export class PageAllocator {
         freePages: 0,
         managedPages: 0,
       };
+      const key = `${type}`;
+      const cached = boot?.get(key);
+      if (cached !== undefined) {
+        cached.free.forEach((set, o) => (zone.free[o] = new Set(set)));
+        if (cached.managedPages > 0) this.zones.push({ ...zone, freePages: cached.freePages, managedPages: cached.managedPages });
+        continue;
+      }
       let managed = 0;
       for (const b of p.ram) {
         const lo = Math.max(zone.startPfn, b.startPhys / PAGE_SIZE);
@@ -107,7 +121,9 @@ export class PageAllocator {
           managed += hi - lo;
         }
       }
-      if (managed > 0) this.zones.push({ ...zone, managedPages: managed });
+      const done = { ...zone, managedPages: managed };
+      boot?.set(key, { ...done, free: done.free.map((set) => new Set(set)) });
+      if (managed > 0) this.zones.push(done);
     }
     this.fragment(platform.faults.options.fragmentation);
   }
@@ -220,6 +236,7 @@ export class PageAllocator {
 
   /** `clear_highpage` over `nrPages` pages from `first`. */
   clearPages(first: Pfn, nrPages: number): void {
+    checkRange('clear_page', first * PAGE_SIZE, nrPages * PAGE_SIZE);
     for (let i = 0; i < nrPages; i++) {
       const p = pfn(first + i);
       const va = this.pageAddress(p);
@@ -312,25 +329,34 @@ export class PageAllocator {
 
   /** Accounting snapshot for leak checks; persistent blocks count as free (merged with their buddies as if freed). */
   stats(): PageAllocStats {
-    const free = new Map(this.zones.map((z) => [z, z.free.map((s) => new Set(s))]));
+    // Free lists are copied only where a persistent block merges into them (copy on write).
+    const copies = new Map<Set<number>, Set<number>>();
+    const own = (set: Set<number>): Set<number> => {
+      let c = copies.get(set);
+      if (c === undefined) copies.set(set, (c = new Set(set)));
+      return c;
+    };
+    const view = (z: Zone, o: number): Set<number> => {
+      const set = z.free[o] as Set<number>;
+      return copies.get(set) ?? set;
+    };
     const freePages = new Map(this.zones.map((z) => [z, z.freePages]));
     let allocatedBlocks = 0;
     for (const [first, a] of this.allocated) {
       if (a.persistent === true) {
-        const sets = free.get(a.zone) as Set<number>[];
         freePages.set(a.zone, (freePages.get(a.zone) as number) + 2 ** a.order);
         let block = first;
         let o = a.order;
-        while (o < this.maxOrder && (sets[o] as Set<number>).has(block ^ (2 ** o))) {
-          (sets[o] as Set<number>).delete(block ^ (2 ** o));
+        while (o < this.maxOrder && view(a.zone, o).has(block ^ (2 ** o))) {
+          own(a.zone.free[o] as Set<number>).delete(block ^ (2 ** o));
           block = Math.min(block, block ^ (2 ** o));
           o++;
         }
-        (sets[o] as Set<number>).add(block);
+        own(a.zone.free[o] as Set<number>).add(block);
       } else if (!a.boot) allocatedBlocks++;
     }
     const zones: Record<string, { freePages: number; freeBlocks: number[] }> = {};
-    for (const z of this.zones) zones[z.type] = { freePages: freePages.get(z) as number, freeBlocks: (free.get(z) as Set<number>[]).map((s) => s.size) };
+    for (const z of this.zones) zones[z.type] = { freePages: freePages.get(z) as number, freeBlocks: z.free.map((_, o) => view(z, o).size) };
     return { zones, allocatedBlocks };
   }
 }

@@ -9,6 +9,7 @@
  * followed by an unmapped guard page, as in the kernel.
  */
 import type { Platform } from '../../platform/platform.ts';
+import { MAX_ACCESS_BYTES, PlatformError } from '../../platform/check.ts';
 import type { PageAttr } from '../../platform/pgtable.ts';
 import { PAGE_SIZE, type CpuAddr, type Pfn, cpuAddr, hex } from '../../platform/types.ts';
 
@@ -44,6 +45,8 @@ export class VmallocSpace {
    */
   vmap(pages: readonly Pfn[], attr: PageAttr, flags = VM_MAP): CpuAddr | null {
     this.platform.context.mightSleep('vmap');
+    if (!Array.isArray(pages) || pages.length > MAX_ACCESS_BYTES / PAGE_SIZE) throw new PlatformError(`vmap: pages must be an array of at most ${MAX_ACCESS_BYTES / PAGE_SIZE} page frames`);
+    for (const p of pages) if (!Number.isSafeInteger(p) || !this.platform.mem.isRamPfn(p)) throw new PlatformError(`vmap: pfn ${String(p)} is not RAM`);
     const { vmallocStart, vmallocEnd } = this.platform.profile.va;
     if (pages.length === 0 || vmallocEnd <= vmallocStart) return null;
     const need = (pages.length + 1) * PAGE_SIZE;
