@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BACKEND_CALLS, type BackendFactory } from './backend.ts';
+import { describeThrown } from './guard.ts';
 import referenceBackend from './reference.ts';
 
 /** A backend module that cannot be used; the message is one line. */
@@ -21,20 +22,56 @@ export class BackendLoadError extends Error {
   }
 }
 
-/** Check that `value` has the shape of a {@link BackendFactory}; returns the problem, or null. */
+/** Read `obj[key]`, turning a throwing getter into a problem string. */
+function read(obj: Record<string, unknown>, key: string): { value: unknown } | { problem: string } {
+  try {
+    return { value: obj[key] };
+  } catch (err) {
+    return { problem: `has a \`${key}\` getter that throws (${describeThrown(err)})` };
+  }
+}
+
+/** Check that `value` has the shape of a {@link BackendFactory}; returns the problem, or null. Never throws. */
 export function backendFactoryProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null) return 'is not an object';
   const v = value as Record<string, unknown>;
-  if (typeof v.name !== 'string' || v.name === '') return 'has no string `name`';
-  if (typeof v.create !== 'function') return 'has no `create(env)` function';
-  const caps = v.capabilities as Record<string, unknown> | undefined;
+  const name = read(v, 'name');
+  if ('problem' in name) return name.problem;
+  if (typeof name.value !== 'string' || name.value === '') return 'has no string `name`';
+  const create = read(v, 'create');
+  if ('problem' in create) return create.problem;
+  if (typeof create.value !== 'function') return 'has no `create(env)` function';
+  const capsR = read(v, 'capabilities');
+  if ('problem' in capsR) return capsR.problem;
+  const caps = capsR.value as Record<string, unknown> | undefined;
   if (typeof caps !== 'object' || caps === null) return 'has no `capabilities` object';
-  if (!Array.isArray(caps.calls)) return 'has no `capabilities.calls` array';
-  const unknownCall = (caps.calls as unknown[]).find((c) => !(BACKEND_CALLS as readonly unknown[]).includes(c));
+  const fields: Record<string, unknown> = {};
+  for (const k of ['calls', 'attrs', 'profiles']) {
+    const f = read(caps, k);
+    if ('problem' in f) return `capabilities ${f.problem}`;
+    fields[k] = f.value;
+  }
+  if (!Array.isArray(fields.calls)) return 'has no `capabilities.calls` array';
+  const unknownCall = (fields.calls as unknown[]).find((c) => !(BACKEND_CALLS as readonly unknown[]).includes(c));
   if (unknownCall !== undefined) return `declares unknown call '${String(unknownCall)}' (accepted: ${BACKEND_CALLS.join(', ')})`;
-  if (typeof caps.attrs !== 'number') return 'has no numeric `capabilities.attrs`';
-  if (caps.profiles !== 'all' && !Array.isArray(caps.profiles)) return "has `capabilities.profiles` that is neither 'all' nor an array";
+  if (typeof fields.attrs !== 'number') return 'has no numeric `capabilities.attrs`';
+  if (fields.profiles !== 'all' && !(Array.isArray(fields.profiles) && fields.profiles.every((x) => typeof x === 'string'))) return "has `capabilities.profiles` that is neither 'all' nor an array of profile names";
   return null;
+}
+
+/**
+ * A factory whose fields are plain data read once: `name` and
+ * `capabilities` copied out (a module's getters run exactly once, at load),
+ * `create` kept as the function it was.
+ */
+export function snapshotFactory(f: BackendFactory): BackendFactory {
+  const caps = f.capabilities;
+  const create = f.create;
+  return {
+    name: f.name,
+    capabilities: { calls: [...caps.calls], attrs: caps.attrs, profiles: caps.profiles === 'all' ? 'all' : [...caps.profiles] },
+    create: (env) => create.call(f, env),
+  };
 }
 
 /**
@@ -55,18 +92,26 @@ export async function loadBackend(spec: string | undefined): Promise<BackendFact
       mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     }
   } catch (err) {
-    const first = String(err instanceof Error ? err.message : err).split('\n')[0];
-    throw new BackendLoadError(`--backend ${spec}: the module failed to load: ${first}`);
+    throw new BackendLoadError(`--backend ${spec}: the module failed to load: ${describeThrown(err).replace(/^Error: /, '')}`);
   }
-  let candidate = mod.default ?? mod.backend;
+  let candidate: unknown;
+  try {
+    candidate = mod.default ?? mod.backend;
+  } catch (err) {
+    throw new BackendLoadError(`--backend ${spec}: reading the module's exports threw: ${describeThrown(err)}`);
+  }
   // A .ts file outside an ESM package loads as CommonJS: its exports sit one `default` deeper.
   if (typeof candidate === 'object' && candidate !== null && !('name' in candidate)) {
     const inner = candidate as Record<string, unknown>;
-    candidate = inner.default ?? inner.backend ?? candidate;
+    try {
+      candidate = inner.default ?? inner.backend ?? candidate;
+    } catch {
+      // keep the outer object: its problem is reported below
+    }
   }
   const problem = backendFactoryProblem(candidate);
   if (problem !== null) {
     throw new BackendLoadError(`--backend ${spec}: the module's default (or \`backend\`) export ${problem}; accepted is a BackendFactory { name, capabilities, create(env) }`);
   }
-  return candidate as BackendFactory;
+  return snapshotFactory(candidate as BackendFactory);
 }

@@ -5,7 +5,8 @@
  * profile, so seeds, shrinking and `path` replay are fast-check's own.
  */
 import fc from 'fast-check';
-import type { BackendFactory } from '../backend/backend.ts';
+import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts';
+import { noteSequence } from '../backend/guard.ts';
 import { getProfile, hasHighmem } from '../platform/profiles.ts';
 import { StepsArbitrary, cmaPinTargets } from './generator.ts';
 import { wholeSyncOnlyDevices } from './model.ts';
@@ -30,16 +31,23 @@ export interface SequenceOptions {
   readonly properties: readonly Property[];
   /** Also receives every observation (the replay printer uses this). */
   readonly observe?: (obs: Observation) => void;
+  /** Devices to drive; default every device of the profile. */
+  readonly devices?: readonly string[];
+  /** The backend's capabilities as read when it was loaded. */
+  readonly capabilities?: BackendCapabilities;
 }
 
 /** Play `steps` on a fresh platform and backend and judge them. */
 export function runSequence(steps: readonly Step[], o: SequenceOptions): SequenceOutcome {
   const violations: Violation[] = [];
   const seen = new Set<string>();
+  noteSequence(steps);
   const session = new Session({
     profile: o.profile,
     backend: o.backend,
     platformSeed: o.platformSeed,
+    ...(o.devices === undefined ? {} : { devices: o.devices }),
+    ...(o.capabilities === undefined ? {} : { capabilities: o.capabilities }),
     sink: (obs) => {
       o.observe?.(obs);
       for (const p of o.properties) {
@@ -71,6 +79,10 @@ export interface CheckOptions {
   readonly maxSteps?: number;
   /** Called after each sequence fast-check runs (generation and shrinking alike). */
   readonly onSequence?: (executedSteps: number) => void;
+  /** Devices to drive; default every device of the profile. */
+  readonly devices?: readonly string[];
+  /** The backend's capabilities as read when it was loaded. */
+  readonly capabilities?: BackendCapabilities;
 }
 
 /** The verdict of one property on one profile. */
@@ -83,11 +95,20 @@ export interface CheckResult {
   readonly steps: number;
   /** Steps skipped because an earlier call failed (the driver checked and gave up on that buffer). */
   readonly skipped: number;
-  readonly verdict: 'holds' | 'violated';
+  /**
+   * `violated`: a property check failed; `oops`: the backend threw (or
+   * faulted) on a legal sequence; `hang`: a backend call never returned
+   * (set by the worker pool, which watches calls from another thread).
+   */
+  readonly verdict: 'holds' | 'violated' | 'oops' | 'hang';
+  /** What ended the job when there is no trace (the worker died, backend code left a rejection behind). */
+  readonly message?: string;
   /** The shrunk failing sequence and how to replay it. */
   readonly counterexample: {
     readonly steps: readonly Step[];
     readonly violations: readonly Violation[];
+    /** What the backend threw (oops) or where it hung, one line; null for a plain violation. */
+    readonly oops: string | null;
     readonly seed: number;
     readonly path: string;
     readonly shrinks: number;
@@ -103,7 +124,7 @@ export function platformSeedOf(seed: number): string {
 export function checkProperty(o: CheckOptions): CheckResult {
   const profile = getProfile(o.profile);
   const arb = new StepsArbitrary({
-    devices: profile.devices.map((d) => d.name),
+    devices: o.devices ?? profile.devices.map((d) => d.name),
     wholeSyncOnly: wholeSyncOnlyDevices(profile),
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
@@ -116,17 +137,35 @@ export function checkProperty(o: CheckOptions): CheckResult {
   const platformSeed = platformSeedOf(o.seed);
   let steps = 0;
   let skipped = 0;
-  const judge = { profile: o.profile, backend: o.backend, platformSeed, properties: [o.property] };
+  const judge: SequenceOptions = {
+    profile: o.profile,
+    backend: o.backend,
+    platformSeed,
+    properties: [o.property],
+    ...(o.devices === undefined ? {} : { devices: o.devices }),
+    ...(o.capabilities === undefined ? {} : { capabilities: o.capabilities }),
+  };
+  // An unusable backend (it went async) or a bug of the harness ends the search: fast-check must not
+  // shrink it as a failure of the backend. Everything the backend throws is already an oops observation.
+  let fatal: unknown = null;
   const details = fc.check(
     fc.property(arb, (seq) => {
-      const out = runSequence(seq, judge);
+      if (fatal !== null) return true;
+      let out: SequenceOutcome;
+      try {
+        out = runSequence(seq, judge);
+      } catch (err) {
+        fatal = err;
+        return true;
+      }
       steps += out.result.executed;
       skipped += out.result.skipped;
       o.onSequence?.(out.result.executed);
-      return out.violations.length === 0;
+      return out.violations.length === 0 && !out.result.halted;
     }),
     { seed: o.seed, numRuns: o.runs, ...(o.path === undefined ? {} : { path: o.path }) },
   );
+  if (fatal !== null) throw fatal;
   const base = { property: o.property.name, profile: o.profile, steps, skipped };
   if (!details.failed || details.counterexample === null) return { ...base, runs: details.numRuns, verdict: 'holds', counterexample: null };
   const seq = renumber(details.counterexample[0]);
@@ -134,7 +173,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   return {
     ...base,
     runs: details.numRuns,
-    verdict: 'violated',
-    counterexample: { steps: seq, violations: out.violations, seed: details.seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks },
+    verdict: out.violations.length > 0 ? 'violated' : 'oops',
+    counterexample: { steps: seq, violations: out.violations, oops: out.result.oops, seed: details.seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks },
   };
 }

@@ -12,8 +12,9 @@
  * session tears down what is still live (unmap, munmap, free) in process
  * context and compares the substrate's accounting with where it started.
  */
-import type { BackendFactory, DmaBackend } from '../backend/backend.ts';
-import { setUp } from '../backend/setup.ts';
+import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts';
+import { AsyncBackendError, BackendCallError, BackendReturnError, type GuardedBackend, describeThrown, noteStep } from '../backend/guard.ts';
+import { bootMachine } from '../backend/setup.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
 import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
@@ -22,7 +23,9 @@ import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
 import type { GenPool } from '../linux/lib/genalloc.ts';
 import { CMA_ALIGNMENT } from '../linux/mm/cma.ts';
 import { rangeDmaToPhys, rangePhysToDma } from '../platform/bus.ts';
+import { PlatformError } from '../platform/check.ts';
 import { DeviceFault } from '../platform/device.ts';
+import { BusError } from '../platform/memory.ts';
 import { PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
@@ -39,6 +42,10 @@ export interface SessionOptions {
   readonly backend: BackendFactory;
   /** Platform PRNG seed (garbage bytes, fault injection). */
   readonly platformSeed: string;
+  /** Devices to attach and drive; default every device of the profile. */
+  readonly devices?: readonly string[];
+  /** The backend's capabilities as read when it was loaded; default: read from the factory. */
+  readonly capabilities?: BackendCapabilities;
   /** Receives every observation, in order. */
   readonly sink: (obs: Observation) => void;
 }
@@ -53,6 +60,8 @@ export interface SessionResult {
   readonly illegal: readonly { readonly index: number; readonly rule: string }[];
   /** The backend raised an exception (the kernel oopsed); later steps and teardown did not run. */
   readonly halted: boolean;
+  /** What the backend threw when it halted, one line (null when it did not). */
+  readonly oops: string | null;
 }
 
 interface Neighbour {
@@ -100,8 +109,10 @@ interface MapRec {
 export class Session {
   readonly platform: Platform;
   readonly mm: Substrate;
-  readonly backend: DmaBackend;
+  readonly backend: GuardedBackend;
   readonly model: ModelState;
+  /** Devices the backend refused at attach time, with why (left out of the driver). */
+  readonly refused: readonly { readonly dev: string; readonly why: string }[];
   private readonly objs = new Map<string, ObjRec>();
   private readonly maps = new Map<string, MapRec>();
   private readonly vmas = new Map<string, { readonly vma: VmArea; readonly obj: string }>();
@@ -111,17 +122,47 @@ export class Session {
   private readonly swiotlbStart = new Map<string, string>();
   private violationsSeen = 0;
   private at: StepRef = { index: 0, step: null };
+  /** What setting the machine up threw (an oops of the backend at step 0), or null. */
+  private setupOops: BackendCallError | null = null;
 
   constructor(private readonly options: SessionOptions) {
-    const s = setUp(options.profile, { seed: options.platformSeed, backend: options.backend });
-    this.platform = s.platform;
-    this.mm = s.mm;
-    this.backend = s.backend;
-    this.model = new ModelState(this.platform.devices.map((d) => d.name), wholeSyncOnlyDevices(this.platform.profile));
+    let m: ReturnType<typeof bootMachine> | null = null;
+    try {
+      m = bootMachine(options.profile, { seed: options.platformSeed, backend: options.backend, ...(options.devices === undefined ? {} : { devices: options.devices }), ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }) });
+    } catch (err) {
+      if (!(err instanceof BackendCallError)) throw err;
+      this.setupOops = err;
+    }
+    if (m === null) {
+      // Only run() is meaningful now: it reports the oops.
+      this.platform = null as unknown as Platform;
+      this.mm = null as unknown as Substrate;
+      this.backend = null as unknown as GuardedBackend;
+      this.model = new ModelState([]);
+      this.refused = [];
+      this.start = '';
+      return;
+    }
+    this.platform = m.platform;
+    this.mm = m.mm;
+    this.backend = m.backend;
+    this.refused = m.refused;
+    this.model = new ModelState(m.attached, wholeSyncOnlyDevices(this.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
     for (const d of this.model.devices) {
-      const st = this.backend.swiotlbState?.(d);
+      const st = this.guarded(() => this.backend.swiotlbState(d));
       if (st !== undefined && st !== null) this.swiotlbStart.set(d, JSON.stringify(poolAccounting(st)));
+    }
+  }
+
+  /** A backend call made while setting up, where an oops has no step to halt yet. */
+  private guarded<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof BackendCallError)) throw err;
+      this.setupOops = err;
+      return undefined;
     }
   }
 
@@ -134,9 +175,14 @@ export class Session {
     let executed = 0;
     let skipped = 0;
     const illegal: { index: number; rule: string }[] = [];
+    if (this.setupOops !== null) {
+      this.emitOops(this.setupOops);
+      return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops };
+    }
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i] as Step;
       this.at = { index: i + 1, step };
+      noteStep(i + 1);
       if (usedIds(step).some((id) => this.failed.has(id))) {
         this.fail(step);
         skipped++;
@@ -148,15 +194,16 @@ export class Session {
         illegal.push({ index: i + 1, rule });
         continue;
       }
-      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true };
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
       else this.model.apply(step);
       this.noteViolations();
     }
     this.at = { index: 0, step: null };
-    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true };
-    return { executed, skipped, illegal, halted: false };
+    noteStep(0);
+    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true, oops: this.oops };
+    return { executed, skipped, illegal, halted: false, oops: null };
   }
 
   private fail(step: Step): void {
@@ -164,24 +211,38 @@ export class Session {
     if (id !== null) this.failed.add(id);
   }
 
-  /** Run `fn`; turn a backend exception into an `oops` observation. @returns false after an oops */
+  /** The oops that halted the run, one line. */
+  private oops: string | null = null;
+
+  /**
+   * Run `fn`; turn what the backend threw, or a fault the platform raised
+   * on an address the backend handed out, into an `oops` observation.
+   * Anything else is a bug of the harness and propagates.
+   * @returns false after an oops
+   */
   private guard(fn: () => void): boolean {
     try {
       fn();
       return true;
     } catch (err) {
+      if (err instanceof AsyncBackendError || !(err instanceof BackendCallError || err instanceof BackendReturnError || isPlatformFault(err))) throw err;
       this.noteViolations();
-      const e = err as Error;
-      const faultAddress = err instanceof PageFault ? err.vaddr : null;
-      let cookieOf: string | null = null;
-      if (faultAddress !== null) {
-        for (const o of this.objs.values()) {
-          if (o.kind === 'coherent' && o.cpu !== null && !this.model.objects.get(o.id)?.kernelMapping && faultAddress >= o.cpu && faultAddress < o.cpu + Math.max(o.sizeBytes, PAGE_SIZE)) cookieOf = o.id;
-        }
-      }
-      this.emit({ kind: 'oops', at: this.at, message: `${e.name}: ${e.message}`, faultAddress, cookieOf });
+      this.emitOops(err);
       return false;
     }
+  }
+
+  private emitOops(err: Error): void {
+    const cause = err instanceof BackendCallError ? err.thrown : err;
+    const faultAddress = cause instanceof PageFault ? cause.vaddr : null;
+    let cookieOf: string | null = null;
+    if (faultAddress !== null) {
+      for (const o of this.objs.values()) {
+        if (o.kind === 'coherent' && o.cpu !== null && !this.model.objects.get(o.id)?.kernelMapping && faultAddress >= o.cpu && faultAddress < o.cpu + Math.max(o.sizeBytes, PAGE_SIZE)) cookieOf = o.id;
+      }
+    }
+    this.oops = err instanceof BackendCallError ? err.message : describeThrown(err);
+    this.emit({ kind: 'oops', at: this.at, message: this.oops, faultAddress, cookieOf });
   }
 
   private noteViolations(): void {
@@ -534,7 +595,7 @@ export class Session {
         const ctx = p.context;
         const saved = ctx.current;
         if (!gfpflagsAllowBlocking(gfp)) ctx.current = 'atomic';
-        let r: ReturnType<DmaBackend['allocAttrs']>;
+        let r: ReturnType<GuardedBackend['allocAttrs']>;
         try {
           r = b.allocAttrs(step.dev, step.size, gfp, attrs);
         } finally {
@@ -948,13 +1009,18 @@ export class Session {
     const end = JSON.stringify(this.mm.snapshot());
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
     for (const [dev, start] of this.swiotlbStart) {
-      const st = this.backend.swiotlbState?.(dev);
+      const st = this.backend.swiotlbState(dev);
       const now = st === undefined || st === null ? 'null' : JSON.stringify(poolAccounting(st));
       this.emit({ kind: 'swiotlb-state', at: this.at, dev, differences: now === start ? [] : describeChange(start, now) });
     }
   }
 }
 
+
+/** A fault the trusted platform raised because of an address or size the backend handed out. */
+function isPlatformFault(err: unknown): err is Error {
+  return err instanceof PageFault || err instanceof BusError || err instanceof PlatformError || err instanceof UserFault || err instanceof DeviceFault;
+}
 
 /**
  * What must be back at its start once every mapping is gone: per pool, the
