@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,34 +38,81 @@ describe('dmacheck run', () => {
     expect(r.stdout).toContain('R1: A `dma_addr_t` is a device-side bus address');
     expect(r.stdout).toMatch(/evidence: sg table of b1 names another page \[page_index=0\] \[expected_phys=0x[0-9a-f]{8}\] \[seen_phys=0x[0-9a-f]+\]/);
     expect(r.stdout).toMatch(/1 {2}b1 = dma_alloc_attrs\((vpu0|dsp0), 4096, GFP_KERNEL, 0\)/);
-    const file = join(out, 'failures', 'sgtable-describes-buffer--arm64-soc.json');
+    const file = r.stdout.match(/trace written to (\S+)/)?.[1] as string;
+    expect(file).toMatch(/failures\/get-sgtable-dma-as-phys-[0-9a-f]{8}\/sgtable-describes-buffer--arm64-soc\.json$/);
     expect(r.stdout).toContain(`replay: npx dmacheck replay ${file} --backend fixtures/get-sgtable-dma-as-phys/mutant.ts`);
     const replay = await dmacheck('replay', file);
     expect(replay.code).toBe(1);
     expect(replay.stdout).toContain('✗ sgtable-describes-buffer at step 2');
     // The stored failure is replayed first on the next run (regression store).
-    const again = await dmacheck('run', '--backend', 'fixtures/get-sgtable-dma-as-phys/mutant.ts', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '50', '--out', out);
+    const again = await dmacheck('run', '--backend', 'fixtures/get-sgtable-dma-as-phys/mutant.ts', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '50', '--seed', '3', '--out', out);
+    expect(again.stdout).toContain(`replaying stored failure ${file} (recorded with --seed 1; new sequences use --seed 3)`);
     expect(again.stdout).toContain('(run 1, shrunk 0 times to 2 steps)');
+    // The store is keyed by backend: the reference passing does not remove the mutant's failure.
+    const ok = await dmacheck('run', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '5', '--out', out);
+    expect(ok.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toContain('"property": "sgtable-describes-buffer"');
+  });
+
+  it('a stored failure that now passes is reported fixed and removed; a corrupted one is moved aside', async () => {
+    const out = join(tmp, 'store');
+    const file = join(out, 'failures', 'reference', 'no-leak--x86-64.json');
+    mkdirSync(dirname(file), { recursive: true });
+    copyFileSync('fixtures/nkm-cookie-free/trace.json', file);
+    const r = await dmacheck('run', '--profile', 'x86-64', '--property', 'no-leak', '--runs', '5', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`replaying stored failure ${file}`);
+    expect(r.stdout).toContain(`fixed: no-leak on x86-64: stored failure ${file} now passes; removed`);
+    expect(existsSync(file)).toBe(false);
+    writeFileSync(file, '{ not json');
+    const c = await dmacheck('run', '--profile', 'x86-64', '--property', 'no-leak', '--runs', '5', '--out', out);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain(`warning: stored failure ${file} is unreadable (`);
+    expect(readFileSync(`${file}.corrupt`, 'utf8')).toBe('{ not json');
+  });
+
+  it('--jobs 1 and --jobs 2 print the same table and the same traces', async () => {
+    const args = ['run', '--backend', 'fixtures/sync-for-cpu-no-invalidate/mutant.ts', '--profile', 'arm64-soc,armv7-highmem', '--property', 'no-stale-cpu-read,no-leak,no-oops', '--runs', '30'];
+    const one = await dmacheck(...args, '--jobs', '1', '--out', join(tmp, 'j1'));
+    const two = await dmacheck(...args, '--jobs', '2', '--out', join(tmp, 'j2'));
+    expect(one.code).toBe(1);
+    const body = (o: string, dir: string) => o.replace(/^time: .*$/m, '').replaceAll(dir, '<out>').replace(/jobs=\d/, '');
+    expect(body(two.stdout, join(tmp, 'j2'))).toBe(body(one.stdout, join(tmp, 'j1')));
+    expect(one.stdout).toMatch(/^time: [\d.]+ s wall, [\d.]+ s CPU, 1 worker$/m);
   });
 
   it('the same --seed gives a byte-identical trace', async () => {
     const args = ['run', '--backend', 'fixtures/sync-for-cpu-no-invalidate/mutant.ts', '--profile', 'armv7-highmem', '--property', 'no-stale-cpu-read', '--runs', '100', '--seed', '9'];
     await dmacheck(...args, '--out', join(tmp, 'a'));
     await dmacheck(...args, '--out', join(tmp, 'b'));
-    const name = join('failures', 'no-stale-cpu-read--armv7-highmem.json');
+    const dir = readdirSync(join(tmp, 'a', 'failures'))[0] as string;
+    const name = join('failures', dir, 'no-stale-cpu-read--armv7-highmem.json');
     const a = readFileSync(join(tmp, 'a', name));
     expect(a.length).toBeGreaterThan(100);
     expect(readFileSync(join(tmp, 'b', name)).equals(a)).toBe(true);
   });
 
-  it('bad input: exit 2 with one line naming the bad value and what is accepted', async () => {
+  it('bad input: exit 2 before any work, with one line naming the bad value and what is accepted', async () => {
+    const dir = join(tmp, 'a-directory');
+    mkdirSync(dir, { recursive: true });
     const cases: [string[], RegExp][] = [
       [['run', '--profile', 'sparc'], /^dmacheck: --profile sparc: accepted are x86-64, arm64-soc, armv7-highmem, armv7-nommu, cc-guest$/],
       [['run', '--property', 'fast'], /^dmacheck: --property fast: accepted are no-stale-cpu-read, /],
-      [['run', '--runs', '0'], /^dmacheck: --runs 0: a positive integer is accepted$/],
-      [['run', '--seed', 'x'], /^dmacheck: --seed x: an integer is accepted$/],
-      [['run', '--bogus'], /^dmacheck: Unknown option '--bogus'/],
-      [['run', '--backend', 'no/such/module.ts'], /^dmacheck: /],
+      [['run', '--runs', '0'], /^dmacheck: --runs 0: accepted is an integer from 1 to 1000000$/],
+      [['run', '--runs', '-1'], /^dmacheck: --runs -1: accepted is an integer from 1 to 1000000$/],
+      [['run', '--runs', '1000001'], /^dmacheck: --runs 1000001: accepted is an integer from 1 to 1000000$/],
+      [['run', '--max-steps', '20000'], /^dmacheck: --max-steps 20000: accepted is an integer from 1 to 10000$/],
+      [['run', '--seed', 'x'], /^dmacheck: --seed x: accepted is an integer from -2147483648 to 2147483647$/],
+      [['run', '--seed', '4294967297'], /^dmacheck: --seed 4294967297: accepted is an integer from -2147483648 to 2147483647$/],
+      [['run', '--jobs', '0'], /^dmacheck: --jobs 0: accepted is an integer from 1 to 256$/],
+      [['run', '--call-timeout', 'soon'], /^dmacheck: --call-timeout soon: accepted is a time from 100ms to 60m, such as 10s, 500ms or 2m$/],
+      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --out$/],
+      [['run', '--json', '/proc/x.json'], /^dmacheck: --json \/proc\/x\.json: cannot be written \(\w+\); accepted is a file path in an existing, writable directory$/],
+      [['run', '--json', dir], /^dmacheck: --json .*a-directory: is a directory; accepted is a file path/],
+      [['run', '--junit', '/no/such/dir/r.xml'], /^dmacheck: --junit \/no\/such\/dir\/r\.xml: cannot be written/],
+      [['run', '--out', '/proc/x'], /^dmacheck: --out \/proc\/x: cannot be created or written \(\w+\); accepted is a writable directory$/],
+      [['run', '--out', 'package.json'], /^dmacheck: --out package\.json: cannot be created or written \(ENOTDIR/],
+      [['run', '--backend', 'no/such/module.ts'], /^dmacheck: --backend no\/such\/module\.ts: no such file/],
       [['fly'], /^dmacheck: unknown command 'fly': accepted are run, replay, explain$/],
       [['replay'], /^dmacheck: replay takes one trace file/],
       [['replay', 'no-such.json'], /^dmacheck: no-such.json: cannot read the trace file/],
@@ -76,12 +123,27 @@ describe('dmacheck run', () => {
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr.trim()).toMatch(message);
+      expect(r.stdout).toBe('');
     }
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, JSON.stringify({ format: 'dmacheck-trace', version: 1 }));
     const r = await dmacheck('replay', bad);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toMatch(/bad\.json: property: /);
+  });
+
+  it('writes JSON and JUnit reports with the verdicts and the times', async () => {
+    const json = join(tmp, 'r.json');
+    const xml = join(tmp, 'r.xml');
+    const r = await dmacheck('run', '--profile', 'x86-64,armv7-nommu', '--property', 'no-leak,cma-falls-back-cleanly', '--runs', '3', '--json', json, '--junit', xml, '--out', join(tmp, 'rep'));
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(readFileSync(json, 'utf8'));
+    expect(doc.cells.map((c: { verdict: string }) => c.verdict)).toEqual(['holds', 'n/a', 'holds', 'n/a']);
+    expect(doc.wallSeconds).toBeGreaterThan(0);
+    expect(doc.cpuSeconds).toBeGreaterThan(0);
+    const text = readFileSync(xml, 'utf8');
+    expect(text).toContain('<testsuite name="dmacheck x86-64" tests="2" failures="0" errors="0" skipped="1"');
+    expect(text).toContain('<testcase classname="dmacheck.x86-64" name="no-leak"');
   });
 });
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Not a kernel mirror: the `dmacheck` executable. Registers tsx so the
-// TypeScript sources run as they are (no build step), then runs the CLI.
-import { register } from 'tsx/esm/api';
+// Not a kernel mirror: the `dmacheck` executable. Rebuilds dist/ (esbuild,
+// about a second) when it is missing or older than the sources, then runs
+// the bundled command line.
+import { build, stale } from '../../scripts/build.mjs';
 
-register();
-await import('./main.ts');
+if (stale()) await build();
+await import('../../dist/main.js');

@@ -2,42 +2,64 @@
  * Not a kernel mirror: the `dmacheck` command line.
  *
  * - `dmacheck run` runs every property on every profile against a backend
- *   (default: the reference), with a progress bar on a terminal, and ends
- *   with the verdict table. A violation prints the property, its rules, the
- *   evidence, the shrunk trace and the one command that replays it, and
- *   writes the trace under `--out` (default `.dmacheck/`); stored failures
- *   are replayed first on the next run, before any new random sequence.
+ *   (default: the reference), spread over worker threads (`--jobs`), with a
+ *   progress bar on a terminal, and ends with the verdict table. A failure
+ *   prints the property, its rules, the evidence, the shrunk trace and the
+ *   one command that replays it, and writes the trace under `--out`
+ *   (default `.dmacheck/`), keyed by backend; stored failures are replayed
+ *   first on the next run, before any new random sequence.
  * - `dmacheck replay <trace>` replays a trace on its backend or `--backend`,
  *   printing each step with what the oracle expected and saw.
  * - `dmacheck explain <rule-id | property>` prints a rule's clause and the
  *   properties enforcing it, or a property's summary and rules.
  *
- * Exit codes: 0 everything holds; 1 a violation; 2 bad input, with one line
- * naming the bad value and what is accepted.
+ * Backend code never runs in this thread: loading, probing and every driver
+ * sequence run in workers (`src/conformance/pool.ts`), so a backend that
+ * exits, throws anything, loops or returns garbage ends as a verdict.
+ *
+ * Exit codes: 0 everything holds; 1 a violation, oops or hang; 2 bad input
+ * or an unusable backend module, with one line naming the bad value and
+ * what is accepted; 130 interrupted (Ctrl-C), after the partial table.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import junitModule, { type Builder as JUnitBuilder } from 'junit-report-builder';
 import pc from 'picocolors';
 import { PROPERTIES, findProperty } from '../../properties/index.ts';
 import { RULES, isRuleId } from '../../spec/rules.ts';
-import type { BackendFactory } from '../backend/backend.ts';
-import { BackendLoadError, loadBackend } from '../backend/loader.ts';
-import type { Property } from '../conformance/property.ts';
-import { type Cell, describeRules, observationNotes, renderListing, renderTable, sessionNotes } from '../conformance/report.ts';
-import { type CheckResult, checkProperty, platformSeedOf, runSequence } from '../conformance/runner.ts';
+import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conformance/jobs.ts';
+import { wholeSyncOnlyDevices } from '../conformance/model.ts';
+import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
+import { type Cell, describeRules, failed, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
+import { type CheckResult, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { PROFILES, getProfile } from '../platform/profiles.ts';
 
 const USAGE = [
-  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--json <file>] [--out <dir>]',
-  '       dmacheck replay <trace.json> [--backend <module>]',
+  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--out <dir>]',
+  '       dmacheck replay <trace.json> [--backend <module>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
 ].join('\n');
 
+/** Bounds of the numeric options (documented in the README). */
+export const LIMITS = {
+  runs: [1, 1_000_000],
+  maxSteps: [1, 10_000],
+  seed: [-(2 ** 31), 2 ** 31 - 1],
+  jobs: [1, 256],
+  callTimeoutMs: [100, 3_600_000],
+} as const;
+
 /** Bad input: one line, exit code 2. */
 class UsageError extends Error {}
+
+/** The bundled worker beside this file (dist/worker.js). */
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
 
 function list(value: string | undefined, accepted: readonly string[], what: string): string[] {
   if (value === undefined) return [...accepted];
@@ -47,128 +69,312 @@ function list(value: string | undefined, accepted: readonly string[], what: stri
   return names;
 }
 
-function positiveInt(value: string, what: string): number {
+function int(value: string, what: string, [min, max]: readonly [number, number]): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${what} ${value}: a positive integer is accepted`);
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${what} ${value}: accepted is an integer from ${min} to ${max}`);
   return n;
 }
 
-async function backendOf(spec: string | undefined): Promise<BackendFactory> {
+/** `--call-timeout`: `10s`, `500ms`, `2m`, or a number of seconds. @returns milliseconds */
+function duration(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
+  const [min, max] = LIMITS.callTimeoutMs;
+  const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+  if (!(ms >= min && ms <= max)) throw new UsageError(`--${what} ${value}: accepted is a time from ${min}ms to ${max / 60_000}m, such as 10s, 500ms or 2m`);
+  return Math.round(ms);
+}
+
+/**
+ * `util.parseArgs` with the messages this tool promises: an unknown option
+ * lists the accepted ones, and a value that starts with a dash (`--runs -1`)
+ * is taken as the value (then checked) rather than refused as ambiguous.
+ */
+function parse<O extends Record<string, { type: 'string' | 'boolean'; default?: string }>>(argv: string[], options: O, positionals: boolean) {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : null;
+    if (name !== null && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && !next.startsWith('--')) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    return await loadBackend(spec);
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (err) {
-    if (err instanceof BackendLoadError) throw new UsageError(err.message);
+    const e = err as { code?: string; message: string };
+    const accepted = Object.keys(options).map((o) => `--${o}`).join(', ');
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const opt = /'([^']+)'/.exec(e.message)?.[1] ?? e.message;
+      throw new UsageError(`unknown option '${opt}': accepted are ${accepted}`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`${e.message.split('\n')[0]} (${USAGE.split('\n')[0]})`);
+    if (e.code?.startsWith('ERR_PARSE_ARGS') === true) throw new UsageError(`${e.message.split('\n')[0]} (accepted options: ${accepted})`);
     throw err;
   }
 }
 
+/** A file we will write at the end: checked now (an existing directory, writable), so a bad path costs no run. */
+function checkOutputFile(opt: string, path: string): string {
+  const abs = resolve(path);
+  const parent = dirname(abs);
+  let st: ReturnType<typeof statSync> | null = null;
+  try {
+    st = statSync(abs);
+  } catch {
+    st = null;
+  }
+  if (st?.isDirectory() === true) throw new UsageError(`--${opt} ${path}: is a directory; accepted is a file path in an existing, writable directory`);
+  try {
+    if (!statSync(parent).isDirectory()) throw new Error('not a directory');
+    if (st === null) {
+      closeSync(openSync(abs, 'wx'));
+      unlinkSync(abs);
+    } else closeSync(openSync(abs, 'r+'));
+  } catch (err) {
+    throw new UsageError(`--${opt} ${path}: cannot be written (${(err as { code?: string }).code ?? (err as Error).message}); accepted is a file path in an existing, writable directory`);
+  }
+  return abs;
+}
+
+/** The output directory: an existing writable directory, or one that can be created under a writable ancestor. */
+function checkOutputDir(opt: string, path: string): string {
+  const abs = resolve(path);
+  let probe = abs;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  try {
+    if (!statSync(probe).isDirectory()) throw Object.assign(new Error(), { code: probe === abs ? 'ENOTDIR (it is a file)' : `ENOTDIR (${probe} is a file)` });
+    rmdirSync(mkdtempSync(join(probe, '.dmacheck-probe-')));
+  } catch (err) {
+    throw new UsageError(`--${opt} ${path}: cannot be created or written (${(err as { code?: string }).code ?? (err as Error).message}); accepted is a writable directory`);
+  }
+  return abs;
+}
+
+/** How the store and traces name a backend: `reference`, or the module's name and a hash of its resolved path. */
+function backendKey(info: BackendInfo): string {
+  if (info.spec === null) return 'reference';
+  const safe = info.name.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 40) || 'backend';
+  return `${safe}-${createHash('sha256').update(resolve(info.spec)).digest('hex').slice(0, 8)}`;
+}
+
+function traceFile(out: string, info: BackendInfo, property: string, profile: string): string {
+  return join(out, 'failures', backendKey(info), `${property}--${profile}.json`);
+}
+
 /** How the trace's backend is named in a replay command. */
-function backendArg(spec: string | undefined): string {
-  return spec === undefined ? '' : ` --backend ${spec}`;
+function backendArg(spec: string | null): string {
+  return spec === null ? '' : ` --backend ${spec}`;
 }
 
-function traceFile(out: string, property: string, profile: string): string {
-  return join(out, 'failures', `${property}--${profile}.json`);
+/**
+ * The stored failure of a cell, if any. A file that no longer parses is
+ * moved aside (never silently dropped or overwritten) with a warning.
+ */
+function storedFailure(file: string, warn: (line: string) => void): StoredFailure | null {
+  if (!existsSync(file)) return null;
+  try {
+    const t = parseTrace(readFileSync(file, 'utf8'), file);
+    return { file, steps: t.steps, platformSeed: t.platformSeed, seed: t.fastCheck.seed, path: t.fastCheck.path };
+  } catch (err) {
+    let aside = `${file}.corrupt`;
+    for (let n = 2; existsSync(aside); n++) aside = `${file}.corrupt-${n}`;
+    renameSync(file, aside);
+    warn(`warning: stored failure ${file} is unreadable (${(err as Error).message.split('\n')[0]}); moved to ${aside}`);
+    return null;
+  }
 }
 
-function report(r: CheckResult, file: string, spec: string | undefined): string {
-  const ce = r.counterexample;
-  if (ce === null) return '';
-  const first = ce.violations[0];
-  const lines = [
-    pc.red(pc.bold(`✗ ${r.property} violated on ${r.profile}`)) + ` (run ${r.runs}, shrunk ${ce.shrinks} times to ${ce.steps.length} steps)`,
-  ];
-  if (first !== undefined) {
-    lines.push(`rules:\n${describeRules(first)}`);
-    lines.push(`evidence: ${first.message}`);
-  } else lines.push('evidence: none on re-run (the failure is not deterministic: please report it)');
-  lines.push('trace:', renderListing(ce.steps, ce.violations));
-  lines.push(`trace written to ${file}`);
-  lines.push(`replay: npx dmacheck replay ${file}${backendArg(spec)}`);
-  return `${lines.join('\n')}\n`;
+/** Probe the backend module in a worker. @throws UsageError when it cannot be used */
+async function probeBackend(pool: JobPool, spec: string | null, profiles: readonly string[]): Promise<BackendInfo | { hang: string }> {
+  const out = await pool.run({ kind: 'probe', backend: spec, profiles });
+  if (out.kind === 'hang') return { hang: `--backend ${spec ?? 'reference'}: ${out.call} did not return within ${pool.options.callTimeoutMs / 1000} s while the module was loaded` };
+  if (out.kind === 'crash') throw new UsageError(`--backend ${spec ?? 'reference'}: ${out.message}`);
+  if (out.kind === 'interrupted') throw new UsageError('interrupted');
+  const r = out.result;
+  if (r.kind === 'unusable') throw new UsageError(r.problem);
+  if (r.kind !== 'probe') throw new Error(`probe answered ${r.kind}`);
+  return r.info;
+}
+
+/** Turn a job's outcome into its cell (shrinking a hang first). */
+async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<Cell | { unusable: string }> {
+  const base = { property: job.property, profile: job.profile, steps: 0, skipped: 0 };
+  if (out.kind === 'interrupted') return { property: job.property, profile: job.profile, verdict: 'interrupted' };
+  if (out.kind === 'crash') return { ...base, runs: 0, verdict: 'oops', message: out.message, counterexample: null };
+  if (out.kind === 'done') {
+    const r: JobResult = out.result;
+    if (r.kind === 'unusable') return { unusable: r.problem };
+    if (r.kind !== 'check') throw new Error(`check job answered ${r.kind}`);
+    return r.result;
+  }
+  const seconds = pool.options.callTimeoutMs / 1000;
+  if (out.steps === null) return { ...base, runs: out.sequences, verdict: 'hang', message: `${out.call} did not return within ${seconds} s`, counterexample: null };
+  const profile = getProfile(job.profile);
+  const devices = job.backend.devices[job.profile]?.attached ?? [];
+  const s = await shrinkHang(pool, { kind: 'sequence', backend: job.backend, property: job.property, profile: job.profile, platformSeed: platformSeedOf(job.seed), notes: false }, { ...out, steps: out.steps }, {
+    devices,
+    wholeSyncOnly: wholeSyncOnlyDevices(profile),
+  });
+  const at = s.hang.step === 0 ? 'during setup or teardown' : `at step ${s.hang.step}`;
+  return {
+    ...base,
+    runs: out.sequences,
+    verdict: 'hang',
+    counterexample: { steps: s.steps, violations: [], oops: `${s.hang.call} did not return within ${seconds} s ${at}`, seed: job.seed, path: '', shrinks: s.shrinks },
+  };
 }
 
 async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parse(
+    argv,
+    {
       backend: { type: 'string' },
       profile: { type: 'string' },
       property: { type: 'string' },
       runs: { type: 'string', default: '100' },
       seed: { type: 'string', default: '1' },
       'max-steps': { type: 'string', default: '100' },
+      jobs: { type: 'string', default: String(availableParallelism()) },
+      'call-timeout': { type: 'string', default: '10s' },
       json: { type: 'string' },
+      junit: { type: 'string' },
       out: { type: 'string', default: '.dmacheck' },
     },
-  });
+    false,
+  );
   const profiles = list(values.profile, Object.keys(PROFILES), 'profile');
   const propNames = list(values.property, PROPERTIES.map((p) => p.name), 'property');
-  const runs = positiveInt(values.runs, 'runs');
-  const seed = Number(values.seed);
-  if (!/^-?\d+$/.test(values.seed) || !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: an integer is accepted`);
-  const maxSteps = positiveInt(values['max-steps'], 'max-steps');
-  const factory = await backendOf(values.backend);
-  const properties = propNames.map((n) => findProperty(n) as Property);
-  const out = values.out;
+  const runs = int(values.runs, 'runs', LIMITS.runs);
+  const seed = int(values.seed, 'seed', LIMITS.seed);
+  const maxSteps = int(values['max-steps'], 'max-steps', LIMITS.maxSteps);
+  const jobs = int(values.jobs, 'jobs', LIMITS.jobs);
+  const callTimeoutMs = duration(values['call-timeout'], 'call-timeout');
+  const json = values.json === undefined ? null : checkOutputFile('json', values.json);
+  const junitFile = values.junit === undefined ? null : checkOutputFile('junit', values.junit);
+  const out = checkOutputDir('out', values.out);
+  const spec = values.backend === undefined || values.backend === 'reference' ? null : values.backend;
+  if (spec !== null && !existsSync(spec)) throw new UsageError(`--backend ${spec}: no such file (accepted: 'reference' or a path to a .ts/.js module)`);
 
-  process.stdout.write(`dmacheck run: backend=${factory.name} profiles=${profiles.join(',')} runs=${runs} seed=${seed}\n`);
-  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {cell} | {value}/{total} runs', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
-  const cellsToRun = profiles.length * properties.length;
-  bar?.start(cellsToRun * runs, 0, { cell: '' });
   const t0 = performance.now();
-  const cells: Cell[] = [];
-  const failures: string[] = [];
-  let done = 0;
-  for (const profile of profiles) {
-    for (const property of properties) {
-      const reason = property.needs({ profile: getProfile(profile), capabilities: factory.capabilities }) ?? (factory.capabilities.profiles !== 'all' && !factory.capabilities.profiles.includes(profile) ? `backend does not support ${profile}` : null);
-      if (reason !== null) {
-        cells.push({ property: property.name, profile, verdict: 'n/a', reason });
-        done += runs;
-        bar?.update(done, { cell: `${property.name} on ${profile}` });
-        continue;
-      }
-      const file = traceFile(out, property.name, profile);
-      let result = regression(file, property, profile, factory);
-      if (result === null) {
-        let k = 0;
-        result = checkProperty({
-          property,
-          profile,
-          backend: factory,
-          runs,
-          seed,
-          maxSteps,
-          onSequence: () => {
-            if (k < runs) bar?.update(done + ++k, { cell: `${property.name} on ${profile}` });
-          },
-        });
-      }
-      done += runs;
-      bar?.update(done);
-      cells.push(result);
-      if (result.verdict === 'violated' && result.counterexample !== null) {
-        mkdirSync(join(out, 'failures'), { recursive: true });
-        const trace = makeTrace({ property: property.name, profile, backend: values.backend ?? 'reference', fastCheck: { seed: result.counterexample.seed, path: result.counterexample.path }, platformSeed: platformSeedOf(result.counterexample.seed), steps: result.counterexample.steps });
-        writeFileSync(file, serializeTrace(trace));
-        failures.push(report(result, file, values.backend));
-      } else if (existsSync(file)) rmSync(file);
+  const cpu0 = process.cpuUsage();
+  const pool = new JobPool({ workerFile: WORKER, threads: jobs, callTimeoutMs });
+  let interrupted = false;
+  const onSigint = (): void => {
+    interrupted = true;
+    pool.interrupt();
+  };
+  process.once('SIGINT', onSigint);
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {value}/{total} runs', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+    : null;
+  try {
+    const probed = await probeBackend(pool, spec, profiles);
+    if ('hang' in probed) {
+      process.stdout.write(`dmacheck run: ${probed.hang}\n`);
+      return 1;
     }
+    const info = probed;
+    process.stdout.write(`dmacheck run: backend=${info.name} profiles=${profiles.join(',')} runs=${runs} seed=${seed} jobs=${jobs}\n`);
+    for (const [profile, d] of Object.entries(info.devices)) for (const r of d.refused) process.stdout.write(`note: ${profile}: the backend refused ${r.dev} (${r.why}); it is left out\n`);
+
+    // Plan: one job per applicable cell, in table order.
+    const cells: (Cell | null)[] = [];
+    const planned: { index: number; job: CheckJob }[] = [];
+    for (const profile of profiles) {
+      for (const name of propNames) {
+        const property = findProperty(name);
+        if (property === undefined) throw new Error(`unknown property ${name}`);
+        const devices = info.devices[profile];
+        const reason =
+          devices === undefined
+            ? `backend does not support ${profile}`
+            : devices.attached.length === 0
+              ? `backend attaches no device of ${profile}`
+              : property.needs({ profile: getProfile(profile), capabilities: info.capabilities });
+        if (reason !== null) {
+          cells.push({ property: name, profile, verdict: 'n/a', reason });
+          continue;
+        }
+        const file = traceFile(out, info, name, profile);
+        const stored = storedFailure(file, (line) => process.stdout.write(`${line}\n`));
+        if (stored !== null) process.stdout.write(`replaying stored failure ${file}${stored.seed === seed ? '' : ` (recorded with --seed ${stored.seed}; new sequences use --seed ${seed})`}\n`);
+        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs, seed, maxSteps, stored } });
+        cells.push(null);
+      }
+    }
+    if (planned.length === 0) {
+      const reasons = [...new Set(cells.map((c) => (c !== null && c.verdict === 'n/a' ? c.reason : '')))].filter((r) => r !== '');
+      throw new UsageError(`nothing to check: every property is n/a (${reasons.slice(0, 3).join('; ')})`);
+    }
+
+    const progress = new Map<number, number>();
+    bar?.start(planned.length * runs, 0);
+    const report = () => bar?.update([...progress.values()].reduce((a, b) => a + b, 0));
+    const results = await Promise.all(
+      planned.map(async ({ index, job }) => {
+        const o = await pool.run(job, (n) => {
+          progress.set(index, Math.min(n, runs));
+          report();
+        });
+        const c = await cellOf(pool, job, o);
+        progress.set(index, runs);
+        report();
+        return { index, job, cell: c };
+      }),
+    );
+    bar?.stop();
+    const unusable = results.find((r) => 'unusable' in r.cell);
+    if (unusable !== undefined && 'unusable' in unusable.cell) throw new UsageError(unusable.cell.unusable);
+
+    const reports: string[] = [];
+    for (const { index, job, cell } of results) {
+      const c = cell as Cell;
+      cells[index] = c;
+      const file = traceFile(out, info, job.property, job.profile);
+      if (c.verdict === 'interrupted') continue;
+      if (failed(c)) {
+        const r = c as CheckResult;
+        const ce = r.counterexample;
+        if (ce !== null) {
+          mkdirSync(dirname(file), { recursive: true });
+          const trace = makeTrace({ property: job.property, profile: job.profile, backend: spec ?? 'reference', fastCheck: { seed: ce.seed, path: ce.path }, platformSeed: platformSeedOf(ce.seed), steps: ce.steps });
+          writeFileSync(file, serializeTrace(trace));
+        }
+        reports.push(renderFailure(r, ce === null ? null : file, ce === null ? null : `npx dmacheck replay ${file}${backendArg(spec)}`));
+      } else if (job.stored !== null) {
+        process.stdout.write(`fixed: ${job.property} on ${job.profile}: stored failure ${file} now passes; removed\n`);
+        rmSync(file, { force: true });
+      }
+    }
+    const final = cells.filter((c): c is Cell => c !== null);
+    for (const f of reports) process.stdout.write(`\n${f}`);
+    process.stdout.write(`\n${renderTable(final, propNames, profiles)}`);
+    const wall = (performance.now() - t0) / 1000;
+    const cpuTime = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpuTime.user + cpuTime.system) / 1e6;
+    process.stdout.write(`time: ${wall.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU, ${jobs} worker${jobs === 1 ? '' : 's'}\n`);
+    if (json !== null) {
+      const doc = { backend: info.name, backendModule: spec, seed, runs, maxSteps, jobs, wallSeconds: Number(wall.toFixed(3)), cpuSeconds: Number(cpuSeconds.toFixed(3)), cells: final.map(jsonCell) };
+      writeFileSync(json, `${JSON.stringify(doc, null, 2)}\n`);
+    }
+    if (junitFile !== null) writeFileSync(junitFile, junitReport(final, profiles, propNames));
+    if (interrupted) {
+      if (process.stderr.isTTY) process.stderr.write('\x1b[?25h');
+      process.stdout.write('interrupted: the table shows the cells that finished\n');
+      return 130;
+    }
+    return final.some(failed) ? 1 : 0;
+  } finally {
+    bar?.stop();
+    process.removeListener('SIGINT', onSigint);
+    await pool.destroy();
   }
-  bar?.stop();
-  const seconds = (performance.now() - t0) / 1000;
-  for (const f of failures) process.stdout.write(`\n${f}`);
-  process.stdout.write(`\n${renderTable(cells, propNames, profiles, seconds)}`);
-  if (values.json !== undefined) {
-    const doc = { backend: factory.name, seed, runs, maxSteps, seconds: Number(seconds.toFixed(3)), cells: cells.map(jsonCell) };
-    writeFileSync(values.json, `${JSON.stringify(doc, null, 2)}\n`);
-  }
-  return cells.some((c) => c.verdict === 'violated') ? 1 : 0;
 }
 
 function jsonCell(c: Cell): unknown {
-  if (c.verdict === 'n/a') return c;
+  if (c.verdict === 'n/a' || c.verdict === 'interrupted') return c;
   const ce = c.counterexample;
   return {
     property: c.property,
@@ -177,39 +383,36 @@ function jsonCell(c: Cell): unknown {
     steps: c.steps,
     skipped: c.skipped,
     verdict: c.verdict,
-    ...(ce === null ? {} : { violations: ce.violations.map((v) => ({ property: v.property, rules: v.rules, step: v.at.index, message: v.message })), seed: ce.seed, path: ce.path, trace: ce.steps }),
+    ...(c.message === undefined ? {} : { message: c.message }),
+    ...(ce === null
+      ? {}
+      : { violations: ce.violations.map((v) => ({ property: v.property, rules: v.rules, step: v.at.index, message: v.message })), oops: ce.oops, seed: ce.seed, path: ce.path, trace: ce.steps }),
   };
 }
 
-/**
- * Replay a stored failure for this property and profile first (the
- * regression store). @returns a violated result when it still fails, else null
- */
-function regression(file: string, property: Property, profile: string, factory: BackendFactory): CheckResult | null {
-  if (!existsSync(file)) return null;
-  let trace: Trace;
-  try {
-    trace = parseTrace(readFileSync(file, 'utf8'), file);
-  } catch {
-    return null;
+/** The run as JUnit XML: a test suite per profile, a test case per property (n/a ones skipped). */
+function junitReport(cells: readonly Cell[], profiles: readonly string[], properties: readonly string[]): string {
+  // The package's default export is a builder at run time; its types describe the CommonJS wrapper.
+  const b = (junitModule as unknown as JUnitBuilder).newBuilder();
+  for (const profile of profiles) {
+    const suite = b.testSuite().name(`dmacheck ${profile}`);
+    for (const p of properties) {
+      const c = cells.find((x) => x.property === p && x.profile === profile);
+      if (c === undefined) continue;
+      const tc = suite.testCase().className(`dmacheck.${profile}`).name(p);
+      if (c.verdict === 'n/a') tc.skipped();
+      else if (c.verdict === 'interrupted') tc.error('interrupted');
+      else if (failed(c)) tc.failure(c.counterexample?.violations[0]?.message ?? c.counterexample?.oops ?? c.message ?? c.verdict, c.verdict);
+    }
   }
-  const outcome = runSequence(trace.steps, { profile, backend: factory, platformSeed: trace.platformSeed, properties: [property] });
-  if (outcome.violations.length === 0) return null;
-  return {
-    property: property.name,
-    profile,
-    runs: 1,
-    steps: outcome.result.executed,
-    skipped: outcome.result.skipped,
-    verdict: 'violated',
-    counterexample: { steps: trace.steps, violations: outcome.violations, seed: trace.fastCheck.seed, path: trace.fastCheck.path, shrinks: 0 },
-  };
+  return b.build();
 }
 
 async function replay(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { backend: { type: 'string' } } });
+  const { values, positionals } = parse(argv, { backend: { type: 'string' }, 'call-timeout': { type: 'string', default: '10s' } }, true);
   const [file, extra] = positionals;
   if (file === undefined || extra !== undefined) throw new UsageError(`replay takes one trace file, got ${positionals.length}: ${USAGE.split('\n')[1]?.trim()}`);
+  const callTimeoutMs = duration(values['call-timeout'], 'call-timeout');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -224,23 +427,45 @@ async function replay(argv: string[]): Promise<number> {
     throw err;
   }
   if (PROFILES[trace.profile] === undefined) throw new UsageError(`${file}: profile ${trace.profile}: accepted are ${Object.keys(PROFILES).join(', ')}`);
-  const spec = values.backend ?? (trace.backend === 'reference' ? undefined : trace.backend);
-  const factory = await backendOf(spec);
   const devices = getProfile(trace.profile).devices.map((d) => d.name);
   for (const s of trace.steps) {
     if ('dev' in s && !devices.includes(s.dev)) throw new UsageError(`${file}: device ${s.dev} is not on ${trace.profile}: accepted are ${devices.join(', ')}`);
   }
-  const notes = observationNotes();
-  const outcome = runSequence(trace.steps, { profile: trace.profile, backend: factory, platformSeed: trace.platformSeed, properties: PROPERTIES, observe: (o) => notes.observe(o) });
-  sessionNotes(outcome.result, notes.notes);
-  process.stdout.write(`dmacheck replay: ${file} on backend=${factory.name} profile=${trace.profile}${trace.property === null ? '' : ` (recorded for ${trace.property})`}\n`);
-  process.stdout.write(`${renderListing(trace.steps, outcome.violations, notes.notes)}\n`);
-  if (outcome.violations.length === 0) {
-    process.stdout.write(pc.green(`every property holds (${outcome.result.executed} steps executed, ${outcome.result.skipped} skipped)\n`));
-    return 0;
+  const given = values.backend ?? (trace.backend === 'reference' ? undefined : trace.backend);
+  const spec = given === undefined || given === 'reference' ? null : given;
+  if (spec !== null && !existsSync(spec)) throw new UsageError(`--backend ${spec}: no such file (accepted: 'reference' or a path to a .ts/.js module)`);
+  const pool = new JobPool({ workerFile: WORKER, threads: 1, callTimeoutMs });
+  try {
+    const info = await probeBackend(pool, spec, [trace.profile]);
+    if ('hang' in info) {
+      process.stdout.write(`${info.hang}\n`);
+      return 1;
+    }
+    if (info.devices[trace.profile] === undefined) throw new UsageError(`${file}: backend ${info.name} does not support ${trace.profile}`);
+    const o = await pool.run({ kind: 'sequence', backend: info, property: null, profile: trace.profile, platformSeed: trace.platformSeed, steps: trace.steps, notes: true });
+    process.stdout.write(`dmacheck replay: ${file} on backend=${info.name} profile=${trace.profile}${trace.property === null ? '' : ` (recorded for ${trace.property})`}\n`);
+    if (o.kind === 'hang') {
+      process.stdout.write(`${renderListing(trace.steps, [])}\n${pc.red(`✗ hang: ${o.call} did not return within ${callTimeoutMs / 1000} s at step ${o.step}`)}\n`);
+      return 1;
+    }
+    if (o.kind !== 'done') {
+      process.stdout.write(pc.red(`✗ ${o.kind === 'crash' ? o.message : 'interrupted'}\n`));
+      return o.kind === 'crash' ? 1 : 130;
+    }
+    const r = o.result;
+    if (r.kind === 'unusable') throw new UsageError(r.problem);
+    if (r.kind !== 'sequence') throw new Error(`replay answered ${r.kind}`);
+    process.stdout.write(`${renderListing(trace.steps, r.violations, new Map(r.notes?.map(([i, n]) => [i, [...n]]) ?? []))}\n`);
+    if (r.violations.length === 0 && !r.result.halted) {
+      process.stdout.write(pc.green(`every property holds (${r.result.executed} steps executed, ${r.result.skipped} skipped)\n`));
+      return 0;
+    }
+    for (const v of r.violations) process.stdout.write(`\n${pc.red(`✗ ${v.property}`)} at step ${v.at.index === 0 ? 'teardown' : v.at.index}: ${v.message}\nrules:\n${describeRules(v)}\n`);
+    if (r.result.halted) process.stdout.write(`\n${pc.red(`✗ oops: ${r.result.oops ?? 'the backend halted'}`)}\n`);
+    return 1;
+  } finally {
+    await pool.destroy();
   }
-  for (const v of outcome.violations) process.stdout.write(`\n${pc.red(`✗ ${v.property}`)} at step ${v.at.index === 0 ? 'teardown' : v.at.index}: ${v.message}\nrules:\n${describeRules(v)}\n`);
-  return 1;
 }
 
 function explain(argv: string[]): number {
@@ -266,14 +491,13 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'explain') return explain(rest);
     throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain\n${USAGE}`);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
-      process.stderr.write(`dmacheck: ${(err as Error).message.split('\n')[0]}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`dmacheck: ${err.message.split('\n')[0]}\n`);
       return 2;
     }
     throw err;
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

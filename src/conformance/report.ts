@@ -13,32 +13,70 @@ import type { CheckResult } from './runner.ts';
 import type { SessionResult } from './session.ts';
 import { type Step, formatStep } from './steps.ts';
 
-/** One cell of a run: a result, or why the property did not run there. */
-export type Cell = CheckResult | { readonly property: string; readonly profile: string; readonly verdict: 'n/a'; readonly reason: string };
+/** One cell of a run: a result, or why the property did not run there (or stopped). */
+export type Cell =
+  | CheckResult
+  | { readonly property: string; readonly profile: string; readonly verdict: 'n/a'; readonly reason: string }
+  | { readonly property: string; readonly profile: string; readonly verdict: 'interrupted' };
+
+/** True for a cell whose verdict fails the run (exit code 1). */
+export function failed(c: Cell): boolean {
+  return c.verdict === 'violated' || c.verdict === 'oops' || c.verdict === 'hang';
+}
 
 function cellText(c: Cell | undefined): string {
   if (c === undefined) return '';
   if (c.verdict === 'n/a') return pc.dim('n/a');
+  if (c.verdict === 'interrupted') return pc.yellow('interrupted');
   const numbers = `${c.runs}/${c.steps.toLocaleString('en-US')}`;
-  return c.verdict === 'holds' ? `${pc.green('holds')} ${numbers}` : `${pc.red(pc.bold('VIOLATED'))} ${numbers}`;
+  if (c.verdict === 'holds') return `${pc.green('holds')} ${numbers}`;
+  return `${pc.red(pc.bold(c.verdict === 'violated' ? 'VIOLATED' : c.verdict.toUpperCase()))} ${numbers}`;
 }
 
 /**
  * The verdict table: one row per property, one column per profile, each
- * cell `verdict runs/steps`, and a total line.
+ * cell `verdict runs/steps`, and a total line. The same cells give the
+ * same text byte for byte (no timing in it).
  */
-export function renderTable(cells: readonly Cell[], properties: readonly string[], profiles: readonly string[], seconds: number): string {
+export function renderTable(cells: readonly Cell[], properties: readonly string[], profiles: readonly string[]): string {
   const t = new Table({ head: ['property', ...profiles], style: { head: [], border: [], compact: true } });
   for (const p of properties) t.push([p, ...profiles.map((pr) => cellText(cells.find((c) => c.property === p && c.profile === pr)))]);
-  const ran = cells.filter((c): c is CheckResult => c.verdict !== 'n/a');
-  const violated = ran.filter((c) => c.verdict === 'violated').length;
+  const ran = cells.filter((c): c is CheckResult => c.verdict !== 'n/a' && c.verdict !== 'interrupted');
+  const bad = ran.filter(failed);
+  const kinds = (['violated', 'oops', 'hang'] as const).map((k) => [k, bad.filter((c) => c.verdict === k).length] as const).filter(([, n]) => n > 0);
   const runs = ran.reduce((n, c) => n + c.runs, 0);
   const steps = ran.reduce((n, c) => n + c.steps, 0);
-  const na = cells.length - ran.length;
+  const na = cells.filter((c) => c.verdict === 'n/a').length;
+  const stopped = cells.filter((c) => c.verdict === 'interrupted').length;
   const total =
-    `total: ${ran.length} checks, ${ran.length - violated} hold, ${violated} violated${na > 0 ? `, ${na} not applicable` : ''}` +
-    ` · ${runs.toLocaleString('en-US')} runs · ${steps.toLocaleString('en-US')} steps · ${seconds.toFixed(1)} s`;
-  return `${t.toString()}\ncell: verdict runs/steps\n${violated > 0 ? pc.red(total) : pc.green(total)}\n`;
+    `total: ${ran.length} checks, ${ran.length - bad.length} hold, ${kinds.length === 0 ? '0 violated' : kinds.map(([k, n]) => `${n} ${k}`).join(', ')}` +
+    `${na > 0 ? `, ${na} not applicable` : ''}${stopped > 0 ? `, ${stopped} interrupted` : ''}` +
+    ` · ${runs.toLocaleString('en-US')} runs · ${steps.toLocaleString('en-US')} steps`;
+  return `${t.toString()}\ncell: verdict runs/steps\n${bad.length > 0 ? pc.red(total) : pc.green(total)}\n`;
+}
+
+/**
+ * The report of one failed cell: what failed, the rules and evidence, the
+ * shrunk trace and the command that replays it.
+ * @param file where the trace was written; null when there is no trace
+ * @param replay the replay command, or null
+ */
+export function renderFailure(r: CheckResult, file: string | null, replay: string | null): string {
+  const ce = r.counterexample;
+  const what = r.verdict === 'violated' ? 'violated' : r.verdict === 'hang' ? 'hung' : 'oopsed';
+  const head = pc.red(pc.bold(`✗ ${r.property} ${what} on ${r.profile}`));
+  if (ce === null) return `${head}\n${r.verdict === 'hang' ? 'hang' : 'oops'}: ${r.message ?? 'no detail'}\n`;
+  const lines = [`${head} (run ${r.runs}, shrunk ${ce.shrinks} times to ${ce.steps.length} steps)`];
+  const first = ce.violations[0];
+  if (first !== undefined) {
+    lines.push(`rules:\n${describeRules(first)}`);
+    lines.push(`evidence: ${first.message}`);
+  } else if (ce.oops !== null) lines.push(`${r.verdict === 'hang' ? 'hang' : 'oops'}: ${ce.oops}`);
+  else lines.push('evidence: none on re-run (the failure is not deterministic: please report it)');
+  lines.push('trace:', renderListing(ce.steps, ce.violations));
+  if (file !== null) lines.push(`trace written to ${file}`);
+  if (replay !== null) lines.push(`replay: ${replay}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** Rules of a violation with their clauses, one per line. */
