@@ -24,26 +24,76 @@ export const ORIGIN = { unknown: 0, allocZero: 1, cpu: 2, device: 3 } as const;
 export type Origin = (typeof ORIGIN)[keyof typeof ORIGIN];
 const ORIGIN_NAMES = ['unknown', 'dma_alloc zeroing', 'CPU write', 'device write'] as const;
 
-/** Shadow content of one object: bytes and the origin of each byte. */
+/**
+ * Shadow content of one object: bytes and the origin of each byte. Kept
+ * uniform (one value, one origin, no arrays) until a partial write, so a
+ * large buffer that is only zeroed and read costs no shadow arrays.
+ */
 export class Shadow {
-  readonly data: Uint8Array;
-  readonly origin: Uint8Array;
+  private bytes: Uint8Array | null = null;
+  private origins: Uint8Array | null = null;
+  private uniformValue = 0;
+  private uniformOrigin: Origin = ORIGIN.unknown;
 
-  constructor(readonly sizeBytes: number) {
-    this.data = new Uint8Array(sizeBytes);
-    this.origin = new Uint8Array(sizeBytes);
+  constructor(readonly sizeBytes: number) {}
+
+  private materialise(): void {
+    if (this.bytes !== null) return;
+    this.bytes = new Uint8Array(this.sizeBytes);
+    this.origins = new Uint8Array(this.sizeBytes);
+    if (this.uniformValue !== 0) this.bytes.fill(this.uniformValue);
+    if (this.uniformOrigin !== ORIGIN.unknown) this.origins.fill(this.uniformOrigin);
+  }
+
+  /** The shadow bytes (materialised on first use). */
+  get data(): Uint8Array {
+    this.materialise();
+    return this.bytes as Uint8Array;
+  }
+
+  /** The origin of each byte (materialised on first use). */
+  get origin(): Uint8Array {
+    this.materialise();
+    return this.origins as Uint8Array;
+  }
+
+  /** Copy `[offset, offset+len)` of bytes and origins to `data[at..]`, `origin[at..]`. */
+  copyTo(offset: number, len: number, data: Uint8Array, origin: Uint8Array, at: number): void {
+    if (this.bytes === null) {
+      data.fill(this.uniformValue, at, at + len);
+      origin.fill(this.uniformOrigin, at, at + len);
+      return;
+    }
+    data.set(this.bytes.subarray(offset, offset + len), at);
+    origin.set((this.origins as Uint8Array).subarray(offset, offset + len), at);
   }
 
   /** Record a legal write of `bytes` at `offset` by `origin`. */
   write(offset: number, bytes: Uint8Array, origin: Origin): void {
-    this.data.set(bytes, offset);
-    this.origin.fill(origin, offset, offset + bytes.length);
+    this.materialise();
+    (this.bytes as Uint8Array).set(bytes, offset);
+    (this.origins as Uint8Array).fill(origin, offset, offset + bytes.length);
   }
 
   /** Mark `[offset, offset+size)` as holding `value` put there by `origin`. */
   fill(offset: number, sizeBytes: number, value: number, origin: Origin): void {
-    this.data.fill(value, offset, offset + sizeBytes);
-    this.origin.fill(origin, offset, offset + sizeBytes);
+    if (offset === 0 && sizeBytes >= this.sizeBytes) {
+      this.bytes = null;
+      this.origins = null;
+      this.uniformValue = value;
+      this.uniformOrigin = origin;
+      return;
+    }
+    this.materialise();
+    (this.bytes as Uint8Array).fill(value, offset, offset + sizeBytes);
+    (this.origins as Uint8Array).fill(origin, offset, offset + sizeBytes);
+  }
+
+  /** Forget the origin of `[offset, offset+size)`: those bytes are undefined now (never compared). */
+  forget(offset: number, sizeBytes: number): void {
+    if (this.bytes === null && this.uniformOrigin === ORIGIN.unknown) return;
+    this.materialise();
+    (this.origins as Uint8Array).fill(ORIGIN.unknown, offset, offset + sizeBytes);
   }
 }
 

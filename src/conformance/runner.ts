@@ -61,6 +61,7 @@ export function runSequence(steps: readonly Step[], o: SequenceOptions): Sequenc
     },
   });
   const result = session.run(steps);
+  session.dispose();
   return { result, violations };
 }
 

@@ -119,7 +119,7 @@ export class Session {
   private readonly failed = new Set<string>();
   private readonly start: string;
   /** Each device's swiotlb accounting at the start, when the backend declares `swiotlbState`. */
-  private readonly swiotlbStart = new Map<string, string>();
+  private readonly swiotlbStart = new Map<string, IoTlbMemState>();
   private violationsSeen = 0;
   private at: StepRef = { index: 0, step: null };
   /** What setting the machine up threw (an oops of the backend at step 0), or null. */
@@ -151,7 +151,7 @@ export class Session {
     this.start = JSON.stringify(this.mm.snapshot());
     for (const d of this.model.devices) {
       const st = this.guarded(() => this.backend.swiotlbState(d));
-      if (st !== undefined && st !== null) this.swiotlbStart.set(d, JSON.stringify(poolAccounting(st)));
+      if (st !== undefined && st !== null) this.swiotlbStart.set(d, st);
     }
   }
 
@@ -164,6 +164,11 @@ export class Session {
       this.setupOops = err;
       return undefined;
     }
+  }
+
+  /** The session is over: its machine's buffers are reused by the next one. Nothing may use it afterwards. */
+  dispose(): void {
+    this.platform?.release();
   }
 
   private emit(obs: Observation): void {
@@ -503,8 +508,7 @@ export class Session {
     const expected = new Uint8Array(seen.length);
     const origin = new Uint8Array(seen.length);
     for (const c of chunks) {
-      expected.set(c.o.shadow.data.subarray(c.objOffset, c.objOffset + c.len), c.at);
-      origin.set(c.o.shadow.origin.subarray(c.objOffset, c.objOffset + c.len), c.at);
+      c.o.shadow.copyTo(c.objOffset, c.len, expected, origin, c.at);
     }
     const first = chunks[0];
     const phys = first === undefined ? null : this.physOf(first.o, first.objOffset);
@@ -855,7 +859,7 @@ export class Session {
   /** A FROM_DEVICE map where the arch may discard earlier CPU writes: the mapped bytes become undefined (see {@link fromDeviceMapMayDiscard}). */
   private mappedFromDevice(dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
     if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile)) return;
-    for (const r of ranges) r.o.shadow.origin.fill(ORIGIN.unknown, r.offset, r.offset + r.size);
+    for (const r of ranges) r.o.shadow.forget(r.offset, r.size);
   }
 
   private devOf(ref: string): string {
@@ -1010,8 +1014,8 @@ export class Session {
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
     for (const [dev, start] of this.swiotlbStart) {
       const st = this.backend.swiotlbState(dev);
-      const now = st === undefined || st === null ? 'null' : JSON.stringify(poolAccounting(st));
-      this.emit({ kind: 'swiotlb-state', at: this.at, dev, differences: now === start ? [] : describeChange(start, now) });
+      const same = st !== undefined && st !== null && accountingDigest(st) === accountingDigest(start);
+      this.emit({ kind: 'swiotlb-state', at: this.at, dev, differences: same ? [] : describeChange(JSON.stringify(poolAccounting(start)), st === undefined || st === null ? 'null' : JSON.stringify(poolAccounting(st))) });
     }
   }
 }
@@ -1028,7 +1032,18 @@ function isPlatformFault(err: unknown): err is Error {
  * search index of an area may legitimately have moved).
  */
 function poolAccounting(st: IoTlbMemState): unknown {
-  return { used: st.used, pools: st.pools.map((p) => ({ start: hex(p.startPhys), nslabs: p.nslabs, areasUsed: p.areas.map((a) => a.used), list: p.list })) };
+  return { used: st.used, pools: st.pools.map((p) => ({ start: hex(p.startPhys), nslabs: p.nslabs, areasUsed: p.areas.map((a) => a.used), list: Array.from(p.list) })) };
+}
+
+/** {@link poolAccounting} as a short string (FNV-1a over the free-run counts), so equal accounting is cheap to recognise. */
+function accountingDigest(st: IoTlbMemState): string {
+  let h = 0x811c9dc5;
+  const parts: (string | number)[] = [st.used];
+  for (const p of st.pools) {
+    for (let i = 0; i < p.list.length; i++) h = Math.imul(h ^ (p.list[i] as number), 0x01000193);
+    parts.push(p.startPhys, p.nslabs, ...p.areas.map((a) => a.used), h >>> 0);
+  }
+  return parts.join(',');
 }
 
 /** The leaves that differ between two JSON documents, as bracketed `[path=before→after]` evidence (at most 6, then a count). */

@@ -16,7 +16,7 @@
  * is reproducible from its seed.
  */
 import { checkRange } from './check.ts';
-import type { PhysicalMemory } from './memory.ts';
+import { BusError, type PhysicalMemory } from './memory.ts';
 
 /**
  * What an invalidate does with a line only partly inside the range.
@@ -34,6 +34,9 @@ export interface CacheStats {
   writebacks: number;
   discardedDirtyLines: number;
 }
+
+/** Arenas of released caches, reused by the next cache of the same line size. */
+const spareArenas: { lineSize: number; arena: Uint8Array; dirty: Uint8Array }[] = [];
 
 /** Check a maintenance range a backend passed (see `check.ts`); false when it is empty. */
 function nonEmpty(op: string, phys: number, lenBytes: number): boolean {
@@ -64,8 +67,22 @@ export class CpuCache {
     readonly lineSizeBytes: number,
     readonly partialLinePolicy: PartialLinePolicy,
   ) {
-    this.arena = new Uint8Array(256 * lineSizeBytes);
-    this.dirtyBits = new Uint8Array(256);
+    const reused = spareArenas.find((a) => a.lineSize === lineSizeBytes);
+    if (reused !== undefined) spareArenas.splice(spareArenas.indexOf(reused), 1);
+    this.arena = reused?.arena ?? new Uint8Array(256 * lineSizeBytes);
+    this.dirtyBits = reused?.dirty.fill(0) ?? new Uint8Array(256);
+  }
+
+  /**
+   * The machine is being thrown away: hand the arena to the next cache
+   * built in this thread (a harness builds one machine per driver
+   * sequence). The cache must not be used afterwards.
+   */
+  release(): void {
+    if (spareArenas.length < 4) spareArenas.push({ lineSize: this.lineSizeBytes, arena: this.arena, dirty: this.dirtyBits });
+    this.slots.clear();
+    this.arena = new Uint8Array(0);
+    this.dirtyBits = new Uint8Array(0);
   }
 
   /** The line index holding `phys`. */
@@ -121,7 +138,8 @@ export class CpuCache {
     if (s === undefined) {
       s = this.takeSlot();
       const L = this.lineSizeBytes;
-      this.mem.readInto(line * L, this.arena, s * L, L);
+      if (!this.mem.isRam(line * L, L)) throw new BusError(line * L, L);
+      this.mem.readLine(line * L, this.arena, s * L, L);
       this.dirtyBits[s] = 0;
       this.slots.set(line, s);
     }
@@ -194,7 +212,7 @@ export class CpuCache {
   private writeback(line: number, slot: number): void {
     if (this.dirtyBits[slot] === 1) {
       const L = this.lineSizeBytes;
-      this.mem.write(line * L, this.arena, slot * L, L);
+      this.mem.writeLine(line * L, this.arena, slot * L, L);
       this.dirtyBits[slot] = 0;
       this.stats.writebacks++;
     }

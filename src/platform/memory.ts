@@ -41,6 +41,9 @@ export class BusError extends Error {
 const pristine = new Map<number, Map<number, Uint8Array>>();
 const PRISTINE_MAX_PAGES = 16384;
 let pristinePages = 0;
+/** Page buffers of released memories, reused for first writes. */
+const sparePages: Uint8Array[] = [];
+const SPARE_MAX_PAGES = 4096;
 
 /** Physical RAM. All offsets and lengths are in bytes. */
 export class PhysicalMemory {
@@ -112,10 +115,17 @@ export class PhysicalMemory {
   private pageForWrite(pfnNum: number): Uint8Array {
     let p = this.pages.get(pfnNum);
     if (p === undefined) {
-      p = this.garbageOf(pfnNum).slice();
+      const spare = sparePages.pop();
+      p = spare === undefined ? this.garbageOf(pfnNum).slice() : (spare.set(this.garbageOf(pfnNum)), spare);
       this.pages.set(pfnNum, p);
     }
     return p;
+  }
+
+  /** The machine is being thrown away: keep its page buffers for the next memory built in this thread. Must not be used afterwards. */
+  release(): void {
+    for (const p of this.pages.values()) if (sparePages.length < SPARE_MAX_PAGES) sparePages.push(p);
+    this.pages.clear();
   }
 
   private check(phys: number, lenBytes: number): void {
@@ -155,6 +165,22 @@ export class PhysicalMemory {
       this.pageForWrite((a - off) / PAGE_SIZE).set(src.subarray(srcOff + done, srcOff + done + n), off);
       done += n;
     }
+  }
+
+  /**
+   * A cache line's transfer: `lenBytes` at `phys` within one page, into or
+   * out of `buf[off..]`, without the range checks (the CPU cache only holds
+   * lines of RAM it read or wrote through a translation).
+   */
+  readLine(phys: number, buf: Uint8Array, off: number, lenBytes: number): void {
+    const o = phys % PAGE_SIZE;
+    buf.set(this.pageForRead((phys - o) / PAGE_SIZE).subarray(o, o + lenBytes), off);
+  }
+
+  /** See {@link readLine}. */
+  writeLine(phys: number, buf: Uint8Array, off: number, lenBytes: number): void {
+    const o = phys % PAGE_SIZE;
+    this.pageForWrite((phys - o) / PAGE_SIZE).set(buf.subarray(off, off + lenBytes), o);
   }
 
   /** Store `lenBytes` copies of `value` at `phys` (an uncached `memset`). Throws {@link BusError} outside RAM. */

@@ -89,6 +89,16 @@ export class Platform {
     this.cache.evict(phys);
   }
 
+  /**
+   * The machine is thrown away (a harness is done with one sequence): its
+   * cache arena and page buffers go to the next machine built in this
+   * thread. Nothing may use the platform afterwards.
+   */
+  release(): void {
+    this.cache.release();
+    this.mem.release();
+  }
+
   /** Legal event: the write-combine buffer drains to RAM. */
   wcDrain(): void {
     this.cpu.wc.drain();

@@ -559,10 +559,15 @@ function validateReservations(p: PlatformProfile, e: string[]): void {
   }
 }
 
+/** Profiles already found valid (profiles are immutable data; a harness builds one machine per sequence). */
+const validated = new WeakSet<PlatformProfile>();
+
 /** Throw {@link ProfileError} unless the profile is valid. */
 export function assertValidProfile(p: PlatformProfile): void {
+  if (validated.has(p)) return;
   const errors = validateProfile(p);
   if (errors.length > 0) throw new ProfileError(p.name, errors);
+  validated.add(p);
 }
 
 /** True when some RAM of `p` lies above the linear map (`CONFIG_HIGHMEM` with highmem pages). */

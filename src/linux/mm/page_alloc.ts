@@ -42,8 +42,14 @@ export interface Zone {
   readonly startPfn: number;
   /** Pfn one past the end of the zone span. */
   readonly endPfn: number;
-  /** Free block start pfns per order (`free_area[order]`). */
+  /**
+   * Free block start pfns per order (`free_area[order]`). A list may still be
+   * shared with the boot template (`shared[order]`): read it freely, but
+   * mutate only through {@link PageAllocator}'s copy-on-write access.
+   */
   readonly free: Set<number>[];
+  /** Per order: the list is the boot template's, not yet copied. */
+  readonly shared: boolean[];
   /** Free pages in the zone. */
   freePages: number;
   /** RAM pages in the zone (`managed_pages`). */
@@ -102,13 +108,17 @@ export class PageAllocator {
         startPfn: start / PAGE_SIZE,
         endPfn: end / PAGE_SIZE,
         free: Array.from({ length: this.maxOrder + 1 }, () => new Set<number>()),
+        shared: new Array<boolean>(this.maxOrder + 1).fill(false),
         freePages: 0,
         managedPages: 0,
       };
       const key = `${type}`;
       const cached = boot?.get(key);
       if (cached !== undefined) {
-        cached.free.forEach((set, o) => (zone.free[o] = new Set(set)));
+        cached.free.forEach((set, o) => {
+          zone.free[o] = set;
+          zone.shared[o] = true;
+        });
         if (cached.managedPages > 0) this.zones.push({ ...zone, freePages: cached.freePages, managedPages: cached.managedPages });
         continue;
       }
@@ -122,7 +132,7 @@ export class PageAllocator {
         }
       }
       const done = { ...zone, managedPages: managed };
-      boot?.set(key, { ...done, free: done.free.map((set) => new Set(set)) });
+      boot?.set(key, { ...done, free: done.free.map((set) => new Set(set)), shared: [] });
       if (managed > 0) this.zones.push(done);
     }
     this.fragment(platform.faults.options.fragmentation);
@@ -148,12 +158,12 @@ export class PageAllocator {
       for (const block of [...(zone.free[this.maxOrder] ?? [])]) {
         if (!prng.chance(fraction)) continue;
         const pinned = block + prng.below(2 ** this.maxOrder);
-        zone.free[this.maxOrder]?.delete(block);
+        this.own(zone, this.maxOrder).delete(block);
         let start = block;
         for (let o = this.maxOrder - 1; o >= 0; o--) {
           const half = 2 ** o;
           const other = pinned < start + half ? start + half : start;
-          zone.free[o]?.add(other);
+          this.own(zone, o).add(other);
           if (pinned >= start + half) start += half;
         }
         zone.freePages -= 1;
@@ -222,12 +232,11 @@ export class PageAllocator {
 
   private takeFrom(zone: Zone, order: number): number | null {
     for (let o = order; o <= this.maxOrder; o++) {
-      const set = zone.free[o] as Set<number>;
-      const first = set.values().next();
+      const first = (zone.free[o] as Set<number>).values().next();
       if (first.done === true) continue;
       const block = first.value;
-      set.delete(block);
-      for (let s = o - 1; s >= order; s--) (zone.free[s] as Set<number>).add(block + 2 ** s);
+      this.own(zone, o).delete(block);
+      for (let s = o - 1; s >= order; s--) this.own(zone, s).add(block + 2 ** s);
       zone.freePages -= 2 ** order;
       return block;
     }
@@ -274,14 +283,22 @@ export class PageAllocator {
     let o = order;
     while (o < this.maxOrder) {
       const buddy = block ^ (2 ** o);
-      const set = zone.free[o] as Set<number>;
-      if (!set.has(buddy)) break;
-      set.delete(buddy);
+      if (!(zone.free[o] as Set<number>).has(buddy)) break;
+      this.own(zone, o).delete(buddy);
       block = Math.min(block, buddy);
       o++;
     }
-    (zone.free[o] as Set<number>).add(block);
+    this.own(zone, o).add(block);
     return true;
+  }
+
+  /** The free list of `zone` at `order`, copied from the boot template before its first change. */
+  private own(zone: Zone, order: number): Set<number> {
+    if (zone.shared[order] === true) {
+      zone.free[order] = new Set(zone.free[order]);
+      zone.shared[order] = false;
+    }
+    return zone.free[order] as Set<number>;
   }
 
   /**

@@ -603,7 +603,7 @@ export interface IoTlbPoolState {
   /** Per area: search index and used slots. */
   readonly areas: readonly IoTlbArea[];
   /** Free-run count of every slot. */
-  readonly list: readonly number[];
+  readonly list: ArrayLike<number>;
 }
 
 /** A copy of the accounting of a swiotlb instance (what debugfs `io_tlb_used` shows, plus the slot lists). */
@@ -620,6 +620,6 @@ export function swiotlbState(mem: IoTlbMem, transient: readonly IoTlbPool[] = []
     name: mem.name,
     nslabs: mem.nslabs,
     used: mem.totalUsed,
-    pools: [...mem.pools, ...transient].map((p) => ({ startPhys: p.startPhys, nslabs: p.nslabs, transient: p.transient, areas: p.areas.map((a) => ({ ...a })), list: [...p.list] })),
+    pools: [...mem.pools, ...transient].map((p) => ({ startPhys: p.startPhys, nslabs: p.nslabs, transient: p.transient, areas: p.areas.map((a) => ({ ...a })), list: p.list.slice() })),
   };
 }
