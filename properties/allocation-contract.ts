@@ -1,37 +1,119 @@
 /**
  * allocation-contract: what `dma_alloc_attrs` promises. The buffer is zeroed
- * (except with NO_KERNEL_MAPPING on dma-direct, §1.19), the handle is
- * aligned to the allocation's page order (R21) and the CPU address to a
- * page, no live buffer overlaps it, a failure has no side effects, and the
- * layer keeps the context rules: nothing that may sleep under a GFP_ATOMIC
- * call or a streaming call in atomic context (R19, R42).
- * @see kernel/dma/mapping.c dma_alloc_attrs, kernel/dma/direct.c dma_direct_alloc (kernel-dma.md §1.1, §1.19)
+ * (except a NO_KERNEL_MAPPING cookie's, which has no CPU view), the handle
+ * and the CPU address are aligned as documented, the pages are RAM, no live
+ * buffer overlaps it, a failure has no side effects, and an allocation that
+ * the platform can certainly serve does not fail.
+ * @see kernel/dma/mapping.c dma_alloc_attrs, kernel/dma/direct.c dma_direct_alloc (Documentation/core-api/dma-api-howto.rst "Using Coherent DMA mappings")
  */
+import { allocEvidence, reaches } from '../src/conformance/judge.ts';
 import { ORIGIN, describeMismatch, firstMismatch } from '../src/conformance/oracle.ts';
-import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
+import { type Property, requireCalls } from '../src/conformance/property.ts';
+import { CMA_ALIGNMENT } from '../src/linux/mm/cma.ts';
+import { PAGE_SIZE, getOrder, hex } from '../src/platform/types.ts';
+
+/** Largest alignment any Linux path gives, in pages' order: CMA stops at `CMA_ALIGNMENT` (1 MiB). */
+const CONTRACT_ALIGN_ORDER = CMA_ALIGNMENT;
 
 const property: Property = {
   name: 'allocation-contract',
-  summary: 'allocations are zeroed where documented, aligned to their order, overlap nothing live, fail cleanly and keep context rules',
-  rules: ['R19', 'R21', 'R42'],
+  summary: 'allocations are zeroed, aligned, RAM, overlap nothing live, fail cleanly, and do not fail needlessly',
+  checks: [
+    {
+      id: 'not-zeroed',
+      level: 'contract',
+      rules: ['R21'],
+      summary: 'a fresh coherent buffer reads as zeroes through its CPU address, its handle and a user mapping',
+      latitude: 'a NO_KERNEL_MAPPING buffer is not compared (dma-direct does not zero it and it has no CPU view)',
+      judge(obs) {
+        if (obs.kind !== 'cpu-read' && obs.kind !== 'device-read' && obs.kind !== 'user-read') return null;
+        const m = firstMismatch(obs, (o) => o === ORIGIN.allocZero);
+        return m === null ? null : `a fresh coherent buffer is not zeroed ${describeMismatch(obs, m)}`;
+      },
+    },
+    {
+      id: 'handle-misaligned',
+      level: 'contract',
+      rules: ['R21'],
+      summary: 'the DMA handle is aligned to the smallest page order holding the size',
+      latitude: 'at most 1 MiB (CONFIG_CMA_ALIGNMENT): Linux gives no more for larger CMA buffers',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok) return null;
+        const align = PAGE_SIZE * 2 ** Math.min(getOrder(obs.sizeBytes), CONTRACT_ALIGN_ORDER);
+        return obs.dma % align === 0 ? null : `dma_handle not aligned to the allocation order [dma=${hex(obs.dma)}] [align=${hex(align)}] ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'handle-misaligned-beyond-cma',
+      level: 'linux',
+      rules: ['R21'],
+      see: 'kernel/dma/direct.c __dma_direct_alloc_pages (buddy blocks are naturally aligned); kernel/dma/contiguous.c cma_alloc_aligned',
+      summary: 'a buffer from anywhere but CMA is aligned to its full page order',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok || obs.region?.startsWith('cma:') === true) return null;
+        const align = PAGE_SIZE * 2 ** getOrder(obs.sizeBytes);
+        return obs.dma % align === 0 ? null : `dma_handle not aligned to the allocation order [dma=${hex(obs.dma)}] [align=${hex(align)}] ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'cpu-addr-misaligned',
+      level: 'contract',
+      rules: ['R21'],
+      summary: 'the CPU address is page aligned',
+      latitude: 'page alignment only: a remapped buffer\'s vmap address has no more',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok || !obs.kernelMapping || obs.cpuAddr === null) return null;
+        return obs.cpuAddr % PAGE_SIZE === 0 ? null : `cpu_addr not page aligned [cpu_addr=${hex(obs.cpuAddr)}] ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'not-ram',
+      level: 'contract',
+      rules: ['R21'],
+      summary: 'the CPU address (or, for a cookie, the handle) translates to RAM over the whole buffer',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok || obs.pages !== null) return null;
+        return `${obs.kernelMapping ? 'cpu_addr' : 'dma_handle'} does not translate to RAM [cpu_addr=${hex(obs.cpuAddr ?? 0)}] [dma=${hex(obs.dma)}] ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'overlaps-live',
+      level: 'contract',
+      rules: ['R22'],
+      summary: 'no page of a new buffer belongs to a live buffer, mapping or bounce buffer',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok || obs.overlaps === null) return null;
+        return `the new buffer overlaps ${obs.overlaps} ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'failure-side-effects',
+      level: 'contract',
+      rules: ['R22'],
+      summary: 'a failed allocation leaves every allocator as it was',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || obs.ok || obs.changed.length === 0) return null;
+        return `a failed allocation changed the substrate accounting ${obs.changed.join(' ')} ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'needless-failure',
+      level: 'contract',
+      rules: ['R19'],
+      summary: 'an allocation of one page, with nothing else live and ample free memory the device reaches, succeeds in any context',
+      latitude: 'any failure under fault injection, for larger sizes, or while other buffers are live (pools and zones may be exhausted)',
+      judge(obs, ctx) {
+        if (obs.kind !== 'alloc' || obs.ok || obs.faultInjection || obs.sizeBytes > PAGE_SIZE || obs.live > 0 || obs.zones === null) return null;
+        const ample = obs.zones.find((z) => z.type !== 'HIGHMEM' && z.maxFreeOrder >= 4 && reaches(ctx.profile, obs.dev, z.startPhys, PAGE_SIZE));
+        return ample === undefined ? null : `dma_alloc_attrs failed although nothing else is live and zone ${ample.type} has free blocks up to order ${ample.maxFreeOrder} the device reaches ${allocEvidence(obs)}`;
+      },
+    },
+  ],
   weights: {
     kmalloc: 2, allocPages: 2, mapSingle: 2, mapPage: 2, mapSg: 1, cpuWriteNeighbour: 0,
     alloc: 10, free: 4, setContext: 4, cpuRead: 8, deviceRead: 4, userRead: 2, mmap: 2, cpuWrite: 2, deviceWrite: 2, speculativeFill: 2,
   },
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
-  check(obs) {
-    if (obs.kind === 'alloc' && obs.problems.length > 0) {
-      return violation(property, obs, `dma_alloc_attrs(${obs.dev}) ${obs.ok ? 'returned a buffer that breaks the contract' : 'failed with side effects'}: ${obs.problems.join('; ')} [ref=${obs.ref}]`);
-    }
-    if (obs.kind === 'platform-violation' && obs.violation.kind === 'sleep-in-atomic') {
-      return violation(property, obs, `the DMA layer may sleep in atomic context: ${obs.violation.message}`);
-    }
-    if (obs.kind === 'cpu-read' || obs.kind === 'device-read' || obs.kind === 'user-read') {
-      const m = firstMismatch(obs, (o) => o === ORIGIN.allocZero);
-      if (m !== null) return violation(property, obs, `a fresh coherent buffer is not zeroed ${describeMismatch(obs, m)}`);
-    }
-    return null;
-  },
 };
 
 export default property;

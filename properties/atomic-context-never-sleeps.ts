@@ -1,35 +1,71 @@
 /**
- * atomic-context-never-sleeps: an allocation made where the caller may not
- * sleep (a non-blocking gfp, or atomic context) reaches nothing that may
- * sleep: no CMA migration, no vmap, no blocking page allocation. The
- * harness runs every non-blocking `dma_alloc_attrs` in atomic context, so
- * the platform's `might_sleep()` sees such a call. Non-blocking allocations
- * for non-coherent devices that need an uncached remap come from the atomic
- * pools (dma-direct's per-zone pools, or ARM32's pool), and fail only when
- * no pool has room the device can reach.
- * @see kernel/dma/pool.c dma_alloc_from_pool; kernel/dma/direct.c dma_direct_alloc (kernel-dma.md §1.3 step 4, §1.6, §5 "Atomic context")
+ * atomic-context-never-sleeps: a call made where the caller may not sleep
+ * (a non-blocking gfp, or atomic context) reaches nothing that may sleep: no
+ * CMA migration, no vmap, no blocking page allocation, no page-state
+ * conversion. The harness runs every non-blocking `dma_alloc_attrs` in
+ * atomic context, so the platform's `might_sleep()` sees such a call. In
+ * Linux, non-blocking allocations that need an uncached remap or decrypted
+ * memory come from the atomic pools (dma-direct's per-zone pools, or
+ * ARM32's pool), and fail only when no pool has room the device can reach.
+ * @see kernel/dma/pool.c dma_alloc_from_pool; kernel/dma/direct.c dma_direct_alloc (Documentation/core-api/dma-api-howto.rst "Using Coherent DMA mappings")
  */
-import { type Property, requireCalls, violation } from '../src/conformance/property.ts';
+import { allocEvidence, atomicPoolChain, linuxAllocPath, reaches } from '../src/conformance/judge.ts';
+import { type Property, requireCalls } from '../src/conformance/property.ts';
+import { gfpflagsAllowBlocking } from '../src/linux/include/linux/gfp.ts';
+
+/** Is this allocation one Linux serves from an atomic pool (dma-direct's or ARM32's)? */
+const fromAtomicPool = (path: string, blocking: boolean) => path === 'atomic-pool' || (path === 'arm' && !blocking);
 
 const property: Property = {
   name: 'atomic-context-never-sleeps',
-  summary: 'non-blocking and atomic-context allocations never sleep, and non-coherent ones come from the atomic pools',
-  rules: ['R19', 'R20'],
+  summary: 'non-blocking and atomic-context calls never sleep, and Linux serves non-coherent ones from the atomic pools',
+  checks: [
+    {
+      id: 'sleeps-in-atomic',
+      level: 'contract',
+      rules: ['R19', 'R42'],
+      summary: 'nothing that may sleep runs under a non-blocking allocation or a call made in atomic context',
+      judge(obs) {
+        if (obs.kind !== 'platform-violation' || obs.violation.kind !== 'sleep-in-atomic') return null;
+        const step = obs.at.step;
+        const what = step === null ? 'teardown' : step.op === 'alloc' ? `dma_alloc_attrs(${step.dev}, ${step.size}, ${step.gfp})` : step.op;
+        return `${what} may sleep where the caller cannot: ${obs.violation.message}`;
+      },
+    },
+    {
+      id: 'not-from-atomic-pool',
+      level: 'linux',
+      rules: [],
+      see: 'kernel/dma/direct.c dma_direct_alloc (dma_direct_use_pool); arch/arm/mm/dma-mapping.c __alloc_from_pool',
+      summary: 'a non-blocking allocation that needs a remap or decrypted memory comes from an atomic pool',
+      judge(obs, ctx) {
+        if (obs.kind !== 'alloc' || !obs.ok || obs.region === null || obs.region.startsWith('pool:')) return null;
+        if (!fromAtomicPool(linuxAllocPath(ctx.profile, obs.dev, obs.gfp, obs.attrs), gfpflagsAllowBlocking(obs.gfp))) return null;
+        return `a non-blocking allocation that needs a remap or decryption did not come from an atomic pool ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'atomic-pool-had-room',
+      level: 'linux',
+      rules: [],
+      see: 'kernel/dma/pool.c dma_alloc_from_pool, dma_guess_pool',
+      summary: 'a non-blocking allocation from the atomic pools fails only when no pool in the kernel\'s order has room the device reaches',
+      judge(obs, ctx) {
+        if (obs.kind !== 'alloc' || obs.ok || obs.pools === null) return null;
+        const path = linuxAllocPath(ctx.profile, obs.dev, obs.gfp, obs.attrs);
+        if (!fromAtomicPool(path, gfpflagsAllowBlocking(obs.gfp))) return null;
+        const pools = path === 'arm' ? obs.pools.filter((g) => g.name === 'arm_atomic_pool') : atomicPoolChain(ctx.profile, obs.dev, obs.pools);
+        const room = pools.find((g) => g.placementPhys !== null && reaches(ctx.profile, obs.dev, g.placementPhys, obs.sizeBytes));
+        return room === undefined ? null : `a non-blocking allocation failed although atomic pool ${room.name} had room ${allocEvidence(obs)} [avail=${room.availBytes}]`;
+      },
+    },
+  ],
   weights: {
     kmalloc: 1, allocPages: 1, mapSingle: 1, mapPage: 1, mapSg: 0, unmapSingle: 1, unmapSg: 0, syncForCpu: 0, syncForDevice: 0,
     cpuWrite: 1, cpuRead: 1, cpuWriteNeighbour: 0, deviceWrite: 1, deviceRead: 1, userRead: 0, mmap: 0, munmap: 0, getSgtable: 0,
     speculativeFill: 0, evict: 0, alloc: 12, free: 5, setContext: 6, runWork: 2,
   },
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
-  check(obs) {
-    if (obs.kind === 'platform-violation' && obs.violation.kind === 'sleep-in-atomic') {
-      const step = obs.at.step;
-      const what = step === null ? 'teardown' : step.op === 'alloc' ? `dma_alloc_attrs(${step.dev}, ${step.size}, ${step.gfp})` : step.op;
-      return violation(property, obs, `${what} may sleep where the caller cannot: ${obs.violation.message}`);
-    }
-    if (obs.kind === 'alloc-source' && obs.atomicProblems.length > 0) return violation(property, obs, `dma_alloc_attrs(${obs.dev}): ${obs.atomicProblems.join('; ')} [ref=${obs.ref}]`);
-    return null;
-  },
 };
 
 export default property;

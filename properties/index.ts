@@ -19,6 +19,7 @@ import noStaleCpuRead from './no-stale-cpu-read.ts';
 import noStaleDeviceRead from './no-stale-device-read.ts';
 import sgtableDescribesBuffer from './sgtable-describes-buffer.ts';
 import swiotlbSlotsSound from './swiotlb-slots-sound.ts';
+import privateMemoryStaysPrivate from './private-memory-stays-private.ts';
 
 /** All properties. */
 export const PROPERTIES: readonly Property[] = [
@@ -35,6 +36,7 @@ export const PROPERTIES: readonly Property[] = [
   cmaFallsBackCleanly,
   atomicContextNeverSleeps,
   coherentPoolSound,
+  privateMemoryStaysPrivate,
   noLeak,
   badInputIsRefused,
   noOops,

@@ -12,26 +12,36 @@ import syncForCpuNoInvalidate from '../fixtures/sync-for-cpu-no-invalidate/mutan
 import atomicPoolBypassed from '../fixtures/atomic-pool-bypassed/mutant.ts';
 import cmaFailureNoBuddyFallback from '../fixtures/cma-failure-no-buddy-fallback/mutant.ts';
 import globalPoolCachedAlias from '../fixtures/global-pool-cached-alias/mutant.ts';
+import cmaInAtomicContext from '../fixtures/cma-in-atomic-context/mutant.ts';
+import devPoolFallsBackWhenFull from '../fixtures/dev-pool-falls-back-when-full/mutant.ts';
+import swiotlbAllocSlotsInUse from '../fixtures/swiotlb-alloc-slots-in-use/mutant.ts';
+import { whyNot } from '../src/conformance/property.ts';
 import { PROPERTIES, findProperty } from './index.ts';
-import { PROPERTY_MUTANTS } from './mutants.ts';
+import { CHECK_MUTANTS } from './mutants.ts';
 
 describe('properties', () => {
-  it('have unique names, a summary and known rules', () => {
+  it('have unique names and checks, each with a level, a summary and known rules or a kernel source', () => {
     expect(new Set(PROPERTIES.map((p) => p.name)).size).toBe(PROPERTIES.length);
     for (const p of PROPERTIES) {
       expect(p.summary.length).toBeGreaterThan(10);
-      expect(p.rules.length).toBeGreaterThan(0);
-      for (const r of p.rules) expect(RULES[r]).toBeDefined();
+      expect(p.checks.length).toBeGreaterThan(0);
+      expect(new Set(p.checks.map((c) => c.id)).size).toBe(p.checks.length);
+      for (const c of p.checks) {
+        expect(['contract', 'linux', 'hardening']).toContain(c.level);
+        expect(c.summary.length).toBeGreaterThan(10);
+        expect(c.rules.length > 0 || (c.see ?? '').length > 0).toBe(true);
+        for (const r of c.rules) expect(RULES[r]).toBeDefined();
+      }
     }
   });
 
   for (const profile of Object.keys(PROFILES)) {
     it(`every property holds on the reference backend on ${profile}`, () => {
       for (const p of PROPERTIES) {
-        const why = p.needs({ profile: getProfile(profile), capabilities: referenceBackend.capabilities });
-        // Only the bounce-buffer, CMA and coherent-pool properties may sit out, and only where the profile has no such thing.
+        const why = whyNot(p, { profile: getProfile(profile), capabilities: referenceBackend.capabilities });
+        // Only the bounce-buffer, CMA, coherent-pool and encryption properties may sit out, and only where the profile has no such thing.
         if (why !== null) {
-          expect(['the profile has no swiotlb', 'the profile has no CMA area', 'the profile has no coherent pool']).toContain(why);
+          expect(['the profile has no swiotlb', 'the profile has no CMA area', 'the profile has no coherent pool', 'the profile does not encrypt memory']).toContain(why);
           continue;
         }
         const r = checkProperty({ property: p, profile, backend: referenceBackend, runs: 40, seed: 7 });
@@ -41,26 +51,35 @@ describe('properties', () => {
     });
   }
 
-  // Every property must be shown to fail on a backend that breaks it.
-  const breakers: { property: string; profile: string; backend: BackendFactory }[] = [
-    ...PROPERTY_MUTANTS,
-    { property: 'no-stale-cpu-read', profile: 'armv7-highmem', backend: syncForCpuNoInvalidate },
-    { property: 'cookie-never-dereferenced', profile: 'x86-64', backend: nkmCookieGetSgtable },
-    { property: 'sgtable-describes-buffer', profile: 'arm64-soc', backend: getSgtableDmaAsPhys },
-    { property: 'bounce-preserves-data', profile: 'cc-guest', backend: swiotlbMapCopyToDeviceOnly },
-    { property: 'swiotlb-slots-sound', profile: 'cc-guest', backend: swiotlbIgnoresMinAlignMask },
-    { property: 'cma-falls-back-cleanly', profile: 'arm64-soc', backend: cmaFailureNoBuddyFallback },
-    { property: 'atomic-context-never-sleeps', profile: 'arm64-soc', backend: atomicPoolBypassed },
-    { property: 'coherent-pool-sound', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
+  // Every check must be shown to fail on a backend that breaks it: each mutant is searched with its
+  // property reduced to that one check, so the failure found is that check's.
+  const breakers: { property: string; check: string; profile: string; backend: BackendFactory }[] = [
+    ...CHECK_MUTANTS,
+    { property: 'no-stale-cpu-read', check: 'stale-read', profile: 'armv7-highmem', backend: syncForCpuNoInvalidate },
+    { property: 'cookie-never-dereferenced', check: 'cookie-dereferenced', profile: 'x86-64', backend: nkmCookieGetSgtable },
+    { property: 'sgtable-describes-buffer', check: 'wrong-pages', profile: 'arm64-soc', backend: getSgtableDmaAsPhys },
+    { property: 'bounce-preserves-data', check: 'bounced-data-differs', profile: 'cc-guest', backend: swiotlbMapCopyToDeviceOnly },
+    { property: 'swiotlb-slots-sound', check: 'min-align-bits-dropped', profile: 'cc-guest', backend: swiotlbIgnoresMinAlignMask },
+    { property: 'swiotlb-slots-sound', check: 'overlaps-live', profile: 'arm64-soc', backend: swiotlbAllocSlotsInUse },
+    { property: 'cma-falls-back-cleanly', check: 'no-buddy-fallback', profile: 'arm64-soc', backend: cmaFailureNoBuddyFallback },
+    { property: 'cma-falls-back-cleanly', check: 'cma-non-blocking', profile: 'arm64-soc', backend: cmaInAtomicContext },
+    { property: 'atomic-context-never-sleeps', check: 'sleeps-in-atomic', profile: 'arm64-soc', backend: cmaInAtomicContext },
+    { property: 'atomic-context-never-sleeps', check: 'not-from-atomic-pool', profile: 'arm64-soc', backend: atomicPoolBypassed },
+    { property: 'coherent-pool-sound', check: 'cached-mapping', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
+    { property: 'coherent-pool-sound', check: 'stale-read', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
+    { property: 'coherent-pool-sound', check: 'outside-device-pool', profile: 'arm64-soc', backend: devPoolFallsBackWhenFull },
   ];
-  it('every property has a mutant that breaks it', () => {
-    expect(new Set(breakers.map((b) => b.property))).toEqual(new Set(PROPERTIES.map((p) => p.name)));
+  it('every check of every property has a mutant that breaks it', () => {
+    const all = PROPERTIES.flatMap((p) => p.checks.map((c) => `${p.name}/${c.id}`));
+    expect(new Set(breakers.map((b) => `${b.property}/${b.check}`))).toEqual(new Set(all));
   });
   for (const b of breakers) {
-    it(`${b.property} fails on ${b.backend.name} (${b.profile})`, () => {
-      const r = checkProperty({ property: findProperty(b.property) as NonNullable<ReturnType<typeof findProperty>>, profile: b.profile, backend: b.backend, runs: 200, seed: 1 });
+    it(`${b.property}/${b.check} fails on ${b.backend.name} (${b.profile})`, () => {
+      const p = findProperty(b.property) as NonNullable<ReturnType<typeof findProperty>>;
+      const only = { ...p, checks: p.checks.filter((c) => c.id === b.check) };
+      const r = checkProperty({ property: only, profile: b.profile, backend: b.backend, runs: 300, seed: 1 });
       expect(r.verdict).toBe('violated');
-      expect(r.counterexample?.violations[0]?.property).toBe(b.property);
+      expect(r.counterexample?.violations[0]).toMatchObject({ property: b.property, check: b.check });
       expect(r.counterexample?.violations[0]?.message).toMatch(/\[[a-z_]+=/);
     });
   }

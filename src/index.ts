@@ -58,7 +58,7 @@ export { StepsArbitrary, DEFAULT_WEIGHTS, generateSteps, shrinkSteps, repair, ty
 export { ORIGIN, Shadow, firstMismatch, describeMismatch, fromDeviceMapMayDiscard, type Observation, type ReadObservation, type Violation } from './conformance/oracle.ts';
 export { Session, type SessionOptions, type SessionResult } from './conformance/session.ts';
 export { checkProperty, runSequence, platformSeedOf, type CheckOptions, type CheckResult, type SequenceOptions } from './conformance/runner.ts';
-export { violation, requireCalls, type Property, type PropertyContext } from './conformance/property.ts';
+export { activeChecks, claimedLevels, judgeOf, propertyRules, requireCalls, whyNot, type Check, type Property, type PropertyContext } from './conformance/property.ts';
 export { TRACE_VERSION, TraceError, makeTrace, parseTrace, serializeTrace, type Trace } from './conformance/trace.ts';
 export { RULES, isRuleId, type Rule, type RuleId } from '../spec/rules.ts';
 export { PROPERTIES, findProperty } from '../properties/index.ts';

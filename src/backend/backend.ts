@@ -57,14 +57,24 @@ export const BACKEND_CALLS = [
 /** One callable entry point. */
 export type BackendCall = (typeof BACKEND_CALLS)[number];
 
+/** How binding a check is: see `src/conformance/oracle.ts` and DESIGN.md "Check levels". */
+export type CheckLevel = 'contract' | 'linux' | 'hardening';
+
 /** What a backend declares it supports. */
 export interface BackendCapabilities {
-  /** Entry points implemented. */
+  /** Entry points implemented. The harness calls nothing else (`attachDevice` and `setMaskAndCoherent` always). */
   readonly calls: readonly BackendCall[];
-  /** `DMA_ATTR_*` bits honoured (others are ignored, as R56 allows). */
+  /** `DMA_ATTR_*` bits honoured; the harness passes no others (R56 lets a platform ignore unsupported ones). */
   readonly attrs: number;
   /** Profile names the backend runs on, or `all`. */
   readonly profiles: readonly string[] | 'all';
+  /**
+   * The check levels the backend claims (DESIGN.md "Check levels"):
+   * `contract` (what the DMA API documents; every backend), `linux` (what
+   * Linux's implementation chooses), `hardening` (refusals the reference
+   * adds beyond the kernel). Default `['contract']`.
+   */
+  readonly levels?: readonly CheckLevel[];
 }
 
 /** A DMA layer under test. Every method may be called in any execution context. */

@@ -46,7 +46,7 @@ export function backendFactoryProblem(value: unknown): string | null {
   const caps = capsR.value as Record<string, unknown> | undefined;
   if (typeof caps !== 'object' || caps === null) return 'has no `capabilities` object';
   const fields: Record<string, unknown> = {};
-  for (const k of ['calls', 'attrs', 'profiles']) {
+  for (const k of ['calls', 'attrs', 'profiles', 'levels']) {
     const f = read(caps, k);
     if ('problem' in f) return `capabilities ${f.problem}`;
     fields[k] = f.value;
@@ -56,6 +56,10 @@ export function backendFactoryProblem(value: unknown): string | null {
   if (unknownCall !== undefined) return `declares unknown call '${String(unknownCall)}' (accepted: ${BACKEND_CALLS.join(', ')})`;
   if (typeof fields.attrs !== 'number') return 'has no numeric `capabilities.attrs`';
   if (fields.profiles !== 'all' && !(Array.isArray(fields.profiles) && fields.profiles.every((x) => typeof x === 'string'))) return "has `capabilities.profiles` that is neither 'all' nor an array of profile names";
+  const levels = ['contract', 'linux', 'hardening'];
+  if (fields.levels !== undefined && !(Array.isArray(fields.levels) && fields.levels.length > 0 && fields.levels.every((x) => levels.includes(x as string)))) {
+    return `has \`capabilities.levels\` that is not a non-empty array of ${levels.join(', ')}`;
+  }
   return null;
 }
 
@@ -69,7 +73,7 @@ export function snapshotFactory(f: BackendFactory): BackendFactory {
   const create = f.create;
   return {
     name: f.name,
-    capabilities: { calls: [...caps.calls], attrs: caps.attrs, profiles: caps.profiles === 'all' ? 'all' : [...caps.profiles] },
+    capabilities: { calls: [...caps.calls], attrs: caps.attrs, profiles: caps.profiles === 'all' ? 'all' : [...caps.profiles], ...(caps.levels === undefined ? {} : { levels: [...caps.levels] }) },
     create: (env) => create.call(f, env),
   };
 }

@@ -35,8 +35,8 @@ export interface ReferenceOptions {
   readonly quirks?: Partial<DmaQuirks>;
 }
 
-/** Capabilities of the reference backend: every call, every attribute, every profile. */
-export const REFERENCE_CAPABILITIES: BackendCapabilities = { calls: BACKEND_CALLS, attrs: DMA_ATTR_ALL, profiles: 'all' };
+/** Capabilities of the reference backend: every call, every attribute, every profile, every check level (it is Linux, hardened). */
+export const REFERENCE_CAPABILITIES: BackendCapabilities = { calls: BACKEND_CALLS, attrs: DMA_ATTR_ALL, profiles: 'all', levels: ['contract', 'linux', 'hardening'] };
 
 /** The reference DMA layer on one platform. */
 export class ReferenceBackend implements DmaBackend {
@@ -92,8 +92,8 @@ export class ReferenceBackend implements DmaBackend {
     const d = createDevice(this.kernel, hw);
     const pool = hw.config.coherentPool;
     if (pool !== null && dmaDeclareCoherentMemory(d, pool.basePhys, pool.sizeBytes) !== 0) return -ENOMEM;
-    if (hw.config.restrictedDmaPoolSlots > 0) {
-      d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPoolSlots, this.mapTimeCopy);
+    if (hw.config.restrictedDmaPool !== null) {
+      d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPool, this.mapTimeCopy);
       if (d.dmaIoTlbMem === null) return -ENOMEM;
     }
     this.devs.set(name, d);

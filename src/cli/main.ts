@@ -36,6 +36,7 @@ import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conform
 import { wholeSyncOnlyDevices } from '../conformance/model.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
 import { type Cell, describeRules, failed, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
+import { whyNot } from '../conformance/property.ts';
 import { type CheckResult, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { PROFILES, getProfile } from '../platform/profiles.ts';
@@ -292,7 +293,7 @@ async function run(argv: string[]): Promise<number> {
             ? `backend does not support ${profile}`
             : devices.attached.length === 0
               ? `backend attaches no device of ${profile}`
-              : property.needs({ profile: getProfile(profile), capabilities: info.capabilities });
+              : whyNot(property, { profile: getProfile(profile), capabilities: info.capabilities });
         if (reason !== null) {
           cells.push({ property: name, profile, verdict: 'n/a', reason });
           continue;
@@ -473,13 +474,21 @@ function explain(argv: string[]): number {
   if (what === undefined || extra !== undefined) throw new UsageError(`explain takes one rule id or property: ${USAGE.split('\n')[2]?.trim()}`);
   if (isRuleId(what)) {
     const r = RULES[what];
-    const by = PROPERTIES.filter((p) => p.rules.includes(what)).map((p) => p.name);
+    const by = PROPERTIES.flatMap((p) => p.checks.filter((c) => c.rules.includes(what)).map((c) => `${p.name}/${c.id} (${c.level})`));
     process.stdout.write(`${what} (${r.group}): ${r.clause}\nsource: ${r.source}\nenforced by: ${by.length === 0 ? 'no property yet' : by.join(', ')}\n`);
     return 0;
   }
   const p = findProperty(what);
   if (p === undefined) throw new UsageError(`explain ${what}: accepted are a rule id R1..R${Object.keys(RULES).length} or a property: ${PROPERTIES.map((x) => x.name).join(', ')}`);
-  process.stdout.write(`${p.name}: ${p.summary}\nrules:\n${p.rules.map((r) => `  ${r}: ${RULES[r].clause} [${RULES[r].source}]`).join('\n')}\n`);
+  const lines = [`${p.name}: ${p.summary}`, 'checks:'];
+  for (const c of p.checks) {
+    lines.push(`  ${c.id} [level=${c.level}]: ${c.summary}`);
+    for (const r of c.rules) lines.push(`    ${r}: ${RULES[r].clause} [${RULES[r].source}]`);
+    if (c.see !== undefined) lines.push(`    see ${c.see}`);
+    if (c.latitude !== undefined) lines.push(`    allows: ${c.latitude}`);
+  }
+  lines.push('levels: contract = what the DMA API documents (every backend); linux = what Linux chooses; hardening = refusals beyond the kernel. A backend is held to the levels it declares in capabilities.levels (default contract).');
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 

@@ -16,7 +16,8 @@ import fc from 'fast-check';
 import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
 import { GRANULE_BYTES, type ModelMapping, type ModelObject, ModelState } from './model.ts';
-import { type AllocAttrName, BAD_CALLS, DIRECTIONS, type Step, type StepOp, definedId, usedIds } from './steps.ts';
+import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
+import { type AllocAttrName, BAD_CALLS, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
 export type StepWeights = Partial<Record<StepOp, number>>;
@@ -56,6 +57,75 @@ export interface GeneratorOptions {
   readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
   readonly allocAttrs?: readonly (readonly AllocAttrName[])[];
+  /**
+   * What the backend declares: only steps whose calls it declares are
+   * drawn, only attributes it honours are passed, and only the invalid calls
+   * of levels it claims (default: everything, as the reference declares).
+   */
+  readonly capabilities?: BackendCapabilities;
+}
+
+/** The calls each step needs the backend to declare (the harness makes no other call). */
+const STEP_CALLS: Partial<Record<StepOp, readonly BackendCall[]>> = {
+  alloc: ['allocAttrs', 'freeAttrs'],
+  free: ['freeAttrs'],
+  mmap: ['mmapAttrs'],
+  getSgtable: ['getSgtableAttrs'],
+  mapSingle: ['mapSingle', 'unmapSingle'],
+  mapPage: ['mapPage', 'unmapPage'],
+  mapSg: ['mapSg', 'unmapSg'],
+};
+
+/** The calls each invalid call makes. */
+const BAD_CALL_CALLS: Readonly<Record<BadCall, BackendCall>> = {
+  allocZeroSize: 'allocAttrs',
+  allocGfpComp: 'allocAttrs',
+  mapSingleZeroSize: 'mapSingle',
+  mapSingleDmaNone: 'mapSingle',
+  mapSingleVmalloc: 'mapSingle',
+  mapPageMmio: 'mapPage',
+  unmapUnknownHandle: 'unmapSingle',
+  unmapOtherSize: 'unmapSingle',
+  syncPastEnd: 'syncSingleForDevice',
+  freeOtherSize: 'freeAttrs',
+  mmapTooLarge: 'mmapAttrs',
+  getSgtableUnknownHandle: 'getSgtableAttrs',
+  mapSgZeroNents: 'mapSg',
+};
+
+/** What a backend's capabilities let the generator draw. */
+interface Allowed {
+  readonly ops: ReadonlySet<StepOp>;
+  /** Sync steps on single/page mappings, on sg mappings. */
+  readonly syncSingle: boolean;
+  readonly syncSg: boolean;
+  readonly badCalls: readonly BadCall[];
+  readonly allocAttrs: readonly (readonly AllocAttrName[])[];
+}
+
+const allowedCache = new WeakMap<GeneratorOptions, Allowed>();
+
+/** What `o.capabilities` allows (computed once per options object). */
+export function allowedSteps(o: GeneratorOptions): Allowed {
+  let a = allowedCache.get(o);
+  if (a !== undefined) return a;
+  const caps = o.capabilities;
+  const can = (c: BackendCall) => caps === undefined || caps.calls.includes(c);
+  const ops = new Set<StepOp>(STEP_OPS.filter((op) => (STEP_CALLS[op] ?? []).every(can)));
+  const levels = caps?.levels ?? (caps === undefined ? ['contract', 'linux', 'hardening'] : ['contract']);
+  const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]));
+  if (badCalls.length === 0) ops.delete('badCall');
+  const attrsOk = (set: readonly AllocAttrName[]) => caps === undefined || (attrsValue(set) & ~caps.attrs) === 0;
+  const choices = (o.allocAttrs ?? ATTR_CHOICES).filter(attrsOk);
+  a = {
+    ops,
+    syncSingle: can('syncSingleForCpu') && can('syncSingleForDevice'),
+    syncSg: can('syncSgForCpu') && can('syncSgForDevice'),
+    badCalls,
+    allocAttrs: choices.length === 0 ? [[]] : choices,
+  };
+  allowedCache.set(o, a);
+  return a;
 }
 
 /** The `cmaAreas` option for a profile: each CMA area by name, with its size in pages. */
@@ -110,7 +180,8 @@ function granuleRange(d: Draw, sizeBytes: number): { offset: number; size: numbe
 export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>, d: Draw, o: GeneratorOptions): Step | null {
   const highmem = o.highmem ?? false;
   const big = o.bigBuffers ?? false;
-  const attrChoices = o.allocAttrs ?? ATTR_CHOICES;
+  const allowed = allowedSteps(o);
+  const attrChoices = allowed.allocAttrs;
   const objs = [...s.objects.values()];
   const maps = [...s.mappings.values()];
   const of = (kind: ModelObject['kind']) => objs.filter((o) => o.kind === kind);
@@ -184,14 +255,15 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     },
     runWork: () => ({ op: 'runWork' }),
     badCall: () => {
-      const call = pick(d, BAD_CALLS);
+      const call = pick(d, allowed.badCalls);
       const refs = [...objs.map((o) => o.id), ...maps.map((m) => m.id)];
       return { op: 'badCall', call, ...(refs.length === 0 ? {} : { ref: pick(d, refs) }) };
     },
   };
   function syncStep(op: 'syncForCpu' | 'syncForDevice'): Step | null {
-    if (maps.length === 0) return null;
-    const m = pick(d, maps);
+    const c = maps.filter((m) => (m.kind === 'sg' ? allowed.syncSg : allowed.syncSingle));
+    if (c.length === 0) return null;
+    const m = pick(d, c);
     const r = m.kind === 'sg' ? { offset: 0, size: m.sizeBytes } : granuleRange(d, m.sizeBytes);
     return { op, ref: m.id, ...r };
   }
@@ -219,7 +291,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     return { op, ref: o.id, offset: d.int(0, o.sizeBytes - 1) };
   }
 
-  const ops = (Object.keys(weights) as StepOp[]).filter((op) => (weights[op] as number) > 0);
+  const ops = (Object.keys(weights) as StepOp[]).filter((op) => (weights[op] as number) > 0 && allowed.ops.has(op));
   let total = ops.reduce((n, op) => n + (weights[op] as number), 0);
   const tried = new Set<StepOp>();
   while (tried.size < ops.length && total > 0) {

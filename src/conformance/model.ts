@@ -37,7 +37,7 @@ export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-
  * a rule of the API).
  */
 export function wholeSyncOnlyDevices(profile: PlatformProfile): string[] {
-  if (profile.swiotlb === null && !profile.devices.some((d) => d.restrictedDmaPoolSlots > 0)) return [];
+  if (profile.swiotlb === null && !profile.devices.some((d) => d.restrictedDmaPool !== null)) return [];
   return profile.devices.filter((d) => (d.minAlignMask & 0x7ff) !== 0).map((d) => d.name);
 }
 

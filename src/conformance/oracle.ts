@@ -12,11 +12,18 @@
  * shrinks towards that property's failure) or by all of them (a replay).
  */
 import type { RuleId } from '../../spec/rules.ts';
+import type { CheckLevel } from '../backend/backend.ts';
 import { hex } from '../platform/types.ts';
 import type { PlatformViolation } from '../platform/context.ts';
 import type { PlatformProfile } from '../platform/profiles.ts';
+import type { DeviceFaultKind } from '../platform/device.ts';
+import type { PageAttr } from '../platform/pgtable.ts';
 import type { ObjKind } from './model.ts';
-import type { Step } from './steps.ts';
+import type { BadCall, Step } from './steps.ts';
+
+/** Every level, from the most to the least binding. */
+export const CHECK_LEVELS: readonly CheckLevel[] = ['contract', 'linux', 'hardening'];
+export type { CheckLevel };
 
 /** Who put a shadow byte there. `unknown` bytes are never compared. */
 export const ORIGIN = { unknown: 0, allocZero: 1, cpu: 2, device: 3 } as const;
@@ -123,68 +130,99 @@ export interface ReadObservation {
   readonly seen: Uint8Array;
   /** The bytes travelled through a swiotlb bounce buffer (the read is of, or through, a mapping whose DMA address is not the buffer's own). */
   readonly bounced: boolean;
-  /** Where the object's pages lie (see `AllocSource.region`); null for objects the driver allocated itself. */
+  /** Where the object's pages lie (see the `alloc` observation's `region`); null for objects the driver allocated itself. */
   readonly region: string | null;
 }
 
-/**
- * The path the kernel takes for a `dma_alloc_attrs` call, as the profile and
- * the device's description decide it (kernel-dma.md §1.1–1.3, §1.17):
- * `direct` = pages (CMA, then the buddy allocator), `atomic-pool`,
- * `device-pool`, `global-pool`, `arm` (ARM32's allocator: CMA without
- * fallback, remap, or its atomic pool), `swiotlb` (restricted pool).
- */
-export type AllocPath = 'direct' | 'atomic-pool' | 'device-pool' | 'global-pool' | 'arm' | 'swiotlb';
+/** Where a zone lies and the largest free buddy block it holds now (a fact the `linux`-level fallback checks read). */
+export interface ZoneFacts {
+  readonly type: string;
+  readonly startPhys: number;
+  readonly endPhys: number;
+  /** Highest order with a free block, -1 when none. */
+  readonly maxFreeOrder: number;
+}
 
-/** Everything the oracle reports. */
+/** A gen_pool the substrate knows (atomic pools, ARM32's pool), and where its first fit would place a request now. */
+export interface PoolFacts {
+  readonly name: string;
+  readonly availBytes: number;
+  /** Physical address where the pool's algorithm would place the request, or null when it has no room. */
+  readonly placementPhys: number | null;
+}
+
+/** Everything the oracle reports: what the trusted platform showed, never a verdict (properties judge). */
 export type Observation =
   | ReadObservation
   | {
+      /** A DMA address was handed to a device (a coherent handle, a mapping or one mapped sg segment). */
       readonly kind: 'dma-address';
       readonly at: StepRef;
       readonly ref: string;
       readonly dev: string;
       readonly dma: number;
       readonly sizeBytes: number;
-      /** Mask width in force (coherent mask for allocations, streaming mask for maps). */
+      /** Mask width in force (the device's natural width, set at probe). */
       readonly maskBits: number;
-      /** Why the range is unreachable by the device, or null when it is reachable. */
-      readonly problem: string | null;
+      /** What makes the range unreachable through the bus (mask, bus limit, windows, not RAM), or null. */
+      readonly unreachable: string | null;
+      /** The first private (encrypted) page the range reaches on an encrypted guest, as a physical address, or null. */
+      readonly privatePhys: number | null;
+      /** Where the range leaves the device's restricted-dma-pool, as evidence, or null. */
+      readonly outsidePool: string | null;
     }
   | {
+      /** A device access through a handed-out address faulted. */
+      readonly kind: 'device-fault';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly dma: number;
+      readonly sizeBytes: number;
+      readonly faultKind: DeviceFaultKind;
+      readonly reason: string;
+    }
+  | {
+      /** A `dma_alloc_attrs` call, with the facts of its result (or of its failure). */
       readonly kind: 'alloc';
       readonly at: StepRef;
       readonly ref: string;
       readonly dev: string;
+      readonly sizeBytes: number;
+      readonly gfp: number;
+      readonly attrs: number;
       readonly ok: boolean;
-      /** Problems found with a successful allocation (alignment, overlap, bad address), or with a failure's side effects. */
-      readonly problems: readonly string[];
-    }
-  | {
-      /**
-       * Where an allocation came from, judged against the path the kernel
-       * takes (`path`). `region`: `cma:<area>`, `pool:<gen_pool>`,
-       * `coherent-pool:<dev>`, `global-pool`, `buddy`, `mixed`, or null on
-       * failure. Problems are sorted by the property that owns them.
-       */
-      readonly kind: 'alloc-source';
-      readonly at: StepRef;
-      readonly ref: string;
-      readonly dev: string;
-      readonly path: AllocPath;
+      /** Success: the CPU address (or cookie) and handle. */
+      readonly cpuAddr: number | null;
+      readonly dma: number;
+      /** The buffer has a kernel mapping the CPU may use (no NO_KERNEL_MAPPING cookie). */
+      readonly kernelMapping: boolean;
+      /** Physical address of each page of the buffer, from its kernel mapping (or for a cookie the handle); null when they do not translate. */
+      readonly pages: readonly number[] | null;
+      /** Where the pages lie: `cma:<area>`, `pool:<gen_pool>`, `coherent-pool:<dev>`, `restricted-pool:<dev>`, `global-pool`, `buddy`, `mixed`; null on failure. */
       readonly region: string | null;
-      readonly blocking: boolean;
-      readonly cmaProblems: readonly string[];
-      readonly atomicProblems: readonly string[];
-      readonly poolProblems: readonly string[];
+      /** Attribute of the CPU mapping handed out (null for a cookie or on failure). */
+      readonly cpuAttr: PageAttr | null;
+      /** A live object or bounce buffer the pages overlap, as evidence, or null. */
+      readonly overlaps: string | null;
+      /** Failure: what changed in the substrate's accounting although nothing was handed out. */
+      readonly changed: readonly string[];
+      /** Live coherent buffers and streaming mappings (every device) before the call. */
+      readonly live: number;
+      /** Failure: the zones and their largest free blocks, and the substrate's gen_pools with their placement for this size. */
+      readonly zones: readonly ZoneFacts[] | null;
+      readonly pools: readonly PoolFacts[] | null;
+      /** Fault injection was on (page allocation or page-state conversion may fail on purpose). */
+      readonly faultInjection: boolean;
     }
   | {
-      /** A coherent buffer was freed: were its pages given back to where they came from? */
+      /** A coherent buffer was freed: which of its pages are still held, and where. */
       readonly kind: 'free';
       readonly at: StepRef;
       readonly ref: string;
       readonly region: string | null;
-      readonly problems: readonly string[];
+      /** Pages of the buffer still held after the free, with where (`CMA area x`, `gen_pool y`, `not on the buddy free lists`); empty when all came back. */
+      readonly held: readonly { readonly pfn: number; readonly where: string }[];
     }
   | {
       readonly kind: 'oops';
@@ -221,8 +259,8 @@ export type Observation =
       readonly bouncePhys: number;
       /** Physical address of the buffer mapped. */
       readonly origPhys: number;
-      /** Broken bounce-buffer rules (alignment, boundary, overlap), empty when sound. */
-      readonly problems: readonly string[];
+      /** Another live bounce buffer or driver object the bounce buffer overlaps, as evidence, or null. */
+      readonly overlaps: string | null;
     }
   | {
       /** A device's swiotlb accounting after everything was unmapped and freed, against the start (`swiotlbState`). */
@@ -234,17 +272,28 @@ export type Observation =
   | {
       readonly kind: 'refusal';
       readonly at: StepRef;
-      readonly call: string;
+      readonly call: BadCall;
       readonly expected: string;
       readonly got: string;
       /** What changed although the call was refused, or null. */
       readonly changed: string | null;
     };
 
-/** A broken contract: which property, which rules, where, and the evidence. */
+/** One kind of observation. */
+export type ObservationKind = Observation['kind'];
+
+/** A broken contract: which property and check, at which level, which rules, where, and the evidence. */
 export interface Violation {
   readonly property: string;
+  /** The check that failed (its id within the property). */
+  readonly check: string;
+  readonly level: CheckLevel;
+  /** The rules of the failed check. */
   readonly rules: readonly RuleId[];
+  /** The kernel function or document the check follows, when no rule states it. */
+  readonly see?: string;
+  /** What the check allows. */
+  readonly latitude?: string;
   readonly at: StepRef;
   /** One line: the actor, the broken expectation, bracketed `key=value` evidence with both sides. */
   readonly message: string;

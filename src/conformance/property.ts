@@ -1,20 +1,47 @@
 /**
- * Not a kernel mirror: what a property is (DESIGN.md "Properties"). A
- * property is a named checker over the oracle's observations, tagged with the
- * rules it enforces, plus the step weights its fast-check test draws with so
- * that sequences reach the behaviour it judges. It says which profiles and
- * backends it needs; where it has nothing to judge it is not run.
+ * Not a kernel mirror: what a property is (DESIGN.md "Properties", "Check
+ * levels"). A property is a named invariant made of checks, each one
+ * condition with its own level and rules, plus the step weights its
+ * fast-check test draws with so that sequences reach the behaviour it
+ * judges. A check runs only where the backend claims its level
+ * (`capabilities.levels`): `contract` is what the DMA API documents for
+ * every implementation, `linux` what Linux's implementation chooses,
+ * `hardening` the reference's refusals beyond the kernel. The condition
+ * lives in the check, over the facts the oracle recorded; a newcomer
+ * opening a property file sees what it tests.
  */
 import type { RuleId } from '../../spec/rules.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
 import type { PlatformProfile } from '../platform/profiles.ts';
 import type { GeneratorOptions, StepWeights } from './generator.ts';
-import type { Observation, Violation } from './oracle.ts';
+import type { CheckLevel, Observation, Violation } from './oracle.ts';
 
 /** What a property can see of where it runs. */
 export interface PropertyContext {
   readonly profile: PlatformProfile;
   readonly capabilities: BackendCapabilities;
+}
+
+/** One condition a property tests. */
+export interface Check {
+  /** Kebab-case, unique within its property (`not-zeroed`). */
+  readonly id: string;
+  readonly level: CheckLevel;
+  /** The rules this condition enforces. */
+  readonly rules: readonly RuleId[];
+  /** What must hold, one sentence. */
+  readonly summary: string;
+  /** What the check allows an implementation, where the documentation leaves room. */
+  readonly latitude?: string;
+  /** The kernel function or `Documentation/` path the condition comes from, for checks no rule of the catalog states. */
+  readonly see?: string;
+  /** Why the check cannot run here (beyond its property's needs), or null. */
+  readonly needs?: (ctx: PropertyContext) => string | null;
+  /**
+   * Judge one observation.
+   * @returns the evidence of a breach (one line, bracketed `key=value`, both sides), or null
+   */
+  judge(obs: Observation, ctx: PropertyContext): string | null;
 }
 
 /** One invariant. */
@@ -23,21 +50,62 @@ export interface Property {
   readonly name: string;
   /** One sentence: what holds. */
   readonly summary: string;
-  /** Rules of `spec/rules.ts` the property enforces (a rule that does not exist is a type error). */
-  readonly rules: readonly RuleId[];
+  /** The conditions, each with its level and rules. */
+  readonly checks: readonly Check[];
   /** Step weights over the generator's defaults. */
   readonly weights: StepWeights;
   /** Other generator knobs the property's test sets (attribute sets to draw). */
   readonly generator?: Pick<GeneratorOptions, 'allocAttrs' | 'maxSteps' | 'bigBuffers' | 'largeAllocs'>;
   /** Why the property cannot run here, or null when it can. */
   needs(ctx: PropertyContext): string | null;
-  /** Judge one observation: a violation of this property, or null. */
-  check(obs: Observation): Violation | null;
 }
 
-/** Build a violation of `p` at the observation's step. */
-export function violation(p: Property, obs: Observation, message: string): Violation {
-  return { property: p.name, rules: p.rules, at: obs.at, message };
+/** The levels a backend claims: its declared `levels`, or `contract` alone. */
+export function claimedLevels(caps: BackendCapabilities): readonly CheckLevel[] {
+  return caps.levels ?? ['contract'];
+}
+
+/** Every rule a property enforces: the union of its checks' rules, in order. */
+export function propertyRules(p: Property): RuleId[] {
+  return [...new Set(p.checks.flatMap((c) => c.rules))];
+}
+
+/** The checks of `p` that run here: their level is claimed and their needs are met. */
+export function activeChecks(p: Property, ctx: PropertyContext): Check[] {
+  const levels = claimedLevels(ctx.capabilities);
+  return p.checks.filter((c) => levels.includes(c.level) && (c.needs?.(ctx) ?? null) === null);
+}
+
+/** Why `p` cannot run here: its own needs, or no check of a level the backend claims. */
+export function whyNot(p: Property, ctx: PropertyContext): string | null {
+  const own = p.needs(ctx);
+  if (own !== null) return own;
+  if (activeChecks(p, ctx).length === 0) return `no check at a level the backend claims (${claimedLevels(ctx.capabilities).join(', ')})`;
+  return null;
+}
+
+/** A judge of one property in one context: each observation against every active check. */
+export function judgeOf(p: Property, ctx: PropertyContext): (obs: Observation) => Violation[] {
+  const checks = activeChecks(p, ctx);
+  return (obs) => {
+    const out: Violation[] = [];
+    for (const c of checks) {
+      const evidence = c.judge(obs, ctx);
+      if (evidence !== null) {
+        out.push({
+          property: p.name,
+          check: c.id,
+          level: c.level,
+          rules: c.rules,
+          ...(c.see === undefined ? {} : { see: c.see }),
+          ...(c.latitude === undefined ? {} : { latitude: c.latitude }),
+          at: obs.at,
+          message: evidence,
+        });
+      }
+    }
+    return out;
+  };
 }
 
 /** The first of `calls` the backend does not declare, as a reason not to run; null when all are declared. */
@@ -49,5 +117,5 @@ export function requireCalls(ctx: PropertyContext, calls: readonly BackendCall[]
 /** Why nothing can bounce on this profile (no default swiotlb, no restricted-pool device), or null when something can. */
 export function requireSwiotlb(ctx: PropertyContext): string | null {
   const p = ctx.profile;
-  return p.swiotlb !== null || p.devices.some((d) => d.restrictedDmaPoolSlots > 0) ? null : 'the profile has no swiotlb';
+  return p.swiotlb !== null || p.devices.some((d) => d.restrictedDmaPool !== null) ? null : 'the profile has no swiotlb';
 }

@@ -8,6 +8,7 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
 import { RULES } from '../../spec/rules.ts';
+import { hex } from '../platform/types.ts';
 import { type Observation, type Violation, firstMismatch } from './oracle.ts';
 import type { CheckResult } from './runner.ts';
 import type { SessionResult } from './session.ts';
@@ -79,9 +80,12 @@ export function renderFailure(r: CheckResult, file: string | null, replay: strin
   return `${lines.join('\n')}\n`;
 }
 
-/** Rules of a violation with their clauses, one per line. */
+/** The failed check of a violation: its level and rules with their clauses (or the kernel source it follows), one per line. */
 export function describeRules(v: Violation): string {
-  return v.rules.map((r) => `  ${r}: ${RULES[r].clause} [${RULES[r].source}]`).join('\n');
+  const lines = [`  check ${v.property}/${v.check} [level=${v.level}]${v.latitude === undefined ? '' : ` (allows: ${v.latitude})`}`];
+  for (const r of v.rules) lines.push(`  ${r}: ${RULES[r].clause} [${RULES[r].source}]`);
+  if (v.see !== undefined) lines.push(`  see ${v.see}`);
+  return lines.join('\n');
 }
 
 /** Listing of `steps`, numbered, in kernel call syntax, with the violations under the step they happened at. */
@@ -123,10 +127,15 @@ export function observationNotes(): { readonly notes: Map<number, string[]>; obs
           return;
         }
         case 'alloc':
-          add(i, obs.ok ? `allocated${obs.problems.length > 0 ? `: ${obs.problems.join('; ')}` : ''}` : 'allocation failed (allowed); later uses are skipped');
+          add(i, obs.ok ? `allocated at dma ${hex(obs.dma)}${obs.region === null ? '' : ` from ${obs.region}`}` : 'allocation failed (allowed); later uses are skipped');
           return;
         case 'dma-address':
-          if (obs.problem !== null) add(i, `dma address ${obs.problem}`);
+          if (obs.unreachable !== null) add(i, `dma address ${obs.unreachable}`);
+          if (obs.privatePhys !== null) add(i, `dma address leads to private memory at ${hex(obs.privatePhys)}`);
+          if (obs.outsidePool !== null) add(i, `dma address outside the restricted pool ${obs.outsidePool}`);
+          return;
+        case 'device-fault':
+          add(i, `device access faulted: ${obs.reason}`);
           return;
         case 'oops':
           add(i, `oops: ${obs.message}`);

@@ -11,7 +11,7 @@ import { getProfile, hasHighmem } from '../platform/profiles.ts';
 import { StepsArbitrary, cmaPinTargets } from './generator.ts';
 import { wholeSyncOnlyDevices } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
-import type { Property } from './property.ts';
+import { type Property, judgeOf } from './property.ts';
 import { Session, type SessionResult } from './session.ts';
 import { type Step, renumber } from './steps.ts';
 
@@ -41,6 +41,8 @@ export interface SequenceOptions {
 export function runSequence(steps: readonly Step[], o: SequenceOptions): SequenceOutcome {
   const violations: Violation[] = [];
   const seen = new Set<string>();
+  const ctx = { profile: getProfile(o.profile), capabilities: o.capabilities ?? o.backend.capabilities };
+  const judges = o.properties.map((p) => judgeOf(p, ctx));
   noteSequence(steps);
   const session = new Session({
     profile: o.profile,
@@ -50,13 +52,13 @@ export function runSequence(steps: readonly Step[], o: SequenceOptions): Sequenc
     ...(o.capabilities === undefined ? {} : { capabilities: o.capabilities }),
     sink: (obs) => {
       o.observe?.(obs);
-      for (const p of o.properties) {
-        const v = p.check(obs);
-        if (v === null) continue;
-        const key = `${v.property}@${v.at.index}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        violations.push(v);
+      for (const judge of judges) {
+        for (const v of judge(obs)) {
+          const key = `${v.property}/${v.check}@${v.at.index}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          violations.push(v);
+        }
       }
     },
   });
@@ -131,6 +133,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),
     cmaAreas: cmaPinTargets(profile),
+    capabilities: o.capabilities ?? o.backend.capabilities,
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
     ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),
     ...(o.property.generator?.largeAllocs === undefined ? {} : { largeAllocs: o.property.generator.largeAllocs }),

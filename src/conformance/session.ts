@@ -1,18 +1,23 @@
 /**
  * Not a kernel mirror: the one interpreter of driver steps. A session builds
- * a platform, its substrate and a backend (`setUp`), plays the driver — every
- * `dma_*` call goes to the backend, every CPU, device, user and cache action
- * to the trusted platform — and feeds the oracle's observations to a sink.
+ * a platform, its substrate and a backend (`bootMachine`), plays the driver —
+ * every `dma_*` call goes to the backend (behind the box of `guard.ts`),
+ * every CPU, device, user and cache action to the trusted platform — and
+ * feeds the oracle's observations to a sink. It records what the platform
+ * showed (bytes read, addresses and where they lead, where an allocation's
+ * pages lie, what a free left behind); it judges nothing: every condition
+ * lives in the property that owns it (DESIGN.md "Style").
  *
  * A step that names the result of a failed call is skipped, as a driver that
  * checks `dma_mapping_error` or a NULL return does (R33, R47). A step the
  * symbolic model finds illegal is skipped and counted (misuse mode, which
- * executes them, is a later issue). A backend exception stops the sequence:
- * a kernel that oopsed has no later state worth checking. At the end the
- * session tears down what is still live (unmap, munmap, free) in process
- * context and compares the substrate's accounting with where it started.
+ * executes them, is a later issue). Only calls the backend declares are
+ * made. A backend exception stops the sequence: a kernel that oopsed has no
+ * later state worth checking. At the end the session tears down what is
+ * still live (unmap, munmap, free) in process context and compares the
+ * substrate's accounting with where it started.
  */
-import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts';
+import type { BackendCall, BackendCapabilities, BackendFactory } from '../backend/backend.ts';
 import { AsyncBackendError, BackendCallError, BackendReturnError, type GuardedBackend, describeThrown, noteStep } from '../backend/guard.ts';
 import { bootMachine } from '../backend/setup.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
@@ -20,18 +25,16 @@ import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
 import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
-import type { GenPool } from '../linux/lib/genalloc.ts';
-import { CMA_ALIGNMENT } from '../linux/mm/cma.ts';
-import { rangeDmaToPhys, rangePhysToDma } from '../platform/bus.ts';
+import { rangeDmaToPhys } from '../platform/bus.ts';
 import { PlatformError } from '../platform/check.ts';
 import { DeviceFault } from '../platform/device.ts';
 import { BusError } from '../platform/memory.ts';
-import { PageFault } from '../platform/pgtable.ts';
+import { type PageAttr, PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, wholeSyncOnlyDevices } from './model.ts';
-import { type AllocPath, ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
+import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
 /** Options of a {@link Session}. */
@@ -62,6 +65,14 @@ export interface SessionResult {
   readonly halted: boolean;
   /** What the backend threw when it halted, one line (null when it did not). */
   readonly oops: string | null;
+  /** Calls made and calls that failed, by kind (allocations; streaming maps). */
+  readonly calls: CallStats;
+}
+
+/** How many calls of each kind were made, and how many failed. */
+export interface CallStats {
+  readonly alloc: { made: number; failed: number };
+  readonly map: { made: number; failed: number };
 }
 
 interface Neighbour {
@@ -87,9 +98,8 @@ interface ObjRec {
   neighbour?: Neighbour | null;
   /** Some mapping of the object went through a bounce buffer. */
   bounced?: boolean;
-  /** Coherent buffers: where the pages lie and the path the kernel took (see `alloc-source`). */
+  /** Coherent buffers: where the pages lie (see the `alloc` observation). */
   region?: string | null;
-  path?: AllocPath;
 }
 
 interface MapRec {
@@ -124,8 +134,12 @@ export class Session {
   private at: StepRef = { index: 0, step: null };
   /** What setting the machine up threw (an oops of the backend at step 0), or null. */
   private setupOops: BackendCallError | null = null;
+  /** The calls the backend declares: the only ones made. */
+  private readonly declared: ReadonlySet<BackendCall>;
+  private readonly calls: CallStats = { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
 
   constructor(private readonly options: SessionOptions) {
+    this.declared = new Set((options.capabilities ?? options.backend.capabilities).calls);
     let m: ReturnType<typeof bootMachine> | null = null;
     try {
       m = bootMachine(options.profile, { seed: options.platformSeed, backend: options.backend, ...(options.devices === undefined ? {} : { devices: options.devices }), ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }) });
@@ -149,7 +163,7 @@ export class Session {
     this.refused = m.refused;
     this.model = new ModelState(m.attached, wholeSyncOnlyDevices(this.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
-    for (const d of this.model.devices) {
+    for (const d of this.declared.has('swiotlbState') ? this.model.devices : []) {
       const st = this.guarded(() => this.backend.swiotlbState(d));
       if (st !== undefined && st !== null) this.swiotlbStart.set(d, st);
     }
@@ -182,7 +196,7 @@ export class Session {
     const illegal: { index: number; rule: string }[] = [];
     if (this.setupOops !== null) {
       this.emitOops(this.setupOops);
-      return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops };
+      return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops, calls: this.calls };
     }
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i] as Step;
@@ -199,7 +213,7 @@ export class Session {
         illegal.push({ index: i + 1, rule });
         continue;
       }
-      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops };
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, calls: this.calls };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
       else this.model.apply(step);
@@ -207,8 +221,8 @@ export class Session {
     }
     this.at = { index: 0, step: null };
     noteStep(0);
-    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true, oops: this.oops };
-    return { executed, skipped, illegal, halted: false, oops: null };
+    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true, oops: this.oops, calls: this.calls };
+    return { executed, skipped, illegal, halted: false, oops: null, calls: this.calls };
   }
 
   private fail(step: Step): void {
@@ -312,17 +326,27 @@ export class Session {
     return this.model.segmentsIn(m, offset, size).map((s) => ({ o: this.obj(s.obj), objOffset: s.objOffset, at: s.at, len: s.sizeBytes }));
   }
 
-  private checkReachable(ref: string, dev: string, dma: number, size: number, coherentMask: boolean): void {
+  /** Record where a DMA range handed to `dev` leads: unreachable, private memory, outside its restricted pool. */
+  private noteDmaAddress(ref: string, dev: string, dma: number, size: number): void {
     const cfg = this.platform.device(dev).config;
-    const maskBits = cfg.addressBits;
     const last = dma + size - 1;
-    let problem: string | null = null;
-    if (dma === DMA_MAPPING_ERROR || !Number.isSafeInteger(dma) || dma < 0) problem = 'not an address';
-    else if (last > maskLimit(maskBits)) problem = `beyond the ${coherentMask ? 'coherent ' : ''}mask [limit=${hex(maskLimit(maskBits))}]`;
-    else if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) problem = `beyond bus_dma_limit [limit=${hex(cfg.busDmaLimit)}]`;
-    else if (rangeDmaToPhys(cfg.dmaRanges, dma) === null || rangeDmaToPhys(cfg.dmaRanges, last) === null) problem = 'outside every dma-ranges window';
-    else if (!this.platform.mem.isRam(rangeDmaToPhys(cfg.dmaRanges, dma) as number, size)) problem = 'not RAM behind the window';
-    this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits, problem });
+    let unreachable: string | null = null;
+    let privatePhys: number | null = null;
+    let outsidePool: string | null = null;
+    const lo = Number.isSafeInteger(dma) && dma >= 0 && dma !== DMA_MAPPING_ERROR ? rangeDmaToPhys(cfg.dmaRanges, dma) : null;
+    const hi = lo === null ? null : rangeDmaToPhys(cfg.dmaRanges, last);
+    if (dma === DMA_MAPPING_ERROR || !Number.isSafeInteger(dma) || dma < 0) unreachable = 'not an address';
+    else if (last > maskLimit(cfg.addressBits)) unreachable = `beyond the mask [limit=${hex(maskLimit(cfg.addressBits))}]`;
+    else if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) unreachable = `beyond bus_dma_limit [limit=${hex(cfg.busDmaLimit)}]`;
+    else if (lo === null || hi === null) unreachable = 'outside every dma-ranges window';
+    else if (!this.platform.mem.isRam(lo, size)) unreachable = 'not RAM behind the window';
+    if (unreachable === null && lo !== null) {
+      const p = this.platform.encryption?.firstPrivate(lo, size) ?? null;
+      privatePhys = p === null ? null : p * PAGE_SIZE;
+      const pool = cfg.restrictedDmaPool;
+      if (pool !== null && (lo < pool.basePhys || lo + size > pool.basePhys + pool.sizeBytes)) outsidePool = `[phys=${hex(lo)}] [size=${size}] [pool=${hex(pool.basePhys)}+${hex(pool.sizeBytes)}]`;
+    }
+    this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits: cfg.addressBits, unreachable, privatePhys, outsidePool });
   }
 
   /** Physical pages a backend's allocation covers, from its kernel mapping or (cookie) its DMA handle; null when neither translates. */
@@ -345,32 +369,23 @@ export class Session {
     return pages;
   }
 
+  /** The live object (other than `exclude`) whose pages overlap `pages`, as evidence, or null. */
   private overlaps(pages: readonly number[], exclude: string): string | null {
     for (const o of this.objs.values()) {
       if (o.id === exclude) continue;
       const lo = o.physPages[0] as number;
       for (const p of pages) {
-        if (o.kind === 'coherent' ? o.physPages.some((q) => Math.floor(q / PAGE_SIZE) === Math.floor(p / PAGE_SIZE)) : p + PAGE_SIZE > lo && p < lo + o.sizeBytes) return o.id;
+        if (o.kind === 'coherent' ? o.physPages.some((q) => Math.floor(q / PAGE_SIZE) === Math.floor(p / PAGE_SIZE)) : p + PAGE_SIZE > lo && p < lo + o.sizeBytes) return `live object ${o.id} [phys=${hex(p)}]`;
       }
+    }
+    for (const p of pages) {
+      const b = this.bounceOverlap(p, PAGE_SIZE, '');
+      if (b !== null) return `${b} [phys=${hex(p)}]`;
     }
     return null;
   }
 
-  // ---- where allocations come from (CMA, pools), through the substrate and the profile ----
-
-  /** The path the kernel takes for this allocation (kernel-dma.md §1.1–1.3, §1.17). */
-  private allocPath(dev: string, gfp: number, attrs: number): AllocPath {
-    const cfg = this.platform.device(dev).config;
-    const dma = this.platform.profile.dma;
-    if (cfg.restrictedDmaPoolSlots > 0) return 'swiotlb';
-    if (cfg.coherentPool !== null) return 'device-pool';
-    if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 || cfg.coherent) return 'direct';
-    if (dma.archHasDmaAlloc) return 'arm';
-    if (dma.globalPool) return 'global-pool';
-    return dma.directRemap && !gfpflagsAllowBlocking(gfp) ? 'atomic-pool' : 'direct';
-  }
-
-  /** Where physical pages lie: a gen_pool, a CMA area, a coherent pool of the profile, or the buddy allocator. */
+  /** Where physical pages lie: a gen_pool, a CMA area, a reserved pool of the profile, or the buddy allocator. */
   private regionOf(pages: readonly number[]): string {
     const all = (f: (phys: number) => boolean) => pages.length > 0 && pages.every(f);
     for (const g of this.mm.genPools) if (all((q) => g.hasPhys(q, PAGE_SIZE))) return `pool:${g.name}`;
@@ -378,128 +393,28 @@ export class Session {
     if (cma !== undefined && all((q) => cma.contains(Math.floor(q / PAGE_SIZE)))) return `cma:${cma.name}`;
     const inside = (r: { basePhys: number; sizeBytes: number } | null) => r !== null && all((q) => q >= r.basePhys && q + PAGE_SIZE <= r.basePhys + r.sizeBytes);
     for (const d of this.platform.profile.devices) if (inside(d.coherentPool)) return `coherent-pool:${d.name}`;
+    for (const d of this.platform.profile.devices) if (inside(d.restrictedDmaPool)) return `restricted-pool:${d.name}`;
     if (inside(this.platform.profile.globalCoherentPool)) return 'global-pool';
     if (pages.some((q) => this.mm.cma.areaOf(Math.floor(q / PAGE_SIZE)) !== undefined || this.mm.genPools.some((g) => g.hasPhys(q, 1)))) return 'mixed';
     return 'buddy';
   }
 
-  /** Highest DMA address `dev` reaches with its coherent mask (set to its natural width) and bus limit. */
-  private coherentLimit(dev: string): number {
-    const cfg = this.platform.device(dev).config;
-    return Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
-  }
-
-  /** Can `dev` reach `[phys, phys+size)` through its windows, within {@link coherentLimit}? */
-  private reaches(dev: string, phys: number, size: number): boolean {
-    const ranges = this.platform.device(dev).config.dmaRanges;
-    const lo = rangePhysToDma(ranges, phys);
-    const hi = rangePhysToDma(ranges, phys + size - 1);
-    return lo !== null && hi !== null && hi <= this.coherentLimit(dev);
-  }
-
-  /** A free buddy block of at least `order` in a lowmem zone the device reaches whole (what `__dma_direct_alloc_pages` would find), as evidence, or null. */
-  private buddyCouldServe(dev: string, order: number): string | null {
-    if (this.platform.faults.options.pageAllocFailRate > 0) return null;
-    for (const z of this.mm.pages.zones) {
-      if (z.type === 'HIGHMEM' || !this.reaches(dev, z.startPfn * PAGE_SIZE, (z.endPfn - z.startPfn) * PAGE_SIZE)) continue;
-      for (let o = order; o <= this.mm.pages.maxOrder; o++) if ((z.free[o]?.size ?? 0) > 0) return `[zone=${z.type}] [free_order=${o}] [order=${order}]`;
-    }
-    return null;
-  }
-
-  /**
-   * The atomic pools `dma_alloc_from_pool` tries for `dev`, in the kernel's
-   * order (`dma_guess_pool`): the zone hint of the coherent limit picks the
-   * first pool (DMA, DMA32 or kernel), then kernel → DMA32 → DMA. Devices
-   * behind `dma-ranges` are left out (empty): their hint depends on the
-   * translation of an address outside the windows.
-   */
-  private atomicPoolChain(dev: string): GenPool[] {
-    const cfg = this.platform.device(dev).config;
-    if (cfg.dmaRanges !== null) return [];
-    const pool = (n: string) => this.mm.genPools.find((g) => g.name === `atomic_pool_${n}`) ?? null;
-    const [kernel, dma32, dma] = [pool('kernel'), pool('dma32'), pool('dma')];
-    const limit = this.coherentLimit(dev);
-    const z = this.platform.profile.zones;
-    const hint = z.dmaEndPhys !== null && limit <= z.dmaEndPhys - 1 ? 'dma' : limit <= maskLimit(32) ? 'dma32' : 'kernel';
-    const chain: (GenPool | null)[] = [];
-    let next = hint === 'dma' ? (dma ?? dma32 ?? kernel) : hint === 'dma32' ? (dma32 ?? dma ?? kernel) : (kernel ?? dma32 ?? dma);
-    while (next !== null && !chain.includes(next)) {
-      chain.push(next);
-      next = next === kernel ? (dma32 ?? dma) : next === dma32 ? dma : null;
-    }
-    return chain.filter((g): g is GenPool => g !== null);
-  }
-
-  /** Judge an allocation's source against the kernel's path; see the `alloc-source` observation. */
-  private emitAllocSource(ref: string, dev: string, size: number, gfp: number, path: AllocPath, region: string | null, cpu: number | null, pages: readonly number[] = []): void {
-    const blocking = gfpflagsAllowBlocking(gfp);
-    const cfg = this.platform.device(dev).config;
-    const profile = this.platform.profile;
-    const cmaP: string[] = [];
-    const atomicP: string[] = [];
-    const poolP: string[] = [];
-    const order = getOrder(size);
-    const ev = `[dev=${dev}] [size=${size}] [gfp=${blocking ? 'blocking' : 'non-blocking'}] [path=${path}]`;
-    if (region !== null && region.startsWith('cma:')) {
-      const area = this.mm.cma.byName(region.slice(4));
-      const own = profile.cma.find((c) => c.kind === 'device' && c.device === dev);
-      if (!blocking) cmaP.push(`CMA served a non-blocking allocation ${ev} [from=${region}]`);
-      if (own !== undefined && area?.config.name !== own.name) cmaP.push(`allocation from another CMA area than the device's own ${ev} [from=${region}] [own=${own.name}]`);
-      if (own === undefined && area?.config.kind === 'device') cmaP.push(`allocation from another device's CMA area ${ev} [from=${region}]`);
-      // dma_alloc_contiguous's rule; ARM32 asks dma_alloc_from_contiguous, which has none.
-      if (own === undefined && size <= PAGE_SIZE && path === 'direct') cmaP.push(`a single page from a shared CMA area ${ev} [from=${region}]`);
-      if (area?.config.kind === 'numa' && area.config.node !== cfg.numaNode) cmaP.push(`allocation from another node's CMA area ${ev} [from=${region}] [node=${cfg.numaNode}]`);
-    }
-    if (region === null && path === 'direct') {
-      const could = this.buddyCouldServe(dev, order);
-      if (could !== null) cmaP.push(`allocation failed although the buddy allocator could serve it ${ev} ${could}`);
-    }
-    if (path === 'atomic-pool' || (path === 'arm' && !blocking)) {
-      if (region !== null && !region.startsWith('pool:')) atomicP.push(`a non-blocking allocation for a non-coherent device did not come from an atomic pool ${ev} [from=${region}]`);
-      if (region === null) {
-        const pools = path === 'arm' ? this.mm.genPools.filter((g) => g.name === 'arm_atomic_pool') : this.atomicPoolChain(dev);
-        const room = pools.find((g) => g.couldServe(size, (q, n) => this.reaches(dev, q, n)));
-        if (room !== undefined) atomicP.push(`a non-blocking allocation failed although atomic pool ${room.name} had room ${ev} [avail=${room.availBytes}]`);
-      }
-    }
-    const pool = path === 'device-pool' ? cfg.coherentPool : path === 'global-pool' ? profile.globalCoherentPool : null;
-    if (pool !== null && region !== null) {
-      const expected = path === 'device-pool' ? `coherent-pool:${dev}` : 'global-pool';
-      if (region !== expected) poolP.push(`allocation fell back outside the ${path === 'device-pool' ? "device's" : 'global'} coherent pool ${ev} [from=${region}] [pool=${hex(pool.basePhys)}+${pool.sizeBytes}]`);
-      const first = pages[0];
-      const align = PAGE_SIZE * 2 ** order;
-      if (first !== undefined && region === expected && (first - pool.basePhys) % align !== 0) poolP.push(`pool allocation not aligned to its order within the pool ${ev} [offset=${hex(first - pool.basePhys)}] [align=${hex(align)}]`);
-      if (cpu !== null && region === expected) {
-        const attr = this.platform.pt.translate(cpu, 'read', 'oracle').attr;
-        if (attr === 'cacheable') poolP.push(`pool buffer handed out through a cacheable mapping of a non-coherent pool ${ev} [cpu_addr=${hex(cpu)}] [attr=${attr}]`);
-      }
-    }
-    this.emit({ kind: 'alloc-source', at: this.at, ref, dev, path, region, blocking, cmaProblems: cmaP, atomicProblems: atomicP, poolProblems: poolP });
-  }
-
-  /** After `dma_free_attrs`: every page must be back where it came from (CMA bitmap, gen_pool, buddy free lists). */
-  private checkFreed(o: ObjRec): void {
+  /** After `dma_free_attrs`: which of the buffer's pages are still held (CMA bitmap, gen_pool, off the buddy free lists). */
+  private heldAfterFree(o: ObjRec): { pfn: number; where: string }[] {
     const region = o.region ?? null;
-    const problems: string[] = [];
-    if (region !== null && o.path !== 'swiotlb') {
-      for (const phys of o.physPages) {
-        const p = Math.floor(phys / PAGE_SIZE);
-        let held: string | null = null;
-        if (region.startsWith('cma:')) {
-          const a = this.mm.cma.byName(region.slice(4));
-          if (a !== undefined && a.bitmap[p - a.basePfn] !== 0) held = `still allocated in CMA area ${a.name}`;
-        } else if (region.startsWith('pool:')) {
-          const g = this.mm.genPools.find((x) => x.name === region.slice(5));
-          if (g?.physInUse(phys, PAGE_SIZE) === true) held = `still in use in gen_pool ${g.name}`;
-        } else if (region === 'buddy' && !this.mm.pages.isFree(p as Pfn)) held = 'not back on the buddy free lists';
-        if (held !== null) {
-          problems.push(`page of the freed buffer ${held} [ref=${o.id}] [pfn=${hex(p)}] [from=${region}] [size=${o.sizeBytes}]`);
-          break;
-        }
-      }
+    const held: { pfn: number; where: string }[] = [];
+    if (region === null || region.startsWith('restricted-pool:') || region.startsWith('coherent-pool:') || region === 'global-pool') return held;
+    for (const phys of o.physPages) {
+      const p = Math.floor(phys / PAGE_SIZE);
+      if (region.startsWith('cma:')) {
+        const a = this.mm.cma.byName(region.slice(4));
+        if (a !== undefined && a.bitmap[p - a.basePfn] !== 0) held.push({ pfn: p, where: `still allocated in CMA area ${a.name}` });
+      } else if (region.startsWith('pool:')) {
+        const g = this.mm.genPools.find((x) => x.name === region.slice(5));
+        if (g?.physInUse(phys, PAGE_SIZE) === true) held.push({ pfn: p, where: `still in use in gen_pool ${g.name}` });
+      } else if (region === 'buddy' && !this.mm.pages.isFree(p as Pfn)) held.push({ pfn: p, where: 'not back on the buddy free lists' });
     }
-    this.emit({ kind: 'free', at: this.at, ref: o.id, region, problems });
+    return held;
   }
 
   // ---- reads ----
@@ -519,10 +434,8 @@ export class Session {
   /**
    * Find the bounce buffers of a new mapping: the DMA segments whose
    * address (through the device's windows) reaches other memory than the
-   * buffer mapped. Each is checked against the swiotlb rules the platform
-   * can see: the `min_align_mask` bits kept, page alignment for a page or
-   * more without a mask, no crossing of the segment boundary, and no overlap
-   * with any other live bounce buffer or driver object (kernel-dma.md §2.7).
+   * buffer mapped. Each is recorded with where it lies and what live bounce
+   * buffer or driver object it overlaps; swiotlb-slots-sound judges them.
    */
   private bounceSegments(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[]): { phys: number; len: number }[] {
     const cfg = this.platform.device(dev).config;
@@ -534,15 +447,8 @@ export class Session {
       const origPhys = this.physOf(src.o, src.objOffset);
       if (target === origPhys) return;
       src.o.bounced = true;
-      const problems: string[] = [];
-      const m = cfg.minAlignMask;
-      if (((target ^ origPhys) & m) !== 0) problems.push(`bounce address drops the min_align_mask bits [min_align_mask=${hex(m)}] [orig_bits=${hex(origPhys & m)}] [bounce_bits=${hex(target & m)}]`);
-      if (m === 0 && s.len >= PAGE_SIZE && target % PAGE_SIZE !== 0) problems.push(`bounce buffer of a page or more is not page aligned [bounce_phys=${hex(target)}] [size=${s.len}]`);
-      const b = cfg.segmentBoundaryMask;
-      if (Math.floor(s.dma / (b + 1)) !== Math.floor((s.dma + s.len - 1) / (b + 1))) problems.push(`bounce buffer crosses the segment boundary [boundary_mask=${hex(b)}] [dma=${hex(s.dma)}] [size=${s.len}]`);
-      const other = this.bounceOverlap(target, s.len, ref) ?? this.objectOverlap(target, s.len);
-      if (other !== null) problems.push(`bounce buffer overlaps ${other} [bounce_phys=${hex(target)}] [size=${s.len}]`);
-      this.emit({ kind: 'bounce', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, bouncePhys: target, origPhys, problems });
+      const overlaps = this.bounceOverlap(target, s.len, ref) ?? this.objectOverlap(target, s.len);
+      this.emit({ kind: 'bounce', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, bouncePhys: target, origPhys, overlaps });
       out.push({ phys: target, len: s.len });
     });
     return out;
@@ -591,62 +497,57 @@ export class Session {
     const p = this.platform;
     switch (step.op) {
       case 'alloc': {
-        const before = this.mm.snapshot();
+        const before = JSON.stringify(this.mm.snapshot());
         const attrs = attrsValue(step.attrs);
         const gfp = gfpValue(step.gfp);
-        const path = this.allocPath(step.dev, gfp, attrs);
+        const live = [...this.objs.values()].filter((o) => o.kind === 'coherent').length + this.maps.size;
         // A driver passes a non-blocking gfp because it may not sleep where it is: the call runs in atomic context.
         const ctx = p.context;
         const saved = ctx.current;
         if (!gfpflagsAllowBlocking(gfp)) ctx.current = 'atomic';
         let r: ReturnType<GuardedBackend['allocAttrs']>;
+        this.calls.alloc.made++;
         try {
           r = b.allocAttrs(step.dev, step.size, gfp, attrs);
         } finally {
           ctx.current = saved;
         }
+        const faultInjection = p.faults.options.pageAllocFailRate > 0 || p.faults.options.setMemoryFailRate > 0;
+        const base = { kind: 'alloc' as const, at: this.at, ref: step.id, dev: step.dev, sizeBytes: step.size, gfp, attrs, live, faultInjection };
         if (r.cpuAddr === null) {
-          this.emitAllocSource(step.id, step.dev, step.size, gfp, path, null, null);
-          const changed = describeChange(JSON.stringify(before), JSON.stringify(this.mm.snapshot()));
-          this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: false, problems: changed.length === 0 ? [] : [`a failed allocation changed the substrate accounting ${changed.join(' ')}`] });
+          this.calls.alloc.failed++;
+          const after = JSON.stringify(this.mm.snapshot());
+          const zones = this.mm.pages.zones.map((z) => ({ type: z.type, startPhys: z.startPfn * PAGE_SIZE, endPhys: z.endPfn * PAGE_SIZE, maxFreeOrder: z.free.reduce((m, set, o) => (set.size > 0 ? o : m), -1) }));
+          const pools = this.mm.genPools.map((g) => ({ name: g.name, availBytes: g.availBytes, placementPhys: g.placementPhys(step.size) }));
+          this.emit({ ...base, ok: false, cpuAddr: null, dma: DMA_MAPPING_ERROR, kernelMapping: false, pages: null, region: null, cpuAttr: null, overlaps: null, changed: after === before ? [] : describeChange(before, after), zones, pools });
           this.failed.add(step.id);
           return;
         }
         const kernelMapping = (attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0;
-        const problems: string[] = [];
         const pages = this.allocPhysPages(step.dev, r.cpuAddr, r.dmaHandle, step.size, kernelMapping);
         const region = pages === null ? null : this.regionOf(pages);
-        // CMA aligns only up to CMA_ALIGNMENT (§1.5 step 6, §1.19).
-        const align = PAGE_SIZE * 2 ** Math.min(getOrder(step.size), region?.startsWith('cma:') === true ? CMA_ALIGNMENT : Infinity);
-        if (r.dmaHandle % align !== 0) problems.push(`dma_handle not aligned to the allocation order [dma=${hex(r.dmaHandle)}] [align=${hex(align)}]${region === null ? '' : ` [from=${region}]`}`);
-        if (kernelMapping && r.cpuAddr % PAGE_SIZE !== 0) problems.push(`cpu_addr not page aligned [cpu_addr=${hex(r.cpuAddr)}]`);
-        if (pages === null) problems.push(`${kernelMapping ? 'cpu_addr' : 'dma_handle'} does not translate to RAM [cpu_addr=${hex(r.cpuAddr)}] [dma=${hex(r.dmaHandle)}]`);
+        let cpuAttr: PageAttr | null = null;
+        if (kernelMapping && pages !== null) cpuAttr = p.pt.translate(r.cpuAddr, 'read', 'oracle').attr;
         const shadow = new Shadow(step.size);
         if (kernelMapping) shadow.fill(0, step.size, 0, ORIGIN.allocZero);
-        const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow, region, path };
-        if (pages !== null) {
-          const other = this.overlaps(pages, step.id);
-          if (other !== null) problems.push(`overlaps live object ${other} [phys=${hex(pages[0] as number)}]`);
-          const bounce = pages.map((p) => this.bounceOverlap(p, PAGE_SIZE, '')).find((x) => x !== null);
-          if (bounce !== undefined && bounce !== null) problems.push(`overlaps ${bounce} [phys=${hex(pages[0] as number)}]`);
-        }
+        const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow, region };
+        const overlaps = pages === null ? null : this.overlaps(pages, step.id);
         this.objs.set(step.id, rec);
-        this.emit({ kind: 'alloc', at: this.at, ref: step.id, dev: step.dev, ok: true, problems });
-        this.emitAllocSource(step.id, step.dev, step.size, gfp, path, region, kernelMapping ? r.cpuAddr : null, pages ?? []);
-        this.checkReachable(step.id, step.dev, r.dmaHandle, step.size, true);
+        this.emit({ ...base, ok: true, cpuAddr: r.cpuAddr, dma: r.dmaHandle, kernelMapping, pages, region, cpuAttr, overlaps, changed: [], zones: null, pools: null });
+        this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size);
         return;
       }
       case 'free': {
         const o = this.obj(step.ref);
         b.freeAttrs(o.dev as string, o.sizeBytes, o.cpu as CpuAddr, o.dma, o.attrs);
         this.objs.delete(step.ref);
-        this.checkFreed(o);
+        this.emit({ kind: 'free', at: this.at, ref: o.id, region: o.region ?? null, held: this.heldAfterFree(o) });
         return;
       }
       case 'mmap': {
         const o = this.obj(step.ref);
         const dev = o.dev as string;
-        if (!b.canMmap(dev)) {
+        if (this.declared.has('canMmap') && !b.canMmap(dev)) {
           this.failed.add(step.id);
           return;
         }
@@ -712,13 +613,15 @@ export class Session {
         const dir = dirValue(step.dir);
         const size = step.op === 'mapSingle' ? o.sizeBytes : step.size;
         let dma: DmaAddr;
+        this.calls.map.made++;
         if (step.op === 'mapSingle') dma = b.mapSingle(step.dev, o.cpu as CpuAddr, size, dir, 0);
         else dma = b.mapPage(step.dev, ((o.pfn as number) + Math.floor(step.offset / PAGE_SIZE)) as Pfn, step.offset % PAGE_SIZE, size, dir, 0);
-        if (dma === DMA_MAPPING_ERROR || b.mappingError(step.dev, dma) !== 0) {
+        if (this.mapFailed(step.dev, dma)) {
+          this.calls.map.failed++;
           this.failed.add(step.id);
           return;
         }
-        this.checkReachable(step.id, step.dev, dma, size, false);
+        this.noteDmaAddress(step.id, step.dev, dma, size);
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
         this.mappedFromDevice(step.dir, [{ o, offset, size }]);
@@ -732,13 +635,15 @@ export class Session {
           return sgEntry(Math.floor(phys / PAGE_SIZE) as Pfn, phys % PAGE_SIZE, s.size);
         });
         const dir = dirValue(step.dir);
+        this.calls.map.made++;
         const count = b.mapSg(step.dev, sgl, sgl.length, dir, 0);
         if (count <= 0) {
+          this.calls.map.failed++;
           this.failed.add(step.id);
           return;
         }
         const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
-        for (const s of dmaSegs) this.checkReachable(step.id, step.dev, s.dma, s.len, false);
+        for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len);
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset }))) : [];
         this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
@@ -801,7 +706,7 @@ export class Session {
           }
         } catch (err) {
           if (!(err instanceof DeviceFault)) throw err;
-          this.emit({ kind: 'dma-address', at: this.at, ref: step.ref, dev: hw.name, dma: err.dma, sizeBytes: err.lenBytes, maskBits: hw.config.addressBits, problem: `device access faulted [reason=${err.reason}]` });
+          this.emit({ kind: 'device-fault', at: this.at, ref: step.ref, dev: hw.name, dma: err.dma, sizeBytes: err.lenBytes, faultKind: err.kind, reason: err.reason });
           return;
         }
         const objChunks = this.objChunks(step.ref, step.offset, step.size);
@@ -854,6 +759,11 @@ export class Session {
         this.badCall(step);
         return;
     }
+  }
+
+  /** A map result the driver must treat as failed: `DMA_MAPPING_ERROR`, or what `dma_mapping_error` says when the backend declares it. */
+  private mapFailed(dev: string, dma: DmaAddr): boolean {
+    return dma === DMA_MAPPING_ERROR || (this.declared.has('mappingError') && this.backend.mappingError(dev, dma) !== 0);
   }
 
   /** A FROM_DEVICE map where the arch may discard earlier CPU writes: the mapped bytes become undefined (see {@link fromDeviceMapMayDiscard}). */
@@ -919,7 +829,7 @@ export class Session {
     const unknownHandle = this.unknownHandle();
     let call: () => unknown;
     let expected: string;
-    const isMapError = (r: unknown, dev: string) => r === DMA_MAPPING_ERROR || b.mappingError(dev, r as DmaAddr) !== 0;
+    const isMapError = (r: unknown, dev: string) => this.mapFailed(dev, r as DmaAddr);
     let ok: (r: unknown) => boolean;
     switch (step.call) {
       case 'allocZeroSize':

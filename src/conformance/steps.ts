@@ -48,6 +48,32 @@ export const BAD_CALLS = [
 /** One kind of invalid call. */
 export type BadCall = (typeof BAD_CALLS)[number];
 
+/**
+ * Who refuses each invalid call: `linux` where the kernel itself checks
+ * (`__GFP_COMP` and `DMA_ATTR_MMIO` WARN and fail, a vmalloc address is
+ * refused by `dma_map_single`, zero sg entries map to 0), `hardening` where
+ * the kernel trusts the caller and the reference's refusal goes beyond it
+ * (`DMA_NONE` is a `BUG()`, sizes and handles are not checked, `dma_mmap`
+ * trusts the size it is given). The generator draws a bad call only for a
+ * backend claiming its level.
+ * @see kernel/dma/mapping.c dma_alloc_attrs, dma_map_page_attrs, __dma_map_sg_attrs; include/linux/dma-mapping.h dma_map_single_attrs
+ */
+export const BAD_CALL_LEVEL: Readonly<Record<BadCall, 'linux' | 'hardening'>> = {
+  allocZeroSize: 'hardening',
+  allocGfpComp: 'linux',
+  mapSingleZeroSize: 'hardening',
+  mapSingleDmaNone: 'hardening',
+  mapSingleVmalloc: 'linux',
+  mapPageMmio: 'linux',
+  unmapUnknownHandle: 'hardening',
+  unmapOtherSize: 'hardening',
+  syncPastEnd: 'hardening',
+  freeOtherSize: 'hardening',
+  mmapTooLarge: 'hardening',
+  getSgtableUnknownHandle: 'hardening',
+  mapSgZeroNents: 'linux',
+};
+
 /** One scatterlist segment: bytes `[offset, offset + size)` of object `ref` (a `k` or `p`). */
 export interface SgSeg {
   readonly ref: string;

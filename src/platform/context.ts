@@ -15,7 +15,7 @@ export type ContextKind = 'process' | 'atomic';
 /** Something the trusted platform or substrate saw a backend do wrong. */
 export interface PlatformViolation {
   /** Stable identifier of the kind of violation. */
-  readonly kind: 'sleep-in-atomic' | 'bad-page-free' | 'bad-kfree' | 'bad-vunmap' | 'free-with-irqs-disabled';
+  readonly kind: 'sleep-in-atomic' | 'bad-page-free' | 'bad-kfree' | 'bad-vunmap' | 'free-with-irqs-disabled' | 'shared-page-freed';
   /** The kernel's message text, with bracketed `key=value` evidence. */
   readonly message: string;
 }

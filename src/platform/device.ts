@@ -41,8 +41,15 @@ export interface DeviceConfig {
   readonly segmentBoundaryMask: number;
   /** False for external (untrusted) PCIe devices. */
   readonly trusted: boolean;
-  /** Slots (2 KiB) of the device's own `restricted-dma-pool` (DT reserved memory); 0 = none. kernel-dma.md §1.10. */
-  readonly restrictedDmaPoolSlots: number;
+  /**
+   * The device's DT `restricted-dma-pool` reserved-memory region: the only
+   * memory the device can reach (the interconnect's firewall, or an MPU in
+   * front of the device, refuses everything else); the kernel bounces all
+   * of its streaming DMA and serves its coherent allocations from swiotlb
+   * slots in that region. Null = none. Whole 2 KiB slots, lowmem.
+   * @see kernel/dma/swiotlb.c rmem_swiotlb_device_init
+   */
+  readonly restrictedDmaPool: ReservedRegion | null;
   /**
    * The device's own coherent pool: a DT `shared-dma-pool` reserved-memory
    * node without `reusable` (`no-map`), assigned through `memory-region`, or
@@ -69,12 +76,20 @@ export const DEVICE_DEFAULTS = {
   maxSegmentSize: 65536,
   segmentBoundaryMask: 0xffffffff,
   trusted: true,
-  restrictedDmaPoolSlots: 0,
+  restrictedDmaPool: null,
   coherentPool: null,
   numaNode: null,
 } as const;
 
-/** A device DMA access that cannot reach memory. */
+/**
+ * Why a device access faulted: the address reaches no memory
+ * (`unreachable`), it reaches private memory of a confidential guest
+ * (`private-memory`), or it leaves the device's restricted-dma-pool
+ * (`restricted-pool`).
+ */
+export type DeviceFaultKind = 'unreachable' | 'private-memory' | 'restricted-pool';
+
+/** A device DMA access that cannot reach memory, or may not. */
 export class DeviceFault extends Error {
   constructor(
     readonly device: string,
@@ -82,9 +97,54 @@ export class DeviceFault extends Error {
     readonly lenBytes: number,
     readonly access: 'read' | 'write',
     readonly reason: string,
+    readonly kind: DeviceFaultKind = 'unreachable',
   ) {
     super(`DMA fault [dev=${device}] [dma=${hex(dma)}] [len=${lenBytes}] [access=${access}] [reason=${reason}]`);
     this.name = 'DeviceFault';
+  }
+}
+
+/**
+ * Memory encryption of a confidential-computing guest (SEV-SNP, TDX):
+ * every guest page is private (encrypted with a key the device cannot use)
+ * until the guest converts it to shared (`set_memory_decrypted`). A
+ * device's DMA reaches shared pages only; an access to a private page
+ * faults, which is what makes a missing bounce or a missing decryption
+ * observable. Not a kernel mirror: the hypervisor's page-state table.
+ */
+export class MemoryEncryption {
+  private readonly sharedPfns = new Set<number>();
+
+  /** True when page frame `p` is shared (decrypted). */
+  isShared(p: number): boolean {
+    return this.sharedPfns.has(p);
+  }
+
+  /** The first private page of `[phys, phys+len)`, or null when every page is shared. */
+  firstPrivate(phys: number, lenBytes: number): number | null {
+    const last = Math.floor((phys + Math.max(lenBytes, 1) - 1) / PAGE_SIZE);
+    for (let p = Math.floor(phys / PAGE_SIZE); p <= last; p++) if (!this.sharedPfns.has(p)) return p;
+    return null;
+  }
+
+  /** The first shared page of `nrPages` frames from `first`, or null. */
+  firstShared(first: number, nrPages: number): number | null {
+    if (this.sharedPfns.size === 0) return null;
+    for (let p = first; p < first + nrPages; p++) if (this.sharedPfns.has(p)) return p;
+    return null;
+  }
+
+  /** Convert `nrPages` frames from `first` to shared (true) or private (false). */
+  set(first: number, nrPages: number, shared: boolean): void {
+    for (let p = first; p < first + nrPages; p++) {
+      if (shared) this.sharedPfns.add(p);
+      else this.sharedPfns.delete(p);
+    }
+  }
+
+  /** Number of shared pages. */
+  get sharedCount(): number {
+    return this.sharedPfns.size;
   }
 }
 
@@ -94,6 +154,8 @@ export class DeviceHw {
     readonly config: DeviceConfig,
     private readonly mem: PhysicalMemory,
     private readonly cache: CpuCache,
+    /** The guest's memory encryption, null when memory is not encrypted. */
+    private readonly encryption: MemoryEncryption | null = null,
   ) {}
 
   get name(): string {
@@ -117,6 +179,12 @@ export class DeviceHw {
         throw new DeviceFault(c.name, dma, lenBytes, access, 'outside every dma-ranges window');
       }
       if (!this.mem.isRam(phys, n)) throw new DeviceFault(c.name, dma, lenBytes, access, `not RAM at phys ${hex(phys)}`);
+      const pool = c.restrictedDmaPool;
+      if (pool !== null && (phys < pool.basePhys || phys + n > pool.basePhys + pool.sizeBytes)) {
+        throw new DeviceFault(c.name, dma, lenBytes, access, `phys ${hex(phys)} is outside the device's restricted-dma-pool [${hex(pool.basePhys)}+${hex(pool.sizeBytes)}]`, 'restricted-pool');
+      }
+      const priv = this.encryption?.firstPrivate(phys, n) ?? null;
+      if (priv !== null) throw new DeviceFault(c.name, dma, lenBytes, access, `private (encrypted) guest page at phys ${hex(priv * PAGE_SIZE)}`, 'private-memory');
       chunks.push([phys, done, n]);
       done += n;
     }

@@ -20,14 +20,16 @@ export interface FaultOptions {
   readonly cmaMovable: number;
   /** Fraction of CMA pages holding a long-term pinned page at boot: no range over one can be allocated. Default 0. */
   readonly cmaPinned: number;
+  /** Probability that one `set_memory_decrypted`/`set_memory_encrypted` call fails (a confidential guest's page conversion refused). Default 0. */
+  readonly setMemoryFailRate: number;
 }
 
-export const DEFAULT_FAULTS: FaultOptions = { pageAllocFailRate: 0, pageAllocFailMinOrder: 0, fragmentation: 0, cmaMovable: 0.5, cmaPinned: 0 };
+export const DEFAULT_FAULTS: FaultOptions = { pageAllocFailRate: 0, pageAllocFailMinOrder: 0, fragmentation: 0, cmaMovable: 0.5, cmaPinned: 0, setMemoryFailRate: 0 };
 
 /** Problems with fault options, one line each naming the knob and what is accepted; empty when valid. */
 export function validateFaults(f: FaultOptions): string[] {
   const errors: string[] = [];
-  for (const k of ['pageAllocFailRate', 'fragmentation', 'cmaMovable', 'cmaPinned'] as const) {
+  for (const k of ['pageAllocFailRate', 'fragmentation', 'cmaMovable', 'cmaPinned', 'setMemoryFailRate'] as const) {
     if (!(f[k] >= 0 && f[k] <= 1)) errors.push(`faults.${k}=${f[k]}: accepted is a probability in [0, 1]`);
   }
   if (!Number.isInteger(f.pageAllocFailMinOrder) || f.pageAllocFailMinOrder < 0) {
@@ -46,6 +48,11 @@ export class FaultInjector {
   /** True when this page allocation of `order` should fail (`should_fail_alloc_page`). */
   failPageAlloc(order: number): boolean {
     return order >= this.options.pageAllocFailMinOrder && this.prng.chance(this.options.pageAllocFailRate);
+  }
+
+  /** True when this page-state conversion should fail. */
+  failSetMemory(): boolean {
+    return this.prng.chance(this.options.setMemoryFailRate);
   }
 
   /** The PRNG stream for what the rest of the system keeps in CMA areas at boot. */

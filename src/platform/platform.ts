@@ -12,7 +12,7 @@
 import { CpuCache } from './cache.ts';
 import { ExecutionContext, ViolationLog } from './context.ts';
 import { Cpu, WriteCombineBuffer } from './cpu.ts';
-import { DeviceHw } from './device.ts';
+import { DeviceHw, MemoryEncryption } from './device.ts';
 import { DEFAULT_FAULTS, FaultInjector, type FaultOptions, validateFaults } from './faults.ts';
 import { PhysicalMemory } from './memory.ts';
 import { KernelPageTables } from './pgtable.ts';
@@ -39,6 +39,8 @@ export class Platform {
   readonly violations = new ViolationLog();
   readonly context: ExecutionContext;
   readonly faults: FaultInjector;
+  /** Page states of an encrypted guest (`profile.memEncrypt`); null otherwise. */
+  readonly encryption: MemoryEncryption | null;
   private readonly devs = new Map<string, DeviceHw>();
 
   constructor(
@@ -58,7 +60,8 @@ export class Platform {
     this.user = new UserSpace(this.mem, this.cache);
     this.context = new ExecutionContext(this.violations);
     this.faults = new FaultInjector(faults, this.prng.fork('faults'));
-    for (const d of profile.devices) this.devs.set(d.name, new DeviceHw(d, this.mem, this.cache));
+    this.encryption = profile.memEncrypt ? new MemoryEncryption() : null;
+    for (const d of profile.devices) this.devs.set(d.name, new DeviceHw(d, this.mem, this.cache, this.encryption));
   }
 
   /** The device named `name`; throws with the accepted names when unknown. */

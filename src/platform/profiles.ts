@@ -106,6 +106,12 @@ export interface PlatformProfile {
   /** Smallest kmalloc alignment, bytes (`ARCH_KMALLOC_MINALIGN`, or smaller when swiotlb can bounce). */
   readonly kmallocMinAlignBytes: number;
   readonly dma: ArchDmaConfig;
+  /**
+   * Guest memory is encrypted (`cc_platform_has(CC_ATTR_MEM_ENCRYPT)`: an
+   * SEV-SNP or TDX guest): pages are private until converted to shared, and
+   * devices reach shared pages only.
+   */
+  readonly memEncrypt: boolean;
   /** The default swiotlb; null = `CONFIG_SWIOTLB` off (unreachable buffers fail to map). */
   readonly swiotlb: SwiotlbConfig | null;
   /** CMA areas; empty = `CONFIG_DMA_CMA` off or `cma=0`. */
@@ -126,10 +132,11 @@ export function pageblockBytes(p: PlatformProfile): number {
   return PAGE_SIZE * 2 ** Math.min(9, p.maxOrder);
 }
 
-/** Every boot-time reservation the page allocator must leave alone: CMA areas, per-device and global coherent pools. */
+/** Every boot-time reservation the page allocator must leave alone: CMA areas, per-device coherent and restricted pools, the global pool. */
 export function reservedRegions(p: PlatformProfile): { readonly what: string; readonly basePhys: number; readonly sizeBytes: number }[] {
   const out = p.cma.map((c) => ({ what: `cma ${c.name}`, basePhys: c.basePhys, sizeBytes: c.sizeBytes }));
   for (const d of p.devices) if (d.coherentPool !== null) out.push({ what: `coherent pool of ${d.name}`, ...d.coherentPool });
+  for (const d of p.devices) if (d.restrictedDmaPool !== null) out.push({ what: `restricted-dma-pool of ${d.name}`, ...d.restrictedDmaPool });
   if (p.globalCoherentPool !== null) out.push({ what: 'global coherent pool', ...p.globalCoherentPool });
   return out;
 }
@@ -167,6 +174,7 @@ export const X86_64: PlatformProfile = {
   zones: { dmaEndPhys: 16 * MiB, dma32: true },
   maxOrder: 10,
   cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  memEncrypt: false,
   archDmaMinalignBytes: null,
   kmallocMinAlignBytes: 8,
   dma: {
@@ -214,6 +222,7 @@ export const ARM64_SOC: PlatformProfile = {
   zones: { dmaEndPhys: 4 * GiB, dma32: false },
   maxOrder: 10,
   cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  memEncrypt: false,
   archDmaMinalignBytes: 128,
   // Below ARCH_DMA_MINALIGN since v6.5: swiotlb bounces small kmalloc buffers of non-coherent devices (dma_kmalloc_needs_bounce).
   kmallocMinAlignBytes: 8,
@@ -246,8 +255,8 @@ export const ARM64_SOC: PlatformProfile = {
     }),
     dev({ name: 'gpu0', coherent: false, addressBits: 40, numaNode: 1 }),
     dev({ name: 'pcie0', coherent: true, addressBits: 64 }),
-    // A DT restricted-dma-pool: all its DMA goes through its own 128-slot swiotlb (§1.10).
-    dev({ name: 'wifi0', coherent: true, addressBits: 32, restrictedDmaPoolSlots: 256 }),
+    // A DT restricted-dma-pool (512 KiB, 256 slots): all its DMA goes through its own swiotlb there, and it reaches nothing else.
+    dev({ name: 'wifi0', coherent: true, addressBits: 32, restrictedDmaPool: { basePhys: 0xb200_0000, sizeBytes: 512 * 1024 } }),
     // A camera ISP with its own reusable CMA area (shared-dma-pool, reusable).
     dev({ name: 'isp0', coherent: false, addressBits: 32 }),
     // A DSP with a no-map shared-dma-pool carveout: its coherent allocations come only from there (§1.2).
@@ -277,6 +286,7 @@ export const ARMV7_HIGHMEM: PlatformProfile = {
   zones: { dmaEndPhys: null, dma32: false },
   maxOrder: 10,
   cache: { lineSizeBytes: 64, partialLinePolicy: 'clean-invalidate' },
+  memEncrypt: false,
   archDmaMinalignBytes: 64,
   kmallocMinAlignBytes: 64,
   dma: {
@@ -323,6 +333,7 @@ export const ARMV7_NOMMU: PlatformProfile = {
   zones: { dmaEndPhys: null, dma32: false },
   maxOrder: 10,
   cache: { lineSizeBytes: 32, partialLinePolicy: 'clean-invalidate' },
+  memEncrypt: false,
   archDmaMinalignBytes: 32,
   kmallocMinAlignBytes: 32,
   dma: {
@@ -345,14 +356,17 @@ export const ARMV7_NOMMU: PlatformProfile = {
 
 /**
  * A confidential-computing guest (SEV-SNP / TDX style) on x86-64: guest
- * memory is private, so every streaming mapping bounces through the shared
- * swiotlb (`SWIOTLB_FORCE`), and an NVMe-like device keeps its
+ * memory is private and devices reach only shared pages, so every streaming
+ * mapping bounces through the shared swiotlb (`SWIOTLB_FORCE`), coherent
+ * allocations are decrypted (and non-blocking ones come from the atomic
+ * pools, which exist for that), and an NVMe-like device keeps its
  * `min_align_mask` bits in the bounce address.
  */
 export const CC_GUEST: PlatformProfile = {
   ...X86_64,
   name: 'cc-guest',
-  description: 'confidential-computing guest: every streaming mapping bounces through swiotlb, NVMe min_align_mask',
+  description: 'confidential-computing guest: private memory, every streaming mapping bounces through swiotlb, NVMe min_align_mask',
+  memEncrypt: true,
   ram: [bank(0x10_0000, 2 * GiB - MiB), bank(4 * GiB, 2 * GiB)],
   swiotlb: { slots: 512, areas: 2, force: true, low: true, dynamic: false },
   devices: [
@@ -511,10 +525,14 @@ export function validateProfile(p: PlatformProfile): string[] {
     e.push(`kmallocMinAlignBytes=${kmin} is below archDmaMinalignBytes=${minalign} with non-coherent devices: small kmalloc buffers need swiotlb to bounce (swiotlb=null)`);
   }
   p.devices.forEach((dv, i) => {
-    const r = dv.restrictedDmaPoolSlots;
-    if (!Number.isInteger(r) || r < 0 || r % 128 !== 0) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r}: 0 or a multiple of 128 is accepted`);
-    else if (r * 2048 > PAGE_SIZE << p.maxOrder) e.push(`devices[${i}] (${dv.name}): restrictedDmaPoolSlots=${r} exceeds the largest page block`);
+    const r = dv.restrictedDmaPool;
+    if (r === null) return;
+    const at = `devices[${i}] (${dv.name}): restrictedDmaPool`;
+    if (r.basePhys % 2048 !== 0 || r.sizeBytes % (2048 * 128) !== 0 || !(r.sizeBytes > 0)) e.push(`${at}: basePhys=${hex(r.basePhys)} sizeBytes=${r.sizeBytes}: accepted is a base on a 2 KiB slot and whole 128-slot segments`);
+    if (r.basePhys + r.sizeBytes > v.lowmemEndPhys) e.push(`${at}: must lie in lowmem (below ${hex(v.lowmemEndPhys)})`);
+    if (dv.coherentPool !== null) e.push(`${at}: conflicts with coherentPool (one reserved-memory region per device)`);
   });
+  if (p.memEncrypt && (p.arch !== 'x86-64' || p.swiotlb === null || !p.swiotlb.force)) e.push('memEncrypt=true needs arch=x86-64 and a forced swiotlb (swiotlb.force=true): devices reach only shared memory');
   validateReservations(p, e);
   return e;
 }

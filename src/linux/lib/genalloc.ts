@@ -140,12 +140,13 @@ export class GenPool {
   }
 
   /**
-   * Could an allocation of `size` bytes succeed now, with its physical range
-   * accepted by `physOk`? (What `dma_alloc_from_pool` would find, for the oracle.)
+   * Where an allocation of `size` bytes would land now, as a physical
+   * address (what `dma_alloc_from_pool` would find first), or null when no
+   * chunk has room. For the oracle; changes nothing.
    */
-  couldServe(sizeBytes: number, physOk: (phys: number, size: number) => boolean): boolean {
+  placementPhys(sizeBytes: number): number | null {
     const place = this.firstFit(sizeBytes);
-    return place !== null && physOk(place.chunk.physAddr + place.at * this.granule, sizeBytes);
+    return place === null ? null : place.chunk.physAddr + place.at * this.granule;
   }
 
   /** `gen_pool_size`, bytes. */

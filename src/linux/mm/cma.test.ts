@@ -88,8 +88,9 @@ describe('genalloc (lib/genalloc.c)', () => {
     expect(g.free(b + PAGE_SIZE, PAGE_SIZE)).toBeNull();
     expect(g.free(b + PAGE_SIZE, PAGE_SIZE)).toContain('not allocated');
     expect(g.free(0x90000, PAGE_SIZE)).toContain('outside every chunk');
-    expect(g.couldServe(8 * PAGE_SIZE, () => true)).toBe(true);
-    expect(g.couldServe(8 * PAGE_SIZE, (phys) => phys < 0x88000)).toBe(false);
+    // First fit, order-aligned: the first free 8-page run at a multiple of 8 pages is at 0x88000.
+    expect(g.placementPhys(8 * PAGE_SIZE)).toBe(0x88000);
+    expect(g.placementPhys(64 * PAGE_SIZE)).toBeNull();
     expect(g.alloc(32 * PAGE_SIZE)).toBe(0);
     expect(g.physInUse(0x80000, PAGE_SIZE)).toBe(true);
   });

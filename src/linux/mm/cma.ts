@@ -92,7 +92,7 @@ export class CmaAreas {
 
   constructor(
     private readonly platform: Platform,
-    pages: PageAllocator,
+    private readonly pages: PageAllocator,
     private readonly dmesg: Dmesg,
   ) {
     this.areas = platform.profile.cma.map((c) => new Cma(c, pages.zoneOf(pfn(c.basePhys / PAGE_SIZE))?.type ?? 'NORMAL'));
@@ -182,6 +182,7 @@ export class CmaAreas {
       });
       return true;
     }
+    this.pages.checkPrivate('cma_release', first, count);
     cma.allocs.delete(bit);
     cma.persistent.delete(bit);
     cma.bitmap.fill(0, bit, bit + count);

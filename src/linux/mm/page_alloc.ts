@@ -276,6 +276,7 @@ export class PageAllocator {
       });
       return false;
     }
+    this.checkPrivate('__free_pages', first, 2 ** order);
     this.allocated.delete(first);
     const zone = a.zone;
     zone.freePages += 2 ** order;
@@ -290,6 +291,18 @@ export class PageAllocator {
     }
     this.own(zone, o).add(block);
     return true;
+  }
+
+  /**
+   * On an encrypted guest, a page must be private again before it returns to
+   * the allocator: a shared page handed to the next user exposes its data
+   * to the host. Records a `shared-page-freed` violation (the free goes on,
+   * as the kernel's would).
+   */
+  checkPrivate(by: string, first: number, nrPages: number): void {
+    const shared = this.platform.encryption?.firstShared(first, nrPages) ?? null;
+    if (shared === null) return;
+    this.platform.violations.record({ kind: 'shared-page-freed', message: `${by}: a shared (decrypted) page goes back to the page allocator [pfn=${hex(shared)}] [block=${hex(first)}+${nrPages}]` });
   }
 
   /** The free list of `zone` at `order`, copied from the boot template before its first change. */

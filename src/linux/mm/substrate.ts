@@ -10,6 +10,7 @@
 import type { Platform } from '../../platform/platform.ts';
 import { Dmesg } from '../include/linux/printk.ts';
 import { GenPool } from '../lib/genalloc.ts';
+import { setMemoryDecrypted, setMemoryEncrypted } from '../arch/x86/mm/pat/set_memory.ts';
 import { Workqueue } from '../kernel/workqueue.ts';
 import { CmaAreas, type CmaAreaStats } from './cma.ts';
 import { PageAllocator, type PageAllocStats } from './page_alloc.ts';
@@ -54,6 +55,16 @@ export class Substrate {
     const pool = new GenPool(minAllocOrder, name);
     this.genPools.push(pool);
     return pool;
+  }
+
+  /** `set_memory_decrypted` (arch/x86/mm/pat/set_memory.c): see `setMemoryDecrypted`. @returns 0 or a negative errno */
+  setMemoryDecrypted(addr: number, numpages: number): number {
+    return setMemoryDecrypted(this.platform, addr, numpages);
+  }
+
+  /** `set_memory_encrypted`: see `setMemoryEncrypted`. @returns 0 or a negative errno (the pages stay shared) */
+  setMemoryEncrypted(addr: number, numpages: number): number {
+    return setMemoryEncrypted(this.platform, addr, numpages);
   }
 
   /** Accounting snapshot; two snapshots are equal (as JSON) when nothing leaked in between. */

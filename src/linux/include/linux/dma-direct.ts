@@ -5,8 +5,10 @@
  *
  * The windows are the same `dma_range_map` the device's DMA engine uses
  * (platform bus), so a backend that translates correctly sends the device to
- * the right memory. No profile encrypts memory yet, so `phys_to_dma` and
- * `phys_to_dma_unencrypted` agree.
+ * the right memory. On an encrypted guest the kernel's `phys_to_dma` sets
+ * the encryption bit (SEV's C-bit) and `phys_to_dma_unencrypted` does not;
+ * the model keeps one address space and lets the platform's page states
+ * decide what a device may reach, so the two agree here.
  */
 import { rangeDmaToPhys, rangePhysToDma } from '../../../platform/bus.ts';
 import { type DmaAddr, type PhysAddr, maskLimit, minNotZero } from '../../../platform/types.ts';
@@ -18,7 +20,16 @@ export function translatePhysToDma(dev: Device, phys: number): DmaAddr {
   return rangePhysToDma(dev.dmaRangeMap, phys) ?? DMA_MAPPING_ERROR;
 }
 
-/** `phys_to_dma` (no memory encryption in the model: same as `phys_to_dma_unencrypted`). */
+/**
+ * `force_dma_unencrypted` (arch/x86/mm/mem_encrypt.c): on an encrypted
+ * guest every device needs shared memory, so coherent allocations are
+ * decrypted and streaming DMA bounces through the shared swiotlb.
+ */
+export function forceDmaUnencrypted(dev: Device): boolean {
+  return dev.kernel.platform.profile.memEncrypt;
+}
+
+/** `phys_to_dma` (the encryption bit is not modelled: same as `phys_to_dma_unencrypted`). */
 export function physToDma(dev: Device, phys: number): DmaAddr {
   return translatePhysToDma(dev, phys);
 }

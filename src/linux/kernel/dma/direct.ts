@@ -37,7 +37,7 @@ import { archDmaPrepCoherent, archSyncDmaForCpu, archSyncDmaForDevice } from '..
 import { armDmaAlloc, armDmaFree } from '../../arch/arm/mm/dma-mapping.ts';
 import type { Device } from '../../include/linux/device.ts';
 import { DMA_ALLOC_FAILED, devIsDmaCoherent, dmaKmallocNeedsBounce, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
-import { dmaCapable, dmaStreamingLimit, dmaToPhys, physToDma } from '../../include/linux/dma-direct.ts';
+import { dmaCapable, dmaStreamingLimit, dmaToPhys, forceDmaUnencrypted, physToDma } from '../../include/linux/dma-direct.ts';
 import {
   DMA_ATTR_MMIO,
   DMA_ATTR_NO_KERNEL_MAPPING,
@@ -71,7 +71,7 @@ import {
   swiotlbTblUnmapSingle,
 } from './swiotlb.ts';
 
-/** `phys_to_dma_direct` (unencrypted variant not needed: no profile encrypts). */
+/** `phys_to_dma_direct`: `phys_to_dma_unencrypted` for devices that need shared memory, else `phys_to_dma` (the same in the model, see dma-direct.h). */
 export function physToDmaDirect(dev: Device, phys: number): DmaAddr {
   return physToDma(dev, phys);
 }
@@ -152,6 +152,20 @@ function dmaDirectAllocSwiotlb(dev: Device, size: number): Pfn | null {
   return page as Pfn | null;
 }
 
+/** `dma_set_decrypted`: share the buffer with the host for devices that need it. May sleep. @returns 0 or a negative errno */
+function dmaSetDecrypted(dev: Device, vaddr: CpuAddr, size: number): number {
+  if (!forceDmaUnencrypted(dev)) return 0;
+  return dev.kernel.mm.setMemoryDecrypted(vaddr, pagesFor(size));
+}
+
+/** `dma_set_encrypted`: make the buffer private again; on failure the caller leaks it. @returns 0 or a negative errno */
+function dmaSetEncrypted(dev: Device, vaddr: CpuAddr, size: number): number {
+  if (!forceDmaUnencrypted(dev)) return 0;
+  const ret = dev.kernel.mm.setMemoryEncrypted(vaddr, pagesFor(size));
+  if (ret !== 0) dev.kernel.dmesg.warn(`leaking DMA memory that can't be re-encrypted [dev=${dev.name}] [cpu_addr=${hex(vaddr)}]`);
+  return ret;
+}
+
 /** `__dma_direct_free_pages`: back to the restricted pool if the pages came from it, else to the page allocator. */
 function dmaDirectFreePages(dev: Device, page: Pfn, size: number): void {
   if (swiotlbFree(dev, page, size)) return;
@@ -203,7 +217,8 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
   let gfp = gfpIn;
   if ((attrs & DMA_ATTR_NO_WARN) !== 0) gfp |= __GFP_NOWARN;
   const restricted = isSwiotlbForAlloc(dev);
-  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !restricted) return dmaDirectAllocNoMapping(dev, size, gfp);
+  const unencrypted = forceDmaUnencrypted(dev);
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !unencrypted && !restricted) return dmaDirectAllocNoMapping(dev, size, gfp);
 
   let remap = false;
   let setUncached = false;
@@ -220,7 +235,8 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
       return DMA_ALLOC_FAILED;
     }
   }
-  if (remap && !gfpflagsAllowBlocking(gfp) && !restricted && !k.quirks.atomicPoolBypass) return dmaDirectAllocFromPool(dev, size, gfp);
+  // Remapping and decrypting may sleep: non-blocking requests that need either come from the atomic pools.
+  if ((remap || unencrypted) && !gfpflagsAllowBlocking(gfp) && !restricted && !k.quirks.atomicPoolBypass) return dmaDirectAllocFromPool(dev, size, gfp);
 
   const page = dmaDirectAllocPages(dev, size, gfp & ~__GFP_ZERO, true);
   if (page === null) return DMA_ALLOC_FAILED;
@@ -239,6 +255,8 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
     }
   } else {
     ret = k.mm.pages.pageAddress(page);
+    // A conversion that failed leaves the pages in an unknown state: they are leaked, never freed.
+    if (ret !== null && dmaSetDecrypted(dev, ret, size) !== 0) return DMA_ALLOC_FAILED;
   }
   k.platform.cpu.memset(ret as CpuAddr, 0, size, 'dma-direct:memset');
   if (setUncached) {
@@ -257,7 +275,7 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
   const k = dev.kernel;
   const cfg = k.platform.profile.dma;
   const size = pageAlign(sizeIn);
-  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !isSwiotlbForAlloc(dev)) {
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 && !forceDmaUnencrypted(dev) && !isSwiotlbForAlloc(dev)) {
     // The cookie is a struct page pointer: pointer arithmetic only.
     const page = pageToPfn(k.platform.profile.va, cpuAddr);
     if (page !== null) dmaFreeContiguous(dev, page, size);
@@ -275,6 +293,7 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
   }
   if (dmaFreeFromPool(dev, cpuAddr, size)) return;
   if (k.platform.pt.isVmallocAddr(cpuAddr)) k.mm.vmalloc.vunmap(cpuAddr);
+  else if (dmaSetEncrypted(dev, cpuAddr, size) !== 0) return;
   dmaDirectFreePages(dev, dmaDirectToPage(dev, dmaAddr), size);
 }
 

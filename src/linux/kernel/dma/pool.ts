@@ -77,17 +77,23 @@ export function atomicPoolExpand(k: DmaKernel, pool: GenPool, poolSize: number, 
   }
   // Nothing is given back on failure: the model's vmap fails only when the vmalloc area is full, and the pages are marked kept.
   if (addr === null) return -12;
+  // Pool memory must be shared on an encrypted guest; pools never shrink, so it is never re-encrypted. A failed conversion leaks the pages.
+  const lin = k.mm.pages.pageAddress(page);
+  if (lin !== null && k.mm.setMemoryDecrypted(lin, 2 ** order) !== 0) return -12;
   return pool.addVirt(addr, pfnToPhys(page), size);
 }
 
 /**
  * `dma_atomic_pool_init`: create the pools of §1.6 where
- * `CONFIG_DMA_DIRECT_REMAP` selects them (the profile's `dma.directRemap`).
+ * `CONFIG_DMA_COHERENT_POOL` is selected: by `CONFIG_DMA_DIRECT_REMAP` (the
+ * profile's `dma.directRemap`) or by memory encryption (x86's
+ * `AMD_MEM_ENCRYPT`/`INTEL_TDX_GUEST`: non-blocking allocations of shared
+ * memory cannot wait for a page conversion).
  * @returns the pools, or null on a profile without them
  */
 export function dmaAtomicPoolInit(k: DmaKernel): AtomicPools | null {
   const p = k.platform.profile;
-  if (!p.dma.directRemap) return null;
+  if (!p.dma.directRemap && !p.memEncrypt) return null;
   const ramBytes = p.ram.reduce((s, b) => s + b.sizeBytes, 0);
   const defaultBytes = Math.max(Math.min(Math.floor(ramBytes / (8 * KiB) / PAGE_SIZE), 2 ** p.maxOrder) * PAGE_SIZE, 128 * KiB);
   const size = p.coherentPoolBytes ?? defaultBytes;

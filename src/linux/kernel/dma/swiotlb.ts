@@ -31,6 +31,7 @@ import {
   getOrder,
   hex,
   maskLimit,
+  pagesFor,
   pfnToPhys,
   physToPfn,
 } from '../../../platform/types.ts';
@@ -172,7 +173,19 @@ function allocPool(k: DmaKernel, nslabs: number, nareas: number, physLimit: numb
     pages.freePages(pfn, order);
     return null;
   }
+  // A transient pool is shared with the host like the boot pool (swiotlb_alloc_tlb); if that fails its pages are leaked.
+  if (transient && k.mm.setMemoryDecrypted(va, pagesFor(nslabs * IO_TLB_SIZE)) !== 0) return null;
   return new IoTlbPool(phys, va, nslabs, nareas, transient, { pfn, order });
+}
+
+/**
+ * `swiotlb_update_mem_attributes`: on an encrypted guest the bounce pool is
+ * shared with the host once at boot, so devices can reach it.
+ */
+function swiotlbUpdateMemAttributes(k: DmaKernel, pool: IoTlbPool): void {
+  if (k.platform.profile.memEncrypt && k.mm.setMemoryDecrypted(pool.vaddr, pagesFor(pool.nslabs * IO_TLB_SIZE)) !== 0) {
+    k.dmesg.warn(`software IO TLB: failed to decrypt the bounce buffer [mem ${hex(pool.startPhys)}]`);
+  }
 }
 
 /**
@@ -187,20 +200,25 @@ export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig, mapTimeCopy: Swiotlb
     return null;
   }
   k.dmesg.info(`software IO TLB: mapped [mem ${hex(pool.startPhys)}-${hex(pool.endPhys - 1)}] (${(o.slots * IO_TLB_SIZE) >> 20}MB)`);
+  swiotlbUpdateMemAttributes(k, pool);
   return { name: 'default', pools: [pool], nslabs: o.slots, forceBounce: o.force, forAlloc: false, canGrow: o.dynamic, physLimit, totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
 /**
- * `rmem_swiotlb_device_init`: a device's own restricted-dma-pool, one area,
- * lowmem, with `force_bounce` and `for_alloc` set (§1.10).
- * @returns the instance, or null when the reserved memory cannot be found
+ * `rmem_swiotlb_device_init`: a device's own restricted-dma-pool over its
+ * DT reserved-memory region (lowmem, whole segments), one area, with
+ * `force_bounce` and `for_alloc` set (§1.10). The region is the firmware's:
+ * nothing is taken from the page allocator.
+ * @returns the instance, or null when the region has no linear mapping
  */
-export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, slots: number, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {
-  const pool = allocPool(k, slots, 1, maskLimit(32), GFP_KERNEL, false);
-  if (pool === null) {
-    k.dmesg.err(`OF: reserved mem: restricted-dma-pool for ${devName}: cannot reserve ${slots * IO_TLB_SIZE} bytes`);
+export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, region: { readonly basePhys: number; readonly sizeBytes: number }, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {
+  const va = k.platform.pt.linearAddress(region.basePhys);
+  const slots = region.sizeBytes / IO_TLB_SIZE;
+  if (va === null || !Number.isInteger(slots) || slots < IO_TLB_SEGSIZE) {
+    k.dmesg.err(`OF: reserved mem: restricted-dma-pool for ${devName}: region [${hex(region.basePhys)}+${hex(region.sizeBytes)}] is not lowmem whole segments`);
     return null;
   }
+  const pool = new IoTlbPool(region.basePhys as PhysAddr, va, slots, 1, false, { pfn: region.basePhys / PAGE_SIZE, order: -1 });
   return { name: devName, pools: [pool], nslabs: slots, forceBounce: true, forAlloc: true, canGrow: false, physLimit: maskLimit(32), totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
@@ -491,6 +509,8 @@ function delTransient(dev: Device, pool: IoTlbPool): boolean {
   const mem = dev.dmaIoTlbMem as IoTlbMem;
   mem.totalUsed -= pool.nslabs;
   dev.dmaIoTlbPools.splice(dev.dmaIoTlbPools.indexOf(pool), 1);
+  // Private again before the pages go back; if that fails they are leaked (swiotlb_free_tlb).
+  if (dev.kernel.mm.setMemoryEncrypted(pool.vaddr, pagesFor(pool.nslabs * IO_TLB_SIZE)) !== 0) return true;
   dev.kernel.mm.pages.freePages(physToPfn(pool.startPhys), pool.block.order);
   return true;
 }
