@@ -46,8 +46,9 @@ export type { DmaAllocation, DmaMapOps } from './linux/include/linux/dma-map-ops
 export { dmaCapable, dmaToPhys, physToDma } from './linux/include/linux/dma-direct.ts';
 export { ARCH_SYNC_POLICIES, type ArchSyncPolicy, type CacheOp } from './linux/arch/dma-sync-policy.ts';
 export { LiveDmaTable, type DmaDebugHooks, type LiveEntry } from './linux/kernel/dma/mapping.ts';
+export type { IoTlbMemState, IoTlbPoolState } from './linux/kernel/dma/swiotlb.ts';
 
-export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, type BackendEnv, type BackendFactory, type DmaBackend } from './backend/backend.ts';
+export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, type BackendEnv, type BackendFactory, type CheckLevel, type DmaBackend } from './backend/backend.ts';
 export { REFERENCE_CAPABILITIES, ReferenceBackend, referenceBackend, type ReferenceOptions } from './backend/reference.ts';
 export { BackendLoadError, loadBackend } from './backend/loader.ts';
 export { setUp, type SetUp, type SetUpOptions } from './backend/setup.ts';

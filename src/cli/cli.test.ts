@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify, stripVTControlCharacters as plain } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { X86_64 } from '../platform/profiles.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -35,6 +36,7 @@ describe('dmacheck run', () => {
     const r = await dmacheck('run', '--backend', 'fixtures/get-sgtable-dma-as-phys/mutant.ts', '--profile', 'arm64-soc', '--property', 'sgtable-describes-buffer', '--runs', '50', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('✗ sgtable-describes-buffer violated on arm64-soc');
+    expect(r.stdout).toContain('check sgtable-describes-buffer/wrong-pages [level=contract]');
     expect(r.stdout).toContain('R1: A `dma_addr_t` is a device-side bus address');
     expect(r.stdout).toMatch(/evidence: sg table of b1 names another page \[page_index=0\] \[expected_phys=0x[0-9a-f]{8}\] \[seen_phys=0x[0-9a-f]+\]/);
     expect(r.stdout).toMatch(/1 {2}b1 = dma_alloc_attrs\((vpu0|dsp0), 4096, GFP_KERNEL, 0\)/);
@@ -106,14 +108,18 @@ describe('dmacheck run', () => {
       [['run', '--seed', '4294967297'], /^dmacheck: --seed 4294967297: accepted is an integer from -2147483648 to 2147483647$/],
       [['run', '--jobs', '0'], /^dmacheck: --jobs 0: accepted is an integer from 1 to 256$/],
       [['run', '--call-timeout', 'soon'], /^dmacheck: --call-timeout soon: accepted is a time from 100ms to 60m, such as 10s, 500ms or 2m$/],
-      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --out$/],
+      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --out, --device, --profile-file$/],
       [['run', '--json', '/proc/x.json'], /^dmacheck: --json \/proc\/x\.json: cannot be written \(\w+\); accepted is a file path in an existing, writable directory$/],
       [['run', '--json', dir], /^dmacheck: --json .*a-directory: is a directory; accepted is a file path/],
       [['run', '--junit', '/no/such/dir/r.xml'], /^dmacheck: --junit \/no\/such\/dir\/r\.xml: cannot be written/],
       [['run', '--out', '/proc/x'], /^dmacheck: --out \/proc\/x: cannot be created or written \(\w+\); accepted is a writable directory$/],
       [['run', '--out', 'package.json'], /^dmacheck: --out package\.json: cannot be created or written \(ENOTDIR/],
       [['run', '--backend', 'no/such/module.ts'], /^dmacheck: --backend no\/such\/module\.ts: no such file/],
-      [['fly'], /^dmacheck: unknown command 'fly': accepted are run, replay, explain$/],
+      [['fly'], /^dmacheck: unknown command 'fly': accepted are run, replay, explain, check-types$/],
+      [['run', '--device', 'floppy0'], /^dmacheck: --device floppy0: accepted are nvme0, nic0, isa0, /],
+      [['run', '--profile-file', 'no-such.json'], /^dmacheck: --profile-file no-such\.json: cannot read the file/],
+      [['run', '--profile-file', 'package.json'], /^dmacheck: --profile-file package\.json: \w+: /],
+      [['check-types', 'no-such.ts'], /^dmacheck: check-types no-such\.ts: no such file/],
       [['replay'], /^dmacheck: replay takes one trace file/],
       [['replay', 'no-such.json'], /^dmacheck: no-such.json: cannot read the trace file/],
       [['explain', 'R99'], /^dmacheck: explain R99: accepted are a rule id R1\.\.R56 or a property: /],
@@ -162,6 +168,44 @@ describe('dmacheck replay and explain', () => {
     expect(rule.stdout).toMatch(/enforced by: .*cookie-never-dereferenced/);
     const prop = await dmacheck('explain', 'no-stale-cpu-read');
     expect(prop.code).toBe(0);
+    expect(prop.stdout).toContain('stale-read [level=contract]: a CPU read of a streaming buffer the CPU owns');
     expect(prop.stdout).toContain('R35: After mapping, the buffer belongs to the device');
+    expect(prop.stdout).toMatch(/allows: bytes a DMA_FROM_DEVICE mapping was allowed to discard/);
+    const cma = await dmacheck('explain', 'cma-falls-back-cleanly');
+    expect(cma.stdout).toContain('no-buddy-fallback [level=linux]');
+    expect(cma.stdout).toContain('see kernel/dma/direct.c __dma_direct_alloc_pages');
+  });
+
+  it('type-checks a backend module: clean exits 0, a type error exits 2 with the first compiler error', async () => {
+    const ok = await dmacheck('check-types', 'examples/simple-direct/backend.ts');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/type-checks/);
+    const bad = join(tmp, 'bad-types.ts');
+    writeFileSync(bad, `import type { DmaBackend } from '${join(root, 'src/index.ts')}';\nconst b: DmaBackend = { name: 3 };\nexport default b;\n`);
+    const r = await dmacheck('check-types', bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/bad-types\.ts\(2\): error TS\d+: /);
+  });
+});
+
+describe('dmacheck run on a backend\'s own terms', () => {
+  it('--device restricts the run to the named devices, --profile-file loads a platform through the validator', async () => {
+    const profile = { ...JSON.parse(JSON.stringify(X86_64)), name: 'my-pc', devices: [{ name: 'nic7', coherent: true, addressBits: 32 }] };
+    const file = join(tmp, 'my-pc.json');
+    writeFileSync(file, JSON.stringify(profile));
+    const r = await dmacheck('run', '--profile-file', file, '--profile', 'my-pc,x86-64', '--device', 'nic7,nvme0', '--property', 'no-leak', '--runs', '5', '--json', join(tmp, 'dev.json'), '--out', join(tmp, 'dev'));
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(readFileSync(join(tmp, 'dev.json'), 'utf8'));
+    expect(doc.cells.map((c: { profile: string; verdict: string }) => `${c.profile}:${c.verdict}`)).toEqual(['my-pc:holds', 'x86-64:holds']);
+    const m = await dmacheck('run', '--backend', 'fixtures/sync-for-cpu-no-invalidate/mutant.ts', '--profile', 'arm64-soc', '--device', 'gpu0', '--property', 'no-stale-cpu-read', '--runs', '100', '--json', join(tmp, 'gpu.json'), '--out', join(tmp, 'gpu'));
+    expect(m.code).toBe(1);
+    const trace = JSON.parse(readFileSync(join(tmp, 'gpu.json'), 'utf8')).cells[0].trace as { dev?: string }[];
+    expect(new Set(trace.filter((t) => t.dev !== undefined).map((t) => t.dev))).toEqual(new Set(['gpu0']));
+    const broken = join(tmp, 'broken.json');
+    writeFileSync(broken, JSON.stringify({ ...profile, cache: { lineSizeBytes: 48, partialLinePolicy: 'discard' } }));
+    const b = await dmacheck('run', '--profile-file', broken);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/profile my-pc: cache.lineSizeBytes=48: accepted is a power of two in 16\.\.256/);
   });
 });

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -37,14 +37,16 @@ import { wholeSyncOnlyDevices } from '../conformance/model.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
 import { type Cell, describeRules, failed, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
 import { whyNot } from '../conformance/property.ts';
-import { type CheckResult, platformSeedOf } from '../conformance/runner.ts';
+import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
-import { PROFILES, getProfile } from '../platform/profiles.ts';
+import { parseProfileFile } from '../platform/profile-file.ts';
+import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
 const USAGE = [
-  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--out <dir>]',
-  '       dmacheck replay <trace.json> [--backend <module>] [--call-timeout <time>]',
+  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--device <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--out <dir>]',
+  '       dmacheck replay <trace.json> [--backend <module>] [--profile-file <json>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
+  '       dmacheck check-types <module>',
 ].join('\n');
 
 /** Bounds of the numeric options (documented in the README). */
@@ -90,7 +92,7 @@ function duration(value: string, what: string): number {
  * lists the accepted ones, and a value that starts with a dash (`--runs -1`)
  * is taken as the value (then checked) rather than refused as ambiguous.
  */
-function parse<O extends Record<string, { type: 'string' | 'boolean'; default?: string }>>(argv: string[], options: O, positionals: boolean) {
+function parse<O extends Record<string, { type: 'string' | 'boolean'; default?: string; multiple?: boolean }>>(argv: string[], options: O, positionals: boolean) {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -187,9 +189,26 @@ function storedFailure(file: string, warn: (line: string) => void): StoredFailur
   }
 }
 
+/** Load `--profile-file` through the profile validator and make it known by name. @throws UsageError with the file's first problem */
+function loadProfileFile(file: string): PlatformProfile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`--profile-file ${file}: cannot read the file; a JSON platform profile is accepted (see docs/backends.md)`);
+  }
+  try {
+    const p = parseProfileFile(text, `--profile-file ${file}`);
+    registerProfile(p);
+    return p;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /** Probe the backend module in a worker. @throws UsageError when it cannot be used */
-async function probeBackend(pool: JobPool, spec: string | null, profiles: readonly string[]): Promise<BackendInfo | { hang: string }> {
-  const out = await pool.run({ kind: 'probe', backend: spec, profiles });
+async function probeBackend(pool: JobPool, spec: string | null, profiles: readonly string[], userProfiles: readonly PlatformProfile[] = []): Promise<BackendInfo | { hang: string }> {
+  const out = await pool.run({ kind: 'probe', backend: spec, profiles, userProfiles });
   if (out.kind === 'hang') return { hang: `--backend ${spec ?? 'reference'}: ${out.call} did not return within ${pool.options.callTimeoutMs / 1000} s while the module was loaded` };
   if (out.kind === 'crash') throw new UsageError(`--backend ${spec ?? 'reference'}: ${out.message}`);
   if (out.kind === 'interrupted') throw new UsageError('interrupted');
@@ -201,7 +220,7 @@ async function probeBackend(pool: JobPool, spec: string | null, profiles: readon
 
 /** Turn a job's outcome into its cell (shrinking a hang first). */
 async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<Cell | { unusable: string }> {
-  const base = { property: job.property, profile: job.profile, steps: 0, skipped: 0 };
+  const base = { property: job.property, profile: job.profile, steps: 0, skipped: 0, calls: noCalls() };
   if (out.kind === 'interrupted') return { property: job.property, profile: job.profile, verdict: 'interrupted' };
   if (out.kind === 'crash') return { ...base, runs: 0, verdict: 'oops', message: out.message, counterexample: null };
   if (out.kind === 'done') {
@@ -214,7 +233,7 @@ async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<C
   if (out.steps === null) return { ...base, runs: out.sequences, verdict: 'hang', message: `${out.call} did not return within ${seconds} s`, counterexample: null };
   const profile = getProfile(job.profile);
   const devices = job.backend.devices[job.profile]?.attached ?? [];
-  const s = await shrinkHang(pool, { kind: 'sequence', backend: job.backend, property: job.property, profile: job.profile, platformSeed: platformSeedOf(job.seed), notes: false }, { ...out, steps: out.steps }, {
+  const s = await shrinkHang(pool, { kind: 'sequence', backend: job.backend, property: job.property, profile: job.profile, platformSeed: platformSeedOf(job.seed), notes: false, userProfiles: job.userProfiles ?? [] }, { ...out, steps: out.steps }, {
     devices,
     wholeSyncOnly: wholeSyncOnlyDevices(profile),
   });
@@ -242,10 +261,15 @@ async function run(argv: string[]): Promise<number> {
       json: { type: 'string' },
       junit: { type: 'string' },
       out: { type: 'string', default: '.dmacheck' },
+      device: { type: 'string' },
+      'profile-file': { type: 'string', multiple: true },
     },
     false,
   );
-  const profiles = list(values.profile, Object.keys(PROFILES), 'profile');
+  const userProfiles = (values['profile-file'] ?? []).map(loadProfileFile);
+  const profiles = list(values.profile, profileNames(), 'profile');
+  const allDevices = [...new Set(profiles.flatMap((p) => getProfile(p).devices.map((d) => d.name)))];
+  const onlyDevices = values.device === undefined ? null : list(values.device, allDevices, 'device');
   const propNames = list(values.property, PROPERTIES.map((p) => p.name), 'property');
   const runs = int(values.runs, 'runs', LIMITS.runs);
   const seed = int(values.seed, 'seed', LIMITS.seed);
@@ -271,12 +295,16 @@ async function run(argv: string[]): Promise<number> {
     ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {value}/{total} runs', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : null;
   try {
-    const probed = await probeBackend(pool, spec, profiles);
+    const probed = await probeBackend(pool, spec, profiles, userProfiles);
     if ('hang' in probed) {
       process.stdout.write(`dmacheck run: ${probed.hang}\n`);
       return 1;
     }
-    const info = probed;
+    // --device: drive only the named devices (each profile keeps those it has).
+    const info: BackendInfo =
+      onlyDevices === null
+        ? probed
+        : { ...probed, devices: Object.fromEntries(Object.entries(probed.devices).map(([p, d]) => [p, { attached: d.attached.filter((x) => onlyDevices.includes(x)), refused: d.refused }])) };
     process.stdout.write(`dmacheck run: backend=${info.name} profiles=${profiles.join(',')} runs=${runs} seed=${seed} jobs=${jobs}\n`);
     for (const [profile, d] of Object.entries(info.devices)) for (const r of d.refused) process.stdout.write(`note: ${profile}: the backend refused ${r.dev} (${r.why}); it is left out\n`);
 
@@ -292,7 +320,7 @@ async function run(argv: string[]): Promise<number> {
           devices === undefined
             ? `backend does not support ${profile}`
             : devices.attached.length === 0
-              ? `backend attaches no device of ${profile}`
+              ? `backend attaches no ${onlyDevices === null ? '' : 'selected '}device of ${profile}`
               : whyNot(property, { profile: getProfile(profile), capabilities: info.capabilities });
         if (reason !== null) {
           cells.push({ property: name, profile, verdict: 'n/a', reason });
@@ -301,7 +329,7 @@ async function run(argv: string[]): Promise<number> {
         const file = traceFile(out, info, name, profile);
         const stored = storedFailure(file, (line) => process.stdout.write(`${line}\n`));
         if (stored !== null) process.stdout.write(`replaying stored failure ${file}${stored.seed === seed ? '' : ` (recorded with --seed ${stored.seed}; new sequences use --seed ${seed})`}\n`);
-        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs, seed, maxSteps, stored } });
+        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs, seed, maxSteps, stored, userProfiles } });
         cells.push(null);
       }
     }
@@ -383,11 +411,12 @@ function jsonCell(c: Cell): unknown {
     runs: c.runs,
     steps: c.steps,
     skipped: c.skipped,
+    calls: c.calls,
     verdict: c.verdict,
     ...(c.message === undefined ? {} : { message: c.message }),
     ...(ce === null
       ? {}
-      : { violations: ce.violations.map((v) => ({ property: v.property, rules: v.rules, step: v.at.index, message: v.message })), oops: ce.oops, seed: ce.seed, path: ce.path, trace: ce.steps }),
+      : { violations: ce.violations.map((v) => ({ property: v.property, check: v.check, level: v.level, rules: v.rules, step: v.at.index, message: v.message })), oops: ce.oops, seed: ce.seed, path: ce.path, trace: ce.steps }),
   };
 }
 
@@ -410,7 +439,7 @@ function junitReport(cells: readonly Cell[], profiles: readonly string[], proper
 }
 
 async function replay(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { backend: { type: 'string' }, 'call-timeout': { type: 'string', default: '10s' } }, true);
+  const { values, positionals } = parse(argv, { backend: { type: 'string' }, 'call-timeout': { type: 'string', default: '10s' }, 'profile-file': { type: 'string', multiple: true } }, true);
   const [file, extra] = positionals;
   if (file === undefined || extra !== undefined) throw new UsageError(`replay takes one trace file, got ${positionals.length}: ${USAGE.split('\n')[1]?.trim()}`);
   const callTimeoutMs = duration(values['call-timeout'], 'call-timeout');
@@ -427,7 +456,8 @@ async function replay(argv: string[]): Promise<number> {
     if (err instanceof TraceError) throw new UsageError(err.message);
     throw err;
   }
-  if (PROFILES[trace.profile] === undefined) throw new UsageError(`${file}: profile ${trace.profile}: accepted are ${Object.keys(PROFILES).join(', ')}`);
+  const userProfiles = (values['profile-file'] ?? []).map(loadProfileFile);
+  if (!profileNames().includes(trace.profile)) throw new UsageError(`${file}: profile ${trace.profile}: accepted are ${profileNames().join(', ')} (a profile of your own needs --profile-file)`);
   const devices = getProfile(trace.profile).devices.map((d) => d.name);
   for (const s of trace.steps) {
     if ('dev' in s && !devices.includes(s.dev)) throw new UsageError(`${file}: device ${s.dev} is not on ${trace.profile}: accepted are ${devices.join(', ')}`);
@@ -437,13 +467,13 @@ async function replay(argv: string[]): Promise<number> {
   if (spec !== null && !existsSync(spec)) throw new UsageError(`--backend ${spec}: no such file (accepted: 'reference' or a path to a .ts/.js module)`);
   const pool = new JobPool({ workerFile: WORKER, threads: 1, callTimeoutMs });
   try {
-    const info = await probeBackend(pool, spec, [trace.profile]);
+    const info = await probeBackend(pool, spec, [trace.profile], userProfiles);
     if ('hang' in info) {
       process.stdout.write(`${info.hang}\n`);
       return 1;
     }
     if (info.devices[trace.profile] === undefined) throw new UsageError(`${file}: backend ${info.name} does not support ${trace.profile}`);
-    const o = await pool.run({ kind: 'sequence', backend: info, property: null, profile: trace.profile, platformSeed: trace.platformSeed, steps: trace.steps, notes: true });
+    const o = await pool.run({ kind: 'sequence', backend: info, property: null, profile: trace.profile, platformSeed: trace.platformSeed, steps: trace.steps, notes: true, userProfiles });
     process.stdout.write(`dmacheck replay: ${file} on backend=${info.name} profile=${trace.profile}${trace.property === null ? '' : ` (recorded for ${trace.property})`}\n`);
     if (o.kind === 'hang') {
       process.stdout.write(`${renderListing(trace.steps, [])}\n${pc.red(`✗ hang: ${o.call} did not return within ${callTimeoutMs / 1000} s at step ${o.step}`)}\n`);
@@ -492,13 +522,50 @@ function explain(argv: string[]): number {
   return 0;
 }
 
+/**
+ * `dmacheck check-types <module>`: type-check a backend module (and what it
+ * imports) with the project's compiler options. Exit 0 when it is clean;
+ * exit 2 with the compiler's first error otherwise.
+ */
+async function checkTypes(argv: string[]): Promise<number> {
+  const [file, extra] = argv;
+  if (file === undefined || extra !== undefined) throw new UsageError(`check-types takes one backend module: ${USAGE.split('\n')[3]?.trim()}`);
+  if (!existsSync(file)) throw new UsageError(`check-types ${file}: no such file; a path to a .ts backend module is accepted`);
+  const ts = (await import('typescript')).default;
+  const options: import('typescript').CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    lib: ['lib.es2022.d.ts'],
+    types: ['node'],
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    exactOptionalPropertyTypes: true,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    skipLibCheck: true,
+    isolatedModules: true,
+  };
+  const program = ts.createProgram([resolve(file)], options);
+  const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  const first = diagnostics[0];
+  if (first === undefined) {
+    process.stdout.write(`check-types: ${file} type-checks (${program.getSourceFiles().filter((f) => !f.isDeclarationFile).length} files)\n`);
+    return 0;
+  }
+  const text = ts.flattenDiagnosticMessageText(first.messageText, ' ');
+  const where = first.file === undefined ? '' : `${relative(process.cwd(), first.file.fileName)}(${first.file.getLineAndCharacterOfPosition(first.start ?? 0).line + 1}): `;
+  throw new UsageError(`check-types ${file}: ${where}error TS${first.code}: ${text}${diagnostics.length > 1 ? ` (and ${diagnostics.length - 1} more)` : ''}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'run') return await run(rest);
     if (command === 'replay') return await replay(rest);
     if (command === 'explain') return explain(rest);
-    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain\n${USAGE}`);
+    if (command === 'check-types') return await checkTypes(rest);
+    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain, check-types\n${USAGE}`);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`dmacheck: ${err.message.split('\n')[0]}\n`);

@@ -21,7 +21,7 @@ import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts'
 import { AsyncBackendError, BackendCallError, UnusableBackendError, describeThrown } from '../backend/guard.ts';
 import { BackendLoadError, loadBackend } from '../backend/loader.ts';
 import { bootMachine } from '../backend/setup.ts';
-import { getProfile } from '../platform/profiles.ts';
+import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 import type { Violation } from './oracle.ts';
 import type { Property } from './property.ts';
 import { observationNotes, sessionNotes } from './report.ts';
@@ -50,14 +50,19 @@ export interface StoredFailure {
   readonly path: string;
 }
 
-export interface ProbeJob {
+/** What every job carries: the user's own profiles (`--profile-file`) it may name, which a worker learns before running it. */
+interface JobBase {
+  readonly userProfiles?: readonly PlatformProfile[];
+}
+
+export interface ProbeJob extends JobBase {
   readonly kind: 'probe';
   readonly backend: BackendSpec;
   /** Profiles to try, in order (the backend's own list narrows them). */
   readonly profiles: readonly string[];
 }
 
-export interface CheckJob {
+export interface CheckJob extends JobBase {
   readonly kind: 'check';
   readonly backend: BackendInfo;
   readonly property: string;
@@ -68,7 +73,7 @@ export interface CheckJob {
   readonly stored: StoredFailure | null;
 }
 
-export interface SequenceJob {
+export interface SequenceJob extends JobBase {
   readonly kind: 'sequence';
   readonly backend: BackendInfo;
   /** The judging property, or null for every property. */
@@ -130,6 +135,7 @@ function propertyOf(name: string): Property {
 
 /** Run one job. Never throws for anything a backend does; a bug of the harness still throws. */
 export async function runJob(job: Job): Promise<JobResult> {
+  for (const p of job.userProfiles ?? []) if (profileNames().includes(p.name) === false) registerProfile(p);
   try {
     if (job.kind === 'probe') return await probe(job);
     if (job.kind === 'check') return await check(job);
@@ -175,6 +181,7 @@ async function check(job: CheckJob): Promise<JobResult> {
         runs: 1,
         steps: out.result.executed,
         skipped: out.result.skipped,
+        calls: out.result.calls,
         verdict: out.violations.length > 0 ? 'violated' : 'oops',
         counterexample: { steps: s.steps, violations: out.violations, oops: out.result.oops, seed: s.seed, path: s.path, shrinks: 0 },
       };

@@ -25,13 +25,26 @@ export function failed(c: Cell): boolean {
   return c.verdict === 'violated' || c.verdict === 'oops' || c.verdict === 'hang';
 }
 
-function cellText(c: Cell | undefined): string {
+/** A cell's call kinds of which more than half failed (with enough calls to tell), as `what made/failed` text. */
+export function failureRates(c: CheckResult): string[] {
+  const out: string[] = [];
+  const kinds = [
+    ['dma_alloc_attrs', c.calls.alloc],
+    ['dma_map_*', c.calls.map],
+  ] as const;
+  for (const [what, k] of kinds) if (k.made >= 10 && k.failed * 2 > k.made) out.push(`${k.failed} of ${k.made} ${what} calls failed`);
+  return out;
+}
+
+function cellText(c: Cell | undefined, note: (reason: string) => number): string {
   if (c === undefined) return '';
-  if (c.verdict === 'n/a') return pc.dim('n/a');
+  if (c.verdict === 'n/a') return pc.dim(`n/a [${note(c.reason)}]`);
   if (c.verdict === 'interrupted') return pc.yellow('interrupted');
   const numbers = `${c.runs}/${c.steps.toLocaleString('en-US')}`;
-  if (c.verdict === 'holds') return `${pc.green('holds')} ${numbers}`;
-  return `${pc.red(pc.bold(c.verdict === 'violated' ? 'VIOLATED' : c.verdict.toUpperCase()))} ${numbers}`;
+  const rates = failureRates(c);
+  const flag = rates.length === 0 ? '' : ` ${pc.yellow(`[${note(`${c.property} on ${c.profile}: ${rates.join('; ')} (see the JSON report)`)}]`)}`;
+  if (c.verdict === 'holds') return `${pc.green('holds')} ${numbers}${flag}`;
+  return `${pc.red(pc.bold(c.verdict === 'violated' ? 'VIOLATED' : c.verdict.toUpperCase()))} ${numbers}${flag}`;
 }
 
 /**
@@ -41,7 +54,14 @@ function cellText(c: Cell | undefined): string {
  */
 export function renderTable(cells: readonly Cell[], properties: readonly string[], profiles: readonly string[]): string {
   const t = new Table({ head: ['property', ...profiles], style: { head: [], border: [], compact: true } });
-  for (const p of properties) t.push([p, ...profiles.map((pr) => cellText(cells.find((c) => c.property === p && c.profile === pr)))]);
+  const notes: string[] = [];
+  const note = (text: string): number => {
+    const i = notes.indexOf(text);
+    if (i >= 0) return i + 1;
+    notes.push(text);
+    return notes.length;
+  };
+  for (const p of properties) t.push([p, ...profiles.map((pr) => cellText(cells.find((c) => c.property === p && c.profile === pr), note))]);
   const ran = cells.filter((c): c is CheckResult => c.verdict !== 'n/a' && c.verdict !== 'interrupted');
   const bad = ran.filter(failed);
   const kinds = (['violated', 'oops', 'hang'] as const).map((k) => [k, bad.filter((c) => c.verdict === k).length] as const).filter(([, n]) => n > 0);
@@ -53,7 +73,8 @@ export function renderTable(cells: readonly Cell[], properties: readonly string[
     `total: ${ran.length} checks, ${ran.length - bad.length} hold, ${kinds.length === 0 ? '0 violated' : kinds.map(([k, n]) => `${n} ${k}`).join(', ')}` +
     `${na > 0 ? `, ${na} not applicable` : ''}${stopped > 0 ? `, ${stopped} interrupted` : ''}` +
     ` · ${runs.toLocaleString('en-US')} runs · ${steps.toLocaleString('en-US')} steps`;
-  return `${t.toString()}\ncell: verdict runs/steps\n${bad.length > 0 ? pc.red(total) : pc.green(total)}\n`;
+  const legend = notes.map((n, i) => `[${i + 1}] ${n}`).join('\n');
+  return `${t.toString()}\ncell: verdict runs/steps; [n] a note below\n${legend === '' ? '' : `${legend}\n`}${bad.length > 0 ? pc.red(total) : pc.green(total)}\n`;
 }
 
 /**

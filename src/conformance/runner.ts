@@ -12,7 +12,12 @@ import { StepsArbitrary, cmaPinTargets } from './generator.ts';
 import { wholeSyncOnlyDevices } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
-import { Session, type SessionResult } from './session.ts';
+import { type CallStats, Session, type SessionResult } from './session.ts';
+
+/** Zero calls of every kind. */
+export function noCalls(): CallStats {
+  return { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
+}
 import { type Step, renumber } from './steps.ts';
 
 /** How one sequence went. */
@@ -98,6 +103,8 @@ export interface CheckResult {
   readonly steps: number;
   /** Steps skipped because an earlier call failed (the driver checked and gave up on that buffer). */
   readonly skipped: number;
+  /** Calls made and failed over every sequence (generation and shrinking alike), by kind. */
+  readonly calls: CallStats;
   /**
    * `violated`: a property check failed; `oops`: the backend threw (or
    * faulted) on a legal sequence; `hang`: a backend call never returned
@@ -141,6 +148,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   const platformSeed = platformSeedOf(o.seed);
   let steps = 0;
   let skipped = 0;
+  const calls = noCalls();
   const judge: SequenceOptions = {
     profile: o.profile,
     backend: o.backend,
@@ -164,13 +172,17 @@ export function checkProperty(o: CheckOptions): CheckResult {
       }
       steps += out.result.executed;
       skipped += out.result.skipped;
+      calls.alloc.made += out.result.calls.alloc.made;
+      calls.alloc.failed += out.result.calls.alloc.failed;
+      calls.map.made += out.result.calls.map.made;
+      calls.map.failed += out.result.calls.map.failed;
       o.onSequence?.(out.result.executed);
       return out.violations.length === 0 && !out.result.halted;
     }),
     { seed: o.seed, numRuns: o.runs, ...(o.path === undefined ? {} : { path: o.path }) },
   );
   if (fatal !== null) throw fatal;
-  const base = { property: o.property.name, profile: o.profile, steps, skipped };
+  const base = { property: o.property.name, profile: o.profile, steps, skipped, calls };
   if (!details.failed || details.counterexample === null) return { ...base, runs: details.numRuns, verdict: 'holds', counterexample: null };
   const seq = renumber(details.counterexample[0]);
   const out = runSequence(seq, judge);

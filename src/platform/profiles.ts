@@ -396,10 +396,28 @@ export class ProfileError extends Error {
   }
 }
 
-/** Look up a built-in profile; throws with the accepted names when unknown. */
+/** Profiles loaded from files (`--profile-file`), by name. */
+const userProfiles = new Map<string, PlatformProfile>();
+
+/**
+ * Make a user's profile (validated with `validateProfile`) known by name,
+ * beside the built-in ones. A built-in name cannot be replaced.
+ * @throws Error naming the profile when it shadows a built-in one
+ */
+export function registerProfile(p: PlatformProfile): void {
+  if (PROFILES[p.name] !== undefined) throw new Error(`profile ${p.name}: a built-in profile has that name`);
+  userProfiles.set(p.name, p);
+}
+
+/** Every known profile name: the built-in ones, then the registered ones. */
+export function profileNames(): string[] {
+  return [...Object.keys(PROFILES), ...userProfiles.keys()];
+}
+
+/** Look up a profile, built-in or registered; throws with the accepted names when unknown. */
 export function getProfile(name: string): PlatformProfile {
-  const p = PROFILES[name];
-  if (p === undefined) throw new Error(`unknown profile '${name}': accepted are ${Object.keys(PROFILES).join(', ')}`);
+  const p = PROFILES[name] ?? userProfiles.get(name);
+  if (p === undefined) throw new Error(`unknown profile '${name}': accepted are ${profileNames().join(', ')}`);
   return p;
 }
 
