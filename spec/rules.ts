@@ -1,8 +1,8 @@
 /**
  * The driver-facing contract of the DMA-mapping API as typed data: rules
- * R1–R56 of `../shared/reference/kernel-dma.md` §3, each with its group, its
- * clause and the kernel document it comes from (`dma-api.rst` = API,
- * `dma-api-howto.rst` = HOWTO, `dma-attributes.rst` = ATTR).
+ * R1–R56, each with its group, its clause and the kernel document it comes
+ * from (in Documentation/core-api/: `dma-api.rst` = API, `dma-api-howto.rst`
+ * = HOWTO, `dma-attributes.rst` = ATTR; or a named kernel-doc comment).
  *
  * Pure data with no imports, so every layer may name a rule: the model's
  * legality check returns a {@link RuleId}, a property lists the rules it
@@ -11,9 +11,9 @@
 
 /** One rule of the contract. */
 export interface Rule {
-  /** Group heading of §3 (`Streaming ownership`, `Direction`, ...). */
+  /** Group heading of the rule (`Streaming ownership`, `Direction`, ...). */
   readonly group: string;
-  /** What the driver (or the DMA layer) must do, as the catalog states it. */
+  /** What the driver (or the DMA layer) must do, paraphrasing the kernel document. */
   readonly clause: string;
   /** Kernel documentation section the clause comes from. */
   readonly source: string;

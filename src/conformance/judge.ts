@@ -3,8 +3,10 @@
  * oracle (DESIGN.md "Style": the session records, the properties judge).
  * They read the facts an observation carries and the profile; the
  * `linux`-level ones know the path Linux takes for an allocation
- * (kernel-dma.md §1.1–1.6, §1.17), which an independent backend is free not
- * to follow.
+ * (kernel/dma/mapping.c `dma_alloc_attrs`, kernel/dma/coherent.c,
+ * kernel/dma/direct.c `dma_direct_alloc`, kernel/dma/contiguous.c,
+ * kernel/dma/pool.c, arch/arm/mm/dma-mapping.c `arch_dma_alloc`), which an
+ * independent backend is free not to follow.
  */
 import { DMA_ATTR_NO_KERNEL_MAPPING } from '../linux/include/linux/dma-mapping.ts';
 import { gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
@@ -47,7 +49,7 @@ export function reaches(profile: PlatformProfile, dev: string, phys: number, siz
  */
 export type AllocPath = 'direct' | 'atomic-pool' | 'device-pool' | 'global-pool' | 'arm' | 'swiotlb';
 
-/** @see kernel/dma/mapping.c dma_alloc_attrs, kernel/dma/direct.c dma_direct_alloc (kernel-dma.md §1.1–1.3, §1.9, §1.17) */
+/** @see kernel/dma/mapping.c dma_alloc_attrs, kernel/dma/coherent.c dma_alloc_from_dev_coherent, kernel/dma/direct.c dma_direct_alloc and dma_set_decrypted, kernel/dma/swiotlb.c swiotlb_alloc, arch/arm/mm/dma-mapping.c arch_dma_alloc */
 export function linuxAllocPath(profile: PlatformProfile, dev: string, gfp: number, attrs: number): AllocPath {
   const cfg = deviceConfig(profile, dev);
   const dma = profile.dma;

@@ -95,8 +95,8 @@ export interface ModelVma {
  * granule and has written it; the CPU must take the results with
  * `dma_sync_*_for_cpu` or unmap before it hands the granule back with
  * `dma_sync_*_for_device` (R35): on a bounced BIDIRECTIONAL mapping that
- * sync copies the CPU's copy over what the device wrote (swiotlb copy table,
- * kernel-dma.md §2.7).
+ * sync copies the CPU's copy over what the device wrote (swiotlb copy rules,
+ * kernel/dma/swiotlb.c `swiotlb_bounce`).
  */
 export const OWNER = { cpu: 0, device: 1, cpuDirty: 2, deviceDirty: 3 } as const;
 

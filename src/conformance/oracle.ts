@@ -360,7 +360,8 @@ export function describeMismatch(obs: ReadObservation, m: Mismatch): string {
  * the device then does not write are undefined rather than preserved. Where
  * this is false (arm64 since "Don't invalidate FROM_DEVICE buffers at start
  * of DMA transfer", swiotlb since the info-leak fix) they must keep their
- * earlier content. kernel-dma.md §2.8.
+ * earlier content (arch/arm64/mm/dma-mapping.c `arch_sync_dma_for_device`,
+ * arch/arm/mm/dma-mapping.c `__dma_page_cpu_to_dev`).
  */
 export function fromDeviceMapMayDiscard(profile: PlatformProfile): boolean {
   return profile.dma.archSync === 'armv7' || profile.dma.archSync === 'arm64-pre-2022';

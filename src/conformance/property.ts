@@ -33,7 +33,7 @@ export interface Check {
   readonly summary: string;
   /** What the check allows an implementation, where the documentation leaves room. */
   readonly latitude?: string;
-  /** The kernel function or `Documentation/` path the condition comes from, for checks no rule of the catalog states. */
+  /** The kernel function or `Documentation/` path the condition comes from, for checks no rule of spec/rules.ts states. */
   readonly see?: string;
   /** Why the check cannot run here (beyond its property's needs), or null. */
   readonly needs?: (ctx: PropertyContext) => string | null;

@@ -6,7 +6,8 @@
  * (DT `dma-ranges`, ACPI `_DMA`). The kernel's `translate_phys_to_dma` /
  * `translate_dma_to_phys` (include/linux/dma-direct.h) read the same table;
  * the device's DMA engine uses this file, so a backend that computes a DMA
- * address wrongly sends the device to the wrong memory. kernel-dma.md §2.2.
+ * address wrongly sends the device to the wrong memory. See also
+ * include/linux/dma-direct.h `phys_to_dma`, `dma_capable`.
  */
 import type { DmaAddr, PhysAddr } from './types.ts';
 

@@ -7,10 +7,12 @@
  * sees RAM only, so a dirty line that was not cleaned is invisible to it, a
  * clean line filled before the device wrote hides the device's data until it
  * is invalidated, and a dirty line evicted late overwrites what the device
- * wrote (kernel-dma.md §2.8, §5 "CPU cache model"). Two legal platform
- * events make "clean before, invalidate after" necessary: a speculative fill
- * of any cacheable line (never dirty) and the eviction of any line (written
- * back if dirty).
+ * wrote (arch/arm64/mm/dma-mapping.c `arch_sync_dma_for_device`,
+ * `arch_sync_dma_for_cpu`; Documentation/core-api/dma-api.rst and
+ * dma-api-howto.rst on cache-line sharing). Two legal platform events make
+ * "clean before, invalidate after" necessary: a speculative fill of any
+ * cacheable line (never dirty) and the eviction of any line (written back if
+ * dirty).
  *
  * Capacity is unbounded; evictions happen only as explicit events, so a run
  * is reproducible from its seed.

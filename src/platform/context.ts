@@ -6,7 +6,8 @@
  * that may sleep (CMA, vmap, a blocking page allocation) calls
  * {@link ExecutionContext.mightSleep}, which records a violation in atomic
  * context the way `might_sleep()` warns "BUG: sleeping function called from
- * invalid context" (kernel-dma.md §5 "Atomic context", R19, R20).
+ * invalid context" (kernel/dma/pool.c, kernel/dma/mapping.c `dma_free_attrs`;
+ * R19, R20 in spec/rules.ts).
  */
 
 /** Whether the CPU may sleep now. */

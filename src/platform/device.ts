@@ -5,7 +5,9 @@
  *
  * Not a kernel mirror; the kernel's `struct device` (masks set by the driver,
  * ops, pools) is modelled in `src/linux/include/linux/device.ts` on top of
- * this. kernel-dma.md §5 "Coherent vs non-coherent device", "Bus offsets".
+ * this. Coherent vs non-coherent devices: include/linux/dma-map-ops.h
+ * `dev_is_dma_coherent`; bus offsets: include/linux/dma-direct.h
+ * `translate_phys_to_dma` (`dma_range_map`, `bus_dma_limit`).
  *
  * The engine is what makes mapping mistakes observable:
  * - it drives only `addressBits` address lines, so higher bits are lost and
@@ -53,7 +55,8 @@ export interface DeviceConfig {
   /**
    * The device's own coherent pool: a DT `shared-dma-pool` reserved-memory
    * node without `reusable` (`no-map`), assigned through `memory-region`, or
-   * `dma_declare_coherent_memory` from board code. Null = none. kernel-dma.md §1.2.
+   * `dma_declare_coherent_memory` from board code. Null = none.
+   * kernel/dma/coherent.c `rmem_dma_setup`, `dma_declare_coherent_memory`.
    */
   readonly coherentPool: ReservedRegion | null;
   /** NUMA node of the device (`dev_to_node`); null = `NUMA_NO_NODE`. */

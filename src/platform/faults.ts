@@ -3,8 +3,8 @@
  *
  * Not a kernel mirror; it plays the part of `fail_page_alloc` and of a
  * long-running system's fragmented memory, so that failure paths and
- * fallbacks run (kernel-dma.md §1.4 step 5: a plain allocation failure ends
- * the zone loop at once).
+ * fallbacks run (kernel/dma/direct.c `__dma_direct_alloc_pages`: a plain
+ * allocation failure ends the zone loop at once).
  */
 import type { Prng } from './prng.ts';
 

@@ -3,7 +3,9 @@
  * pages, with which memory attribute.
  *
  * Not a kernel mirror; this is the MMU. The kernel sees memory through
- * several views (kernel-dma.md §5 "Aliases", §7 "four CPU views"):
+ * several views, the aliases of one page that `arch_dma_prep_coherent` and
+ * `arch_dma_set_uncached` exist for (include/linux/dma-map-ops.h,
+ * kernel/dma/direct.c `dma_direct_alloc`):
  * - the linear map of lowmem, always cacheable;
  * - the vmalloc/remap area, per-page attribute (cacheable, uncached,
  *   write-combine), set up by `vmap`;

@@ -6,7 +6,9 @@
  * off a board and a `.config`: RAM banks, zones, the kernel virtual address
  * layout, cache geometry, `ARCH_DMA_MINALIGN` and the kmalloc minimum
  * alignment, which DMA Kconfig options the arch selects, and the devices.
- * DESIGN.md "Profiles"; kernel-dma.md §5, §2.6–2.7 (swiotlb), §1.2, §1.5–1.7
+ * DESIGN.md "Profiles"; Documentation/core-api/dma-api-howto.rst "Platform
+ * Issues"; kernel/dma/swiotlb.c and Documentation/core-api/swiotlb.rst
+ * (swiotlb); kernel/dma/contiguous.c, kernel/dma/pool.c, kernel/dma/coherent.c
  * (CMA areas, the atomic pools' `coherent_pool=` size, per-device and global
  * coherent pools, all of them boot-time reservations a board describes).
  */
@@ -17,7 +19,7 @@ import type { RamBank } from './memory.ts';
 import type { PageAttr, VaLayout } from './pgtable.ts';
 import { PAGE_SIZE, hex, isPowerOfTwo, physAddr } from './types.ts';
 
-/** Which table of `arch_sync_dma_for_device/_for_cpu` the arch uses (kernel-dma.md §2.8). */
+/** Which table of `arch_sync_dma_for_device/_for_cpu` the arch uses (arch/arm64/mm/dma-mapping.c, arch/arm/mm/dma-mapping.c). */
 export type ArchSyncName = 'none' | 'arm64' | 'arm64-pre-2022' | 'armv7';
 
 /** The DMA-related Kconfig and arch choices of a profile. */
@@ -42,8 +44,9 @@ export interface ArchDmaConfig {
 
 /**
  * The default software IO TLB of a profile (the `swiotlb=<slots>,<areas>,force`
- * boot option and Kconfig), kernel-dma.md §2.7. Slots are 2 KiB; a segment is
- * 128 slots.
+ * boot option and Kconfig; kernel/dma/swiotlb.c `setup_io_tlb_npages`,
+ * Documentation/core-api/swiotlb.rst). Slots are 2 KiB; a segment is 128
+ * slots.
  */
 export interface SwiotlbConfig {
   /** Slots of the boot-time pool, a multiple of 128 (the kernel's default is 32768, 64 MiB; profiles use small pools so that "full" happens). */
@@ -62,7 +65,8 @@ export interface SwiotlbConfig {
  * One CMA area (mm/cma.c `struct cma`), reserved at boot: the default area
  * (`cma=` or DT `linux,cma-default`), a per-NUMA-node area (`numa_cma=`), or
  * a device's own area (DT `shared-dma-pool` with `reusable`, assigned through
- * `memory-region`). kernel-dma.md §1.5, §5 "CMA".
+ * `memory-region`). kernel/dma/contiguous.c `dma_alloc_contiguous`,
+ * `rmem_cma_setup`; mm/cma.c `cma_alloc`.
  */
 export interface CmaAreaConfig {
   readonly name: string;
@@ -259,7 +263,7 @@ export const ARM64_SOC: PlatformProfile = {
     dev({ name: 'wifi0', coherent: true, addressBits: 32, restrictedDmaPool: { basePhys: 0xb200_0000, sizeBytes: 512 * 1024 } }),
     // A camera ISP with its own reusable CMA area (shared-dma-pool, reusable).
     dev({ name: 'isp0', coherent: false, addressBits: 32 }),
-    // A DSP with a no-map shared-dma-pool carveout: its coherent allocations come only from there (§1.2).
+    // A DSP with a no-map shared-dma-pool carveout: its coherent allocations come only from there (kernel/dma/coherent.c `dma_alloc_from_dev_coherent`).
     dev({ name: 'dsp0', coherent: false, addressBits: 32, coherentPool: { basePhys: 0xb180_0000, sizeBytes: 256 * 1024 } }),
   ],
 };

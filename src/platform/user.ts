@@ -6,8 +6,9 @@
  * sharing needs. A VMA is created empty by the harness (as `mmap(2)` would),
  * filled by the backend with {@link UserSpace.remapPfnRange}
  * (`remap_pfn_range`), and read by the oracle through the same pages and
- * attribute the backend chose (kernel-dma.md §1.14). A page the backend did
- * not fill raises {@link UserFault} (SIGBUS).
+ * attribute the backend chose (kernel/dma/mapping.c `dma_mmap_attrs`,
+ * kernel/dma/direct.c `dma_direct_mmap`). A page the backend did not fill
+ * raises {@link UserFault} (SIGBUS).
  */
 import type { CpuCache } from './cache.ts';
 import { PlatformError, checkRange } from './check.ts';

@@ -4,7 +4,7 @@
  * `arch_dma_prep_coherent`) gathered as one table per arch, so that arches
  * can be compared row by row and a mutant can swap one cell.
  *
- * Rows, from kernel-dma.md §2.8:
+ * Rows, from each arch's `arch_sync_dma_for_device` / `arch_sync_dma_for_cpu`:
  * - `arm64` (since June 2022, "Don't invalidate FROM_DEVICE buffers at start
  *   of DMA transfer"): clean for every direction at map; invalidate after
  *   FROM_DEVICE / BIDIRECTIONAL (arch/arm64/mm/dma-mapping.c).

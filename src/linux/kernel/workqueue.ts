@@ -1,8 +1,8 @@
 /**
- * The system workqueue (kernel/workqueue.c `schedule_work` on
- * `system_wq`): deferred work that runs later in process context, where it
- * may sleep. The DMA atomic pools grow this way (kernel-dma.md §1.6): an
- * allocation that leaves a pool low schedules the expansion and returns at
+ * The system workqueue (kernel/workqueue.c `schedule_work` on `system_wq`):
+ * deferred work that runs later in process context, where it may sleep. The
+ * DMA atomic pools grow this way (kernel/dma/pool.c `atomic_pool_work_fn`):
+ * an allocation that leaves a pool low schedules the expansion and returns at
  * once.
  *
  * Trusted substrate, like `src/linux/mm`: backends schedule work here and

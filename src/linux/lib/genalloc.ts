@@ -5,7 +5,7 @@
  * pool.c) and ARM32's atomic pool use it with
  * `gen_pool_first_fit_order_align`, which places an allocation of 2^n
  * granules at a multiple of 2^n granules from the chunk start
- * (kernel-dma.md §1.6, §1.19 "atomic pool").
+ * (kernel/dma/pool.c `atomic_pool_expand`, `dma_alloc_from_pool`).
  *
  * Trusted substrate: every pool registers itself with the substrate, so the
  * oracle can read where pool memory lies and how much of it is in use.

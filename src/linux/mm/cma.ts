@@ -3,7 +3,7 @@
  * whole page blocks inside one zone, lent to the rest of the system for
  * movable pages (page cache, anonymous memory) until a device needs a
  * physically contiguous buffer; `cma_alloc` then migrates those pages out.
- * kernel-dma.md §1.5, §5 "CMA".
+ * kernel/dma/contiguous.c `dma_alloc_contiguous`; mm/cma.c `cma_alloc`.
  *
  * Trusted substrate. Each area has an allocation bitmap (one bit per page,
  * `order_per_bit` 0) and, per page, what the rest of the system put there:

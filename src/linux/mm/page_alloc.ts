@@ -5,15 +5,15 @@
  *
  * Trusted substrate: every backend allocates pages here, and the oracle reads
  * its accounting to find leaks. Blocks are naturally aligned to their order
- * (kernel-dma.md §1.4 step 6), so a DMA allocation's alignment comes from
- * here. A free with the wrong order or of a page that is not allocated is
- * refused and recorded as a violation (the kernel's `bad_page`), leaving the
- * allocator unchanged. Boot-time reservations of the profile (CMA areas,
- * coherent pools) never reach the free lists: CMA lends its pages only to
- * movable allocations, which the model keeps inside `cma.ts`. Blocks a
- * caller keeps for good (atomic-pool growth) are marked persistent and
- * counted as free in {@link PageAllocator.stats}, so growing a pool is not a
- * leak.
+ * (which kernel/dma/direct.c `__dma_direct_alloc_pages` relies on), so a DMA
+ * allocation's alignment comes from here. A free with the wrong order or of a
+ * page that is not allocated is refused and recorded as a violation (the
+ * kernel's `bad_page`), leaving the allocator unchanged. Boot-time
+ * reservations of the profile (CMA areas, coherent pools) never reach the
+ * free lists: CMA lends its pages only to movable allocations, which the
+ * model keeps inside `cma.ts`. Blocks a caller keeps for good (atomic-pool
+ * growth) are marked persistent and counted as free in
+ * {@link PageAllocator.stats}, so growing a pool is not a leak.
  */
 import { checkRange } from '../../platform/check.ts';
 import type { Platform } from '../../platform/platform.ts';

@@ -5,10 +5,11 @@
  * Trusted substrate. Why it is modelled: kmalloc objects are packed at their
  * size-class stride, so on a profile whose kmalloc minimum alignment
  * (`ARCH_KMALLOC_MINALIGN`) is below the cache line / `ARCH_DMA_MINALIGN`,
- * two small objects share a cache line, as they do on real systems since
- * v6.5 (kernel-dma.md §5, R10, R11). That sharing is what turns a
- * non-coherent FROM_DEVICE mapping of one object into corruption of its
- * neighbour, or the neighbour's CPU writes into corruption of the DMA data.
+ * two small objects share a cache line, as they do on real systems since v6.5
+ * (include/linux/dma-map-ops.h `dma_kmalloc_needs_bounce`; R10, R11 in
+ * spec/rules.ts). That sharing is what turns a non-coherent FROM_DEVICE
+ * mapping of one object into corruption of its neighbour, or the neighbour's
+ * CPU writes into corruption of the DMA data.
  *
  * Empty slabs go back to the page allocator at once, so the allocator's
  * accounting returns to its starting point when every object is freed.

@@ -2,11 +2,12 @@
  * The vmalloc/remap area: `vmap` / `vunmap` of page arrays with a memory
  * attribute, and `find_vm_area`. Models mm/vmalloc.c.
  *
- * Trusted substrate. The DMA layer remaps non-coherent allocations here
- * with an uncached or write-combine attribute (kernel-dma.md §1.7), while the
- * same pages stay cacheable in the linear map: the two aliases are why
- * `arch_dma_prep_coherent` exists. `vmap` and `vunmap` may sleep. Each area is
- * followed by an unmapped guard page, as in the kernel.
+ * Trusted substrate. The DMA layer remaps non-coherent allocations here with
+ * an uncached or write-combine attribute (kernel/dma/remap.c
+ * `dma_common_contiguous_remap`, kernel/dma/mapping.c `dma_pgprot`), while
+ * the same pages stay cacheable in the linear map: the two aliases are why
+ * `arch_dma_prep_coherent` exists. `vmap` and `vunmap` may sleep. Each area
+ * is followed by an unmapped guard page, as in the kernel.
  */
 import type { Platform } from '../../platform/platform.ts';
 import { MAX_ACCESS_BYTES, PlatformError } from '../../platform/check.ts';

@@ -116,9 +116,9 @@ export interface Device {
   dmaIoTlbMem: IoTlbMem | null;
   /** `dev->dma_io_tlb_pools`: transient pools of `CONFIG_SWIOTLB_DYNAMIC` holding this device's mappings. */
   readonly dmaIoTlbPools: IoTlbPool[];
-  /** `dev->dma_mem`: the device's own coherent pool (§1.2); null = none. */
+  /** `dev->dma_mem`: the device's own coherent pool (kernel/dma/coherent.c); null = none. */
   dmaMem: DmaCoherentMem | null;
-  /** `dev->cma_area`: the device's own CMA area (§1.5); null = none. */
+  /** `dev->cma_area`: the device's own CMA area (kernel/dma/contiguous.c); null = none. */
   readonly cmaArea: Cma | null;
   /** `dev_to_node(dev)`; null = `NUMA_NO_NODE`. */
   readonly numaNode: number | null;

@@ -1,7 +1,8 @@
 /**
  * Address translation and addressability for dma-direct
  * (include/linux/dma-direct.h): `phys_to_dma`, `dma_to_phys`, `dma_capable`,
- * and the required-mask computation. kernel-dma.md §2.2.
+ * and the required-mask computation (kernel/dma/direct.c
+ * `dma_direct_get_required_mask`).
  *
  * The windows are the same `dma_range_map` the device's DMA engine uses
  * (platform bus), so a backend that translates correctly sends the device to

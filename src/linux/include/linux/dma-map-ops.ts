@@ -2,7 +2,8 @@
  * `struct dma_map_ops` and the helpers of include/linux/dma-map-ops.h that
  * the core uses to decide between dma-direct and a device's ops.
  *
- * A device with `dma_ops == NULL` uses dma-direct (kernel-dma.md §1.0). A
+ * A device with `dma_ops == NULL` uses dma-direct (kernel/dma/mapping.c
+ * `dma_go_direct`). A
  * method an ops table does not provide makes the core return its failure
  * value (`NULL`, `-ENXIO`, `DMA_MAPPING_ERROR`, 0).
  */
@@ -71,7 +72,8 @@ export function dmaKmallocSizeAligned(dev: Device, sizeBytes: number): boolean {
 /**
  * `dma_kmalloc_needs_bounce`: must a streaming mapping of `sizeBytes` bounce
  * because it may be a small kmalloc buffer sharing a cache line? A heuristic
- * on the size alone: the pointer's alignment is not looked at (§2.6 case 3).
+ * on the size alone: the pointer's alignment is not looked at
+ * (include/linux/dma-map-ops.h).
  */
 export function dmaKmallocNeedsBounce(dev: Device, sizeBytes: number, dir: DmaDataDirection): boolean {
   return !dmaKmallocSafe(dev, dir) && !dmaKmallocSizeAligned(dev, sizeBytes);

@@ -5,8 +5,8 @@
  * The model does not simulate `struct page` contents, so the vmemmap window
  * is never mapped: a page pointer is an opaque kernel pointer, and reading or
  * writing through it faults. That is exactly what a
- * `DMA_ATTR_NO_KERNEL_MAPPING` cookie is in dma-direct (kernel-dma.md §1.3
- * step 2, §1.8): the `struct page *` handed back in place of a CPU address,
+ * `DMA_ATTR_NO_KERNEL_MAPPING` cookie is in dma-direct (kernel/dma/direct.c
+ * `dma_direct_alloc_no_mapping`; Documentation/core-api/dma-attributes.rst): the `struct page *` handed back in place of a CPU address,
  * which a backend must never dereference (R25).
  */
 import type { VaLayout } from '../../../platform/pgtable.ts';

@@ -2,8 +2,9 @@
  * Per-device and global coherent pools (kernel/dma/coherent.c): a carveout
  * declared by board code (`dma_declare_coherent_memory`) or by a DT
  * `shared-dma-pool` without `reusable`, mapped once at boot and handed out
- * with a page bitmap. kernel-dma.md §1.2, §1.7 "Global coherent pool",
- * §1.19.
+ * with a page bitmap. kernel/dma/coherent.c `__dma_alloc_from_coherent`,
+ * `dma_alloc_from_global_coherent`; alignment as promised in
+ * Documentation/core-api/dma-api-howto.rst "Using Coherent DMA mappings".
  *
  * An allocation of `size` takes the first free region of `2^get_order(size)`
  * pages aligned to that order relative to the pool base, and is zeroed

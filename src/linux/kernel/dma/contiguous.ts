@@ -1,14 +1,14 @@
 /**
  * The DMA side of CMA (kernel/dma/contiguous.c): which CMA area serves a
  * device's contiguous allocation, and where a free goes back to.
- * kernel-dma.md §1.5.
+ * Entry points `dma_alloc_contiguous`, `dma_free_contiguous`.
  *
  * `dma_alloc_contiguous` never serves a non-blocking request (migration
  * sleeps); a device with its own area uses only that area, any size; shared
  * areas (per-NUMA node, then the default area) never serve a single page.
  * Alignment is the allocation's order capped at `CMA_ALIGNMENT`. A NULL here
  * is not a failure of the DMA allocation: `__dma_direct_alloc_pages` falls
- * back to the buddy allocator (§1.4 step 4). `dma_free_contiguous` tries the
+ * back to the buddy allocator (kernel/dma/direct.c). `dma_free_contiguous` tries the
  * areas the pages may have come from and otherwise frees to the buddy
  * allocator, so every page goes back where it came from.
  */

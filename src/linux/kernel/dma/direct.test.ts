@@ -326,7 +326,7 @@ describe('DMA_ATTR_NO_KERNEL_MAPPING (seed 004)', () => {
     expect(() => s.platform.cpu.write(cookie as number, pattern(4))).toThrow(PageFault);
     const vma = s.platform.user.createVma(2, 0);
     expect(s.backend.mmapAttrs('gpu0', vma, cookie as CpuAddr, dmaHandle, size, DMA_ATTR_NO_KERNEL_MAPPING)).toBe(0);
-    expect(s.platform.user.read(vma, 0, 64)).not.toEqual(new Uint8Array(64)); // §1.19: this path does not zero
+    expect(s.platform.user.read(vma, 0, 64)).not.toEqual(new Uint8Array(64)); // dma_direct_alloc_no_mapping (kernel/dma/direct.c) does not zero
     s.platform.device('gpu0').write((dmaHandle + PAGE_SIZE) as DmaAddr, pattern(64));
     expect(s.platform.user.read(vma, PAGE_SIZE, 64)).toEqual(pattern(64));
     const { ret, sgt } = s.backend.getSgtableAttrs('gpu0', cookie as CpuAddr, dmaHandle, size, DMA_ATTR_NO_KERNEL_MAPPING);

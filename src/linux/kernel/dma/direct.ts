@@ -5,16 +5,20 @@
  * DMA32 → DMA retry, uncached remap for non-coherent devices, the
  * `DMA_ATTR_NO_KERNEL_MAPPING` cookie), mmap and get_sgtable from the DMA
  * handle, streaming map / unmap / sync with the arch cache maintenance.
- * kernel-dma.md §1.3–1.4, §1.8, §1.11, §1.14–1.15, §2.1–2.3, §2.5.
+ * See kernel/dma/direct.c (`dma_direct_alloc`, `__dma_direct_alloc_pages`,
+ * `dma_direct_alloc_no_mapping`, `dma_direct_free`, `dma_direct_mmap`,
+ * `dma_direct_get_sgtable`, `dma_direct_map_sg`), kernel/dma/direct.h
+ * (`dma_direct_map_phys`, the syncs) and include/linux/dma-direct.h.
  *
  * The core (`mapping.ts`) validates arguments and calls in here; nothing in
  * this file checks the caller again. Buffers a device cannot (or must not)
- * use in place bounce through swiotlb (`swiotlb.ts`, §2.6); restricted-pool
- * devices allocate from their swiotlb (§1.10). Pages come from CMA first
- * (`contiguous.ts`, §1.5) and fall back to the buddy allocator; non-blocking
- * allocations that need a remap come from the atomic pools (`pool.ts`, §1.6);
+ * use in place bounce through swiotlb (`swiotlb.ts`, kernel/dma/swiotlb.c);
+ * restricted-pool devices allocate from their swiotlb (`swiotlb_alloc`).
+ * Pages come from CMA first (`contiguous.ts`, kernel/dma/contiguous.c) and
+ * fall back to the buddy allocator; non-blocking allocations that need a
+ * remap come from the atomic pools (`pool.ts`, kernel/dma/pool.c);
  * non-coherent allocations on a global-pool platform come only from the
- * global coherent pool (`coherent.ts`, §1.7).
+ * global coherent pool (`coherent.ts`, kernel/dma/coherent.c).
  */
 import type { PageAttr } from '../../../platform/pgtable.ts';
 import type { VmArea } from '../../../platform/user.ts';
@@ -109,7 +113,7 @@ export function dmaDirectOptimalGfpMask(dev: Device): { gfp: Gfp; physLimit: num
  * `__dma_direct_alloc_pages`: pages the device can reach with its coherent
  * mask. Tries the zone hint, then on "got memory but not addressable"
  * escalates to GFP_DMA32, then GFP_DMA; a plain allocation failure ends the
- * loop at once (§1.4). CMA (§1.5) is tried first; its pages are kept only
+ * loop at once. CMA (kernel/dma/contiguous.c) is tried first; its pages are kept only
  * when the device reaches them and (unless `allowHighmem`) they are lowmem,
  * else they go back to CMA and the buddy allocator serves.
  * @returns the first pfn of the pages (`PAGE_ALIGN(size)` from CMA, a block of `2^get_order(size)` from the buddy allocator), or null
@@ -177,7 +181,7 @@ function dmaDirectFreePages(dev: Device, page: Pfn, size: number): void {
  * devices keep the normal cacheable attribute; non-coherent devices get
  * write-combine for `DMA_ATTR_WRITE_COMBINE` where the arch supports it,
  * else `pgprot_dmacoherent` (arm64 Normal-NC and bufferable ARMv7 buffer
- * stores like write-combine). kernel-dma.md §1.7.
+ * stores like write-combine). kernel/dma/mapping.c.
  */
 export function dmaPgprot(dev: Device, prot: PageAttr, attrs: number): PageAttr {
   if (devIsDmaCoherent(dev)) return prot;
@@ -194,7 +198,7 @@ function dmaDirectAllocNoMapping(dev: Device, size: number, gfp: Gfp): DmaAlloca
   return { cpuAddr: pfnToPage(dev.kernel.platform.profile.va, page), dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
 }
 
-/** `dma_direct_alloc_from_pool`: from the atomic pools (§1.6), zone by the coherent limit, chunks the device cannot reach refused. */
+/** `dma_direct_alloc_from_pool`: from the atomic pools (kernel/dma/pool.c), zone by the coherent limit, chunks the device cannot reach refused. */
 function dmaDirectAllocFromPool(dev: Device, size: number, gfp: Gfp): DmaAllocation {
   const r = dmaAllocFromPool(dev, size, gfp | dmaDirectOptimalGfpMask(dev).gfp, (d, phys, len) => dmaCoherentOk(d, phys, len));
   if (r === null) return DMA_ALLOC_FAILED;
@@ -202,7 +206,7 @@ function dmaDirectAllocFromPool(dev: Device, size: number, gfp: Gfp): DmaAllocat
 }
 
 /**
- * `dma_direct_alloc`: a coherent buffer. Decision order of §1.3: cookie for
+ * `dma_direct_alloc`: a coherent buffer. Decision order of kernel/dma/direct.c: cookie for
  * NO_KERNEL_MAPPING; non-coherent devices go to the arch allocator (ARM32),
  * the global pool (noMMU), or remap / set_uncached; non-blocking remaps come
  * from the atomic pools; then pages, remap (flushing the cacheable alias
@@ -268,7 +272,7 @@ export function dmaDirectAlloc(dev: Device, sizeIn: number, gfpIn: Gfp, attrs: n
 
 /**
  * `dma_direct_free`: undo `dma_direct_alloc`. The pages are found from the
- * DMA handle, so a wrong handle frees someone else's pages (§1.11); the core
+ * DMA handle, so a wrong handle frees someone else's pages (kernel/dma/direct.c); the core
  * refuses handles it did not hand out before calling this.
  */
 export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dmaAddr: DmaAddr, attrs: number): void {
@@ -305,7 +309,7 @@ export function dmaDirectCanMmap(dev: Device): boolean {
 /**
  * `dma_direct_mmap`: map the buffer into user space from the pfn of the DMA
  * handle, with the `dma_pgprot` attribute. Bounds: `vm_pgoff < count` and
- * `vma_pages <= count - vm_pgoff`, else `-ENXIO` (§1.14).
+ * `vma_pages <= count - vm_pgoff`, else `-ENXIO` (kernel/dma/direct.c).
  * @returns 0 or a negative errno
  */
 export function dmaDirectMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number, attrs: number): number {
@@ -318,14 +322,14 @@ export function dmaDirectMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, dmaAdd
   return dev.kernel.platform.user.remapPfnRange(vma, 0, (first + vma.pgoff) as Pfn, vma.nrPages, prot);
 }
 
-/** `dma_direct_get_sgtable`: one entry, the page of the DMA handle, `PAGE_ALIGN(size)` long (§1.15). */
+/** `dma_direct_get_sgtable`: one entry, the page of the DMA handle, `PAGE_ALIGN(size)` long (kernel/dma/direct.c). */
 export function dmaDirectGetSgtable(dev: Device, _cpuAddr: CpuAddr, dmaAddr: DmaAddr, size: number): { ret: number; sgt: SgTable | null } {
   dev.kernel.platform.context.mightSleep('sg_alloc_table(GFP_KERNEL)');
   return { ret: 0, sgt: sgTable([sgEntry(dmaDirectToPage(dev, dmaAddr), 0, pageAlign(size))]) };
 }
 
 /**
- * `dma_direct_map_phys` (§2.1): force-bounced devices go to swiotlb; else
+ * `dma_direct_map_phys` (kernel/dma/direct.h): force-bounced devices go to swiotlb; else
  * the device uses the buffer in place at `phys_to_dma(phys)`, unless it
  * cannot reach it or it may be a small kmalloc buffer sharing a cache line
  * (`dma_kmalloc_needs_bounce`): then swiotlb bounces it where active, and
@@ -356,14 +360,14 @@ export function dmaDirectMapPhys(dev: Device, phys: PhysAddr, size: number, dir:
   return dma;
 }
 
-/** `dma_direct_sync_single_for_device`: copy into the bounce buffer first (if any), then cache maintenance (§2.5). */
+/** `dma_direct_sync_single_for_device`: copy into the bounce buffer first (if any), then cache maintenance (kernel/dma/direct.h). */
 export function dmaDirectSyncSingleForDevice(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
   const phys = dmaToPhys(dev, addr);
   swiotlbSyncSingleForDevice(dev, phys, size, dir);
   if (!devIsDmaCoherent(dev)) archSyncDmaForDevice(dev.kernel.arch, phys, size, dir);
 }
 
-/** `dma_direct_sync_single_for_cpu`: cache maintenance first, then copy out of the bounce buffer (if any) (§2.5). */
+/** `dma_direct_sync_single_for_cpu`: cache maintenance first, then copy out of the bounce buffer (if any) (kernel/dma/direct.h). */
 export function dmaDirectSyncSingleForCpu(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
   const phys = dmaToPhys(dev, addr);
   if (!devIsDmaCoherent(dev)) archSyncDmaForCpu(dev.kernel.arch, phys, size, dir);
@@ -385,7 +389,7 @@ export function dmaDirectUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir
 /**
  * `dma_direct_map_sg`: every entry mapped on its own, no merging
  * (`sg_dma_len = length`). A failure on entry i unmaps entries before it with
- * SKIP_CPU_SYNC and returns `-EIO` (§2.3).
+ * SKIP_CPU_SYNC and returns `-EIO` (kernel/dma/direct.c).
  * @returns `nents` or `-EIO`
  */
 export function dmaDirectMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
@@ -433,7 +437,7 @@ export function dmaDirectSyncSgForCpu(dev: Device, sgl: Scatterlist[], nents: nu
 
 /**
  * `dma_direct_supported`: any mask of 32 bits or more; a smaller mask must
- * cover the DMA address of min(top of RAM, ZONE_DMA limit) (§2.11).
+ * cover the DMA address of min(top of RAM, ZONE_DMA limit) (kernel/dma/direct.c).
  */
 export function dmaDirectSupported(dev: Device, maskBits: number): boolean {
   if (maskBits >= 32) return true;

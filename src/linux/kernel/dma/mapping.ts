@@ -1,12 +1,15 @@
 /**
  * The DMA-mapping core (kernel/dma/mapping.c and the inline wrappers of
  * include/linux/dma-mapping.h): every public entry point, each in the same
- * three steps — validate, direct-or-ops, debug hook. kernel-dma.md §1.0–1.1,
- * §1.11, §1.14–1.15, §2.0, §2.5, §2.11.
+ * three steps — validate, direct-or-ops, debug hook. See kernel/dma/mapping.c
+ * `dma_go_direct`, `dma_alloc_attrs`, `dma_free_attrs`, `dma_mmap_attrs`,
+ * `dma_get_sgtable_attrs`, `dma_map_phys`, `__dma_sync_single_for_cpu`,
+ * `dma_set_mask`, and the wrappers in include/linux/dma-mapping.h.
  *
  * Dispatch is decided separately for allocation (coherent mask,
  * `dma_alloc_direct`) and streaming (streaming mask, `dma_map_direct`), so a
- * device can allocate through one path and map through another (§1.0).
+ * device can allocate through one path and map through another
+ * (kernel/dma/mapping.c `dma_go_direct`).
  *
  * Validation. The kernel's own checks are kept with the kernel's failure
  * values: `__GFP_COMP` (NULL), no `dma_mask` (`DMA_MAPPING_ERROR`, 0),
@@ -213,7 +216,7 @@ export function dmaAllocAttrs(dev: Device, size: number, gfpIn: Gfp, attrs: numb
     refuse(dev, 'dma_alloc_attrs', 'size must be a positive whole number of bytes', { size });
     return DMA_ALLOC_FAILED;
   }
-  // The device's own pool answers for good (§1.2), and dma-debug never sees its buffers.
+  // The device's own pool answers for good (kernel/dma/coherent.c dma_alloc_from_dev_coherent), and dma-debug never sees its buffers.
   const pooled = dmaAllocFromDevCoherent(dev, size);
   const gfp = gfpIn & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
   let r: DmaAllocation;

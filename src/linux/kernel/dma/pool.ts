@@ -2,7 +2,8 @@
  * The DMA atomic pools (kernel/dma/pool.c): memory set aside, already
  * remapped uncached, so that a non-blocking coherent allocation for a
  * device that needs a remap can be served without sleeping (vmap and CMA
- * both sleep). kernel-dma.md §1.6, §5 "Atomic context".
+ * both sleep). Entry points `dma_atomic_pool_init`, `dma_alloc_from_pool`,
+ * `dma_free_from_pool`.
  *
  * Up to three `gen_pool`s, one per zone: kernel (when ZONE_NORMAL has
  * memory), DMA (when ZONE_DMA has), DMA32 (when ZONE_DMA32 has). Each starts
@@ -84,7 +85,7 @@ export function atomicPoolExpand(k: DmaKernel, pool: GenPool, poolSize: number, 
 }
 
 /**
- * `dma_atomic_pool_init`: create the pools of §1.6 where
+ * `dma_atomic_pool_init`: create the atomic pools (kernel/dma/pool.c) where
  * `CONFIG_DMA_COHERENT_POOL` is selected: by `CONFIG_DMA_DIRECT_REMAP` (the
  * profile's `dma.directRemap`) or by memory encryption (x86's
  * `AMD_MEM_ENCRYPT`/`INTEL_TDX_GUEST`: non-blocking allocations of shared

@@ -19,7 +19,7 @@ function ref(profile: string | PlatformProfile, faults = {}) {
 const KiB = 1024;
 const pageOf = (dma: DmaAddr) => physToPfn(dma as number as never);
 
-describe('dma_alloc_contiguous and the buddy fallback (contiguous.c, §1.4–1.5)', () => {
+describe('dma_alloc_contiguous and the buddy fallback (contiguous.c, direct.c __dma_direct_alloc_pages)', () => {
   it('serves multi-page blocking allocations from the default area, single pages and non-blocking ones from the buddy allocator', () => {
     const s = ref('arm64-soc');
     const big = s.backend.allocAttrs('pcie0', 8 * PAGE_SIZE, GFP_KERNEL, 0);
@@ -58,7 +58,7 @@ describe('dma_alloc_contiguous and the buddy fallback (contiguous.c, §1.4–1.5
   });
 });
 
-describe('atomic pools (pool.c, §1.6)', () => {
+describe('atomic pools (pool.c)', () => {
   it('are sized by coherent_pool= or 128 KiB per GiB of RAM, one per zone with memory, taken from CMA in the zone', () => {
     const s = ref('arm64-soc');
     const pools = s.backend.kernel.atomicPools!;
@@ -89,7 +89,7 @@ describe('atomic pools (pool.c, §1.6)', () => {
   });
 });
 
-describe('per-device coherent pools (coherent.c, §1.2)', () => {
+describe('per-device coherent pools (coherent.c)', () => {
   it('hand out order-aligned, zeroed regions through a write-combine mapping, fail when full, mmap from the pool and release by order', () => {
     const s = ref('arm64-soc');
     const base = 0xb180_0000;

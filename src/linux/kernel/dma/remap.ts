@@ -4,10 +4,10 @@
  * kernel mapping with the attribute `dma_pgprot` chose (uncached or
  * write-combine for non-coherent devices), `dma_common_pages_remap` does the
  * same for a page array, and
- * `dma_common_free_remap` undoes either. kernel-dma.md §1.7.
+ * `dma_common_free_remap` undoes either (`dma_pgprot`: kernel/dma/mapping.c).
  *
  * vmap may sleep: these are never reached in atomic context by a correct
- * backend (the atomic pools exist for that, §1.6).
+ * backend (the atomic pools of kernel/dma/pool.c exist for that).
  */
 import type { PageAttr } from '../../../platform/pgtable.ts';
 import { type CpuAddr, type Pfn, pagesFor, pfn } from '../../../platform/types.ts';

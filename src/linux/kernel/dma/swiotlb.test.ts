@@ -29,7 +29,7 @@ function buffer(s: ReturnType<typeof guest>, size: number, offset = 0) {
   return { page: pfn(p), va, phys: p * PAGE_SIZE + offset };
 }
 
-describe('swiotlb copy table (kernel-dma.md §2.7)', () => {
+describe('swiotlb copy table (kernel/dma/swiotlb.c swiotlb_bounce)', () => {
   // For each direction: does map / sync_for_device / sync_for_cpu / unmap copy, and which way?
   const rows = [
     { dir: DMA_TO_DEVICE, map: true, forDevice: true, forCpu: false, unmap: false },

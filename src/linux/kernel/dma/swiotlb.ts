@@ -3,8 +3,10 @@
  * TLB. When a device cannot reach a buffer, or must not (a confidential
  * guest, a restricted-dma-pool device, a small kmalloc buffer that shares a
  * cache line), dma-direct copies the buffer through a bounce buffer taken
- * from a pool of 2 KiB slots the device can reach. kernel-dma.md §1.10,
- * §2.1, §2.5–2.7, §2.11.
+ * from a pool of 2 KiB slots the device can reach. See
+ * Documentation/core-api/swiotlb.rst, kernel/dma/swiotlb.c (`swiotlb_alloc`,
+ * `swiotlb_tbl_map_single`, `swiotlb_bounce`) and kernel/dma/direct.h
+ * (`dma_direct_map_phys`, `dma_direct_sync_single_for_device/_for_cpu`).
  *
  * The pool (`io_tlb_pool`) is split into power-of-two areas, each with its
  * own rotating search index and used count; its slots are grouped in
@@ -148,7 +150,9 @@ export interface IoTlbMem {
    * v5.17, whatever the direction and attributes), or `to-device-only`
    * (before: only TO_DEVICE and BIDIRECTIONAL without SKIP_CPU_SYNC, which
    * let a FROM_DEVICE transfer the device only partly wrote hand the
-   * previous user's slot data to the CPU). kernel-dma.md §2.7 (hist).
+   * previous user's slot data to the CPU): the v5.17 swiotlb info-leak fix
+   * and its partial revert in the v5.18 cycle (LWN "A security fix briefly
+   * breaks DMA", 2022).
    */
   readonly mapTimeCopy: SwiotlbMapTimeCopy;
 }
@@ -205,10 +209,10 @@ export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig, mapTimeCopy: Swiotlb
 }
 
 /**
- * `rmem_swiotlb_device_init`: a device's own restricted-dma-pool over its
- * DT reserved-memory region (lowmem, whole segments), one area, with
- * `force_bounce` and `for_alloc` set (§1.10). The region is the firmware's:
- * nothing is taken from the page allocator.
+ * `rmem_swiotlb_device_init`: a device's own restricted-dma-pool over its DT
+ * reserved-memory region (lowmem, whole segments), one area, with
+ * `force_bounce` and `for_alloc` set (kernel/dma/swiotlb.c). The region is
+ * the firmware's: nothing is taken from the page allocator.
  * @returns the instance, or null when the region has no linear mapping
  */
 export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, region: { readonly basePhys: number; readonly sizeBytes: number }, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {

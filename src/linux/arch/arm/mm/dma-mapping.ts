@@ -1,7 +1,8 @@
 /**
  * The ARM32 coherent allocator (arch/arm/mm/dma-mapping.c `arch_dma_alloc`,
  * `arch_dma_free`): what dma-direct calls for non-coherent devices on ARM
- * with an MMU (`CONFIG_ARCH_HAS_DMA_ALLOC`). kernel-dma.md §1.17.
+ * with an MMU (`CONFIG_ARCH_HAS_DMA_ALLOC`). See `__dma_alloc` in the same
+ * file.
  *
  * Allocators in the kernel's order: CMA when the gfp may block and a CMA
  * area exists (the device's or the default; a CMA failure is final, there
