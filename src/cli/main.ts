@@ -40,6 +40,7 @@ import { whyNot } from '../conformance/property.ts';
 import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { parseProfileFile } from '../platform/profile-file.ts';
+import { KernelCheckError, kernelCheck } from './kernel-check.ts';
 import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
 const USAGE = [
@@ -47,6 +48,7 @@ const USAGE = [
   '       dmacheck replay <trace.json> [--backend <module>] [--profile-file <json>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
   '       dmacheck check-types <module>',
+  '       dmacheck kernel-check [--arch x86_64] [--runs <n>] [--seed <n>] [--max-steps <n>] [--model <module>] [--trace <file>] [--out <dir>]',
 ].join('\n');
 
 /** Bounds of the numeric options (documented in the README). */
@@ -558,6 +560,36 @@ async function checkTypes(argv: string[]): Promise<number> {
   throw new UsageError(`check-types ${file}: ${where}error TS${first.code}: ${text}${diagnostics.length > 1 ? ` (and ${diagnostics.length - 1} more)` : ''}`);
 }
 
+/** `dmacheck kernel-check`: the differential run against Linux in QEMU (src/cli/kernel-check.ts). */
+async function kernelCheckCommand(argv: string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      arch: { type: 'string', default: 'x86_64' },
+      runs: { type: 'string', default: '200' },
+      seed: { type: 'string', default: '1' },
+      'max-steps': { type: 'string', default: '40' },
+      model: { type: 'string', default: 'reference' },
+      trace: { type: 'string' },
+      out: { type: 'string', default: '.dmacheck' },
+    },
+    false,
+  );
+  if (values.arch !== 'x86_64' && values.arch !== 'arm64') throw new UsageError(`--arch ${values.arch}: accepted are x86_64, arm64`);
+  const runs = int(values.runs, 'runs', [1, 100_000]);
+  const seed = int(values.seed, 'seed', LIMITS.seed);
+  const maxSteps = int(values['max-steps'], 'max-steps', [1, 1000]);
+  if (values.model !== 'reference' && !existsSync(values.model)) throw new UsageError(`--model ${values.model}: no such file (accepted: 'reference' or a path to a backend module)`);
+  if (values.trace !== undefined && !existsSync(values.trace)) throw new UsageError(`--trace ${values.trace}: no such file; a dmacheck trace is accepted`);
+  const out = checkOutputDir('out', values.out);
+  try {
+    return await kernelCheck({ arch: values.arch, runs, seed, maxSteps, model: values.model, trace: values.trace ?? null, out, write: (s) => process.stdout.write(s) });
+  } catch (err) {
+    if (err instanceof KernelCheckError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -565,7 +597,8 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'replay') return await replay(rest);
     if (command === 'explain') return explain(rest);
     if (command === 'check-types') return await checkTypes(rest);
-    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain, check-types\n${USAGE}`);
+    if (command === 'kernel-check') return await kernelCheckCommand(rest);
+    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain, check-types, kernel-check\n${USAGE}`);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`dmacheck: ${err.message.split('\n')[0]}\n`);

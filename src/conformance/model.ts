@@ -474,3 +474,28 @@ export class ModelState {
     }
   }
 }
+
+/**
+ * The steps a legal driver takes to tear down what is live in `s`: hand
+ * back to the device what the CPU wrote in a mapping it owned (R36, and only
+ * that, R35), unmap every mapping, unmap every user mapping, free every
+ * object. The session runs them at the end of every sequence; the
+ * differential run sends them to the kernel too, so both sides make the
+ * same calls. Leaves `s` unchanged.
+ */
+export function teardownSteps(s: ModelState): Step[] {
+  const out: Step[] = [];
+  for (const [id, m] of s.mappings) {
+    const dirty =
+      m.kind === 'sg'
+        ? s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpuDirty, OWNER.cpu) && !s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu)
+          ? [{ offset: 0, size: m.sizeBytes }]
+          : []
+        : s.runsOwned(m, OWNER.cpuDirty);
+    for (const r of dirty) out.push({ op: 'syncForDevice', ref: id, ...r });
+    out.push(m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id });
+  }
+  for (const id of s.vmas.keys()) out.push({ op: 'munmap', ref: id });
+  for (const [id, o] of s.objects) out.push(o.kind === 'coherent' ? { op: 'free', ref: id } : o.kind === 'kmalloc' ? { op: 'kfree', ref: id } : { op: 'freePages', ref: id });
+  return out;
+}

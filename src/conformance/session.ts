@@ -33,7 +33,7 @@ import { type PageAttr, PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, wholeSyncOnlyDevices } from './model.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, type ObjKind, teardownSteps, wholeSyncOnlyDevices } from './model.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
@@ -900,22 +900,7 @@ export class Session {
   private teardown(): void {
     this.platform.context.current = 'process';
     this.model.context = 'process';
-    for (const [id, m] of [...this.model.mappings]) {
-      // A legal driver hands back what the CPU wrote before it unmaps (R36), and only that (R35).
-      const dirty = m.kind === 'sg' ? (this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpuDirty, OWNER.cpu) && !this.model.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu) ? [{ offset: 0, size: m.sizeBytes }] : []) : this.model.runsOwned(m, OWNER.cpuDirty);
-      const steps: Step[] = dirty.map((r): Step => ({ op: 'syncForDevice', ref: id, ...r }));
-      steps.push(m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id });
-      for (const step of steps) {
-        this.exec(step);
-        this.model.apply(step);
-      }
-    }
-    for (const id of [...this.model.vmas.keys()]) {
-      this.exec({ op: 'munmap', ref: id });
-      this.model.apply({ op: 'munmap', ref: id });
-    }
-    for (const [id, o] of [...this.model.objects]) {
-      const step: Step = o.kind === 'coherent' ? { op: 'free', ref: id } : o.kind === 'kmalloc' ? { op: 'kfree', ref: id } : { op: 'freePages', ref: id };
+    for (const step of teardownSteps(this.model)) {
       this.exec(step);
       this.model.apply(step);
     }

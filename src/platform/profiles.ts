@@ -380,6 +380,26 @@ export const CC_GUEST: PlatformProfile = {
   ],
 };
 
+/**
+ * The x86-64 guest `dmacheck kernel-check` boots in QEMU (512 MiB,
+ * `swiotlb=2048,force`, one CPU so one swiotlb area) with the three
+ * platform devices of its module: not one of the run's profiles, it exists
+ * for the differential run only. QEMU models no CPU caches and every device
+ * is coherent on x86.
+ */
+export const QEMU_X86_64: PlatformProfile = {
+  ...X86_64,
+  name: 'qemu-x86-64',
+  description: 'the QEMU guest of kernel-check: 512 MiB, swiotlb=2048,force, coherent platform devices',
+  ram: [bank(0x10_0000, 511 * MiB)],
+  swiotlb: { slots: 2048, areas: 1, force: true, low: true, dynamic: false },
+  devices: [
+    dev({ name: 'nvme0', coherent: true, addressBits: 64, minAlignMask: 0xfff, maxSegmentSize: 0xffffffff }),
+    dev({ name: 'virtio0', coherent: true, addressBits: 64 }),
+    dev({ name: 'nic0', coherent: true, addressBits: 32, segmentBoundaryMask: 0xffff }),
+  ],
+};
+
 /** Every built-in profile, by name. */
 export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [X86_64.name]: X86_64,
