@@ -28,7 +28,6 @@ import referenceBackend from '../backend/reference.ts';
 import { StepsArbitrary, type StepWeights, cmaPinTargets } from '../conformance/generator.ts';
 import type { Property } from '../conformance/property.ts';
 import { checkProperty, runSequence } from '../conformance/runner.ts';
-import { wholeSyncOnlyDevices } from '../conformance/model.ts';
 import { PROFILES, getProfile, hasHighmem } from '../platform/profiles.ts';
 
 const SEQUENCES = 300;
@@ -78,7 +77,6 @@ function stepsPerSecond(profile: string, backend: BackendFactory, allocHeavy = f
   const arb = new StepsArbitrary({
     devices: p.devices.map((d) => d.name),
     highmem: hasHighmem(p),
-    wholeSyncOnly: wholeSyncOnlyDevices(p),
     ...(allocHeavy ? { weights: ALLOC_HEAVY, largeAllocs: true, cmaAreas: cmaPinTargets(p) } : {}),
   });
   let steps = 0;

@@ -21,6 +21,7 @@ import fc from 'fast-check';
 import pc from 'picocolors';
 import { root } from '../../scripts/build.mjs';
 import type { BackendFactory } from '../backend/backend.ts';
+import { historyOf, referenceAsOf } from '../backend/history.ts';
 import { loadBackend } from '../backend/loader.ts';
 import { KERNEL_CHECK_DEVICES, KERNEL_CHECK_WEIGHTS, type KernelRecord, type SequenceComparison, compareSequence, decodeResults, encodeSequences, withTeardown } from '../conformance/differential.ts';
 import { StepsArbitrary, shrinkSteps } from '../conformance/generator.ts';
@@ -39,7 +40,7 @@ export interface KernelCheckOptions {
   readonly runs: number;
   readonly seed: number;
   readonly maxSteps: number;
-  /** The model side: `reference`, or a backend module (a mutant, or a kernel-history knob). */
+  /** The model side: `reference` (the reference as the booted release behaved, see `referenceAsOf`), `mainline` (today's reference), or a backend module (a mutant). */
   readonly model: string;
   /** Replay this trace instead of generating sequences. */
   readonly trace: string | null;
@@ -157,7 +158,7 @@ function runBatch(s: ReturnType<typeof setup>, ko: string, seqs: readonly Step[]
 function shrink(s: ReturnType<typeof setup>, ko: string, start: Verdict, original: readonly Step[], model: BackendFactory, platformSeed: string, write: (s: string) => void): { verdict: Verdict; driver: readonly Step[]; rounds: number } {
   let best = { verdict: start, driver: original };
   let rounds = 0;
-  for (; rounds < 12; rounds++) {
+  for (; rounds < 40; rounds++) {
     const cands = [...shrinkSteps([...KERNEL_CHECK_DEVICES], best.driver)].slice(0, 64);
     if (cands.length === 0) break;
     write(`kernel-check: shrinking, round ${rounds + 1}: ${cands.length} candidates in one boot\n`);
@@ -179,7 +180,7 @@ export async function kernelCheck(o: KernelCheckOptions): Promise<number> {
   if (!profileNames().includes(QEMU_X86_64.name)) registerProfile(QEMU_X86_64);
   const s = setup();
   const ko = buildModule(s.headers, s.abi);
-  const model = await loadBackend(o.model === 'reference' ? undefined : o.model);
+  const model = o.model === 'reference' ? referenceAsOf(s.abi) : await loadBackend(o.model === 'mainline' ? undefined : o.model);
   let seqs: Step[][];
   let platformSeed = platformSeedOf(o.seed);
   if (o.trace !== null) {
@@ -201,6 +202,13 @@ export async function kernelCheck(o: KernelCheckOptions): Promise<number> {
   const bootSeconds = (performance.now() - t0) / 1000;
   const steps = verdicts.reduce((n, v) => n + v.steps.length, 0);
   const compared = verdicts.reduce((n, v) => n + v.cmp.compared, 0);
+  const known = verdicts.flatMap((v) => v.cmp.known);
+  if (known.length > 0) {
+    const byCheck = new Map<string, number>();
+    for (const k of known) byCheck.set(k.check, (byCheck.get(k.check) ?? 0) + 1);
+    const why = o.model === 'reference' ? `bugs of ${s.abi} the model of that release shows too (${historyOf(s.abi).map((h) => `${h.knob}, fixed in v${h.fixedIn}`).join('; ') || 'no history knobs'})` : `breaches the model (${model.name}) shows too`;
+    o.write(pc.yellow(`kernel-check: the kernel breaks ${[...byCheck].map(([c, n]) => `${c} ×${n}`).join(', ')}: ${why}\n`));
+  }
   const bad = verdicts.findIndex((v) => v.cmp.disagreements.length > 0);
   if (bad < 0) {
     o.write(pc.green(`kernel-check: ${seqs.length} sequences, ${steps} steps, ${compared} compared observations: all agreed (oracle sound, model faithful) [${bootSeconds.toFixed(1)} s]\n`));
@@ -210,11 +218,16 @@ export async function kernelCheck(o: KernelCheckOptions): Promise<number> {
   o.write(pc.red(`kernel-check: ${disagreeing} of ${seqs.length} sequences disagree (${compared} observations compared)\n`));
   const first = verdicts[bad] as Verdict;
   const shrunk = o.trace === null ? shrink(s, ko, first, seqs[bad] as Step[], model, platformSeed, o.write) : { verdict: first, driver: seqs[0] as Step[], rounds: 0 };
+  for (const d of shrunk.verdict.cmp.disagreements.slice(0, 5)) o.write(`✗ ${d.kind} at step ${d.step}: ${d.message}\n`);
+  o.write(`trace (shrunk in ${shrunk.rounds} boots, teardown included):\n${renderListing(shrunk.verdict.steps, [])}\n`);
+  const modelArg = o.model === 'reference' ? '' : ` --model ${o.model}`;
+  if (o.trace !== null) {
+    o.write(`replay: npx dmacheck kernel-check --trace ${o.trace}${modelArg}\n`);
+    return 1;
+  }
   const file = join(o.out, 'kernel-check', `disagreement-${o.seed}.json`);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, serializeTrace(makeTrace({ property: null, profile: QEMU_X86_64.name, backend: o.model, fastCheck: { seed: o.seed, path: '' }, platformSeed, steps: shrunk.driver })));
-  for (const d of shrunk.verdict.cmp.disagreements.slice(0, 5)) o.write(`✗ ${d.kind} at step ${d.step}: ${d.message}\n`);
-  o.write(`trace (shrunk in ${shrunk.rounds} boots, teardown included):\n${renderListing(shrunk.verdict.steps, [])}\n`);
-  o.write(`trace written to ${file}\nreplay: npx dmacheck kernel-check --trace ${file}${o.model === 'reference' ? '' : ` --model ${o.model}`}\n`);
+  o.write(`trace written to ${file}\nreplay: npx dmacheck kernel-check --trace ${file}${modelArg}\n`);
   return 1;
 }

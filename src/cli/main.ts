@@ -33,7 +33,6 @@ import pc from 'picocolors';
 import { PROPERTIES, findProperty } from '../../properties/index.ts';
 import { RULES, isRuleId } from '../../spec/rules.ts';
 import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conformance/jobs.ts';
-import { wholeSyncOnlyDevices } from '../conformance/model.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
 import { type Cell, describeRules, failed, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
 import { whyNot } from '../conformance/property.ts';
@@ -48,7 +47,7 @@ const USAGE = [
   '       dmacheck replay <trace.json> [--backend <module>] [--profile-file <json>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
   '       dmacheck check-types <module>',
-  '       dmacheck kernel-check [--arch x86_64] [--runs <n>] [--seed <n>] [--max-steps <n>] [--model <module>] [--trace <file>] [--out <dir>]',
+  '       dmacheck kernel-check [--arch x86_64] [--runs <n>] [--seed <n>] [--max-steps <n>] [--model reference|mainline|<module>] [--trace <file>] [--out <dir>]',
 ].join('\n');
 
 /** Bounds of the numeric options (documented in the README). */
@@ -233,11 +232,9 @@ async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<C
   }
   const seconds = pool.options.callTimeoutMs / 1000;
   if (out.steps === null) return { ...base, runs: out.sequences, verdict: 'hang', message: `${out.call} did not return within ${seconds} s`, counterexample: null };
-  const profile = getProfile(job.profile);
   const devices = job.backend.devices[job.profile]?.attached ?? [];
   const s = await shrinkHang(pool, { kind: 'sequence', backend: job.backend, property: job.property, profile: job.profile, platformSeed: platformSeedOf(job.seed), notes: false, userProfiles: job.userProfiles ?? [] }, { ...out, steps: out.steps }, {
     devices,
-    wholeSyncOnly: wholeSyncOnlyDevices(profile),
   });
   const at = s.hang.step === 0 ? 'during setup or teardown' : `at step ${s.hang.step}`;
   return {
@@ -579,7 +576,7 @@ async function kernelCheckCommand(argv: string[]): Promise<number> {
   const runs = int(values.runs, 'runs', [1, 100_000]);
   const seed = int(values.seed, 'seed', LIMITS.seed);
   const maxSteps = int(values['max-steps'], 'max-steps', [1, 1000]);
-  if (values.model !== 'reference' && !existsSync(values.model)) throw new UsageError(`--model ${values.model}: no such file (accepted: 'reference' or a path to a backend module)`);
+  if (values.model !== 'reference' && values.model !== 'mainline' && !existsSync(values.model)) throw new UsageError(`--model ${values.model}: no such file (accepted: 'reference' (as the booted release behaved), 'mainline', or a path to a backend module)`);
   if (values.trace !== undefined && !existsSync(values.trace)) throw new UsageError(`--trace ${values.trace}: no such file; a dmacheck trace is accepted`);
   const out = checkOutputDir('out', values.out);
   try {

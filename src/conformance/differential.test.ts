@@ -116,3 +116,41 @@ describe('differential run against a kernel (no QEMU)', () => {
     expect(c.disagreements.map((d) => d.message)).toContain('the kernel did not answer step 5');
   });
 });
+
+describe('kernel history (src/backend/history.ts)', () => {
+  it('replays the behaviours a release predates, and none for mainline', async () => {
+    const { historyOf, referenceAsOf, kernelVersion } = await import('../backend/history.ts');
+    expect(kernelVersion('6.1.0-57-cloud-amd64')).toEqual([6, 1]);
+    expect(historyOf('6.1.0-57-cloud-amd64').map((h) => h.knob)).toEqual(['swiotlbBounceBeforeStartRefused']);
+    expect(historyOf('5.10.0-30-amd64').map((h) => h.knob)).toEqual(['swiotlbMapTimeCopy=to-device-only', 'swiotlbBounceBeforeStartRefused']);
+    expect(historyOf('6.18.2')).toEqual([]);
+    expect(referenceAsOf('6.18.2').name).toBe('reference');
+    expect(referenceAsOf('6.1.0-57-cloud-amd64').name).toBe('reference as of 6.1 (swiotlbBounceBeforeStartRefused)');
+    expect(() => historyOf('next')).toThrow(/has no major.minor/);
+  });
+
+  it('a kernel breach the model of that release shows too is a known bug, not an oracle fault', async () => {
+    const { referenceAsOf } = await import('../backend/history.ts');
+    // v6.1: a partial sync at a negative in-slot offset copies nothing (fixed in v6.9)
+    const steps = withTeardown([
+      { op: 'allocPages', id: 'p1', order: 1, gfp: 'GFP_KERNEL', highmem: false },
+      { op: 'mapPage', id: 'm1', ref: 'p1', dev: 'nvme0', offset: 512, size: 4096, dir: 'DMA_FROM_DEVICE' },
+      { op: 'deviceWrite', ref: 'm1', offset: 0, size: 4096, pattern: 9 },
+      { op: 'syncForCpu', ref: 'm1', offset: 1536, size: 256 },
+      { op: 'cpuRead', ref: 'p1', offset: 2048, size: 256 },
+    ], KERNEL_CHECK_DEVICES);
+    const stale = new Uint8Array(256); // the guest's page was zero and nothing was copied
+    const kernel: KernelRecord[] = steps.map((s, k) => ({
+      index: k + 1,
+      status: 'ok',
+      value: s.op === 'allocPages' ? 0x0140_0000 : s.op === 'mapPage' ? 0x7bf0_0200 : 0,
+      data: s.op === 'cpuRead' ? stale : new Uint8Array(0),
+    }));
+    const old = compareSequence(steps, kernel, { ...opts, backend: referenceAsOf('6.1.0-57-cloud-amd64') });
+    expect(old.disagreements).toEqual([]);
+    expect(old.known.map((k) => k.check)).toContain('no-stale-cpu-read/stale-read');
+    const mainline = compareSequence(steps, kernel, opts);
+    expect(mainline.known).toEqual([]);
+    expect(mainline.disagreements.map((d) => d.kind)).toEqual(expect.arrayContaining(['soundness', 'fidelity']));
+  });
+});

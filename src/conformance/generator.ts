@@ -46,8 +46,6 @@ export interface GeneratorOptions {
    * slots (the bounce-buffer properties). Default false.
    */
   readonly bigBuffers?: boolean;
-  /** Devices that sync whole mappings only (see `wholeSyncOnlyDevices`). */
-  readonly wholeSyncOnly?: readonly string[];
   /**
    * Also draw large coherent allocations (256 KiB to 2 MiB): CMA territory,
    * past `CMA_ALIGNMENT` and past small pools. Default false.
@@ -319,7 +317,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
 
 /** Generate a legal sequence of `length` steps (fewer when nothing legal is left). */
 export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Step[] {
-  const s = new ModelState(o.devices, o.wholeSyncOnly);
+  const s = new ModelState(o.devices);
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
   const out: Step[] = [];
   for (let i = 0; i < length; i++) {
@@ -335,8 +333,8 @@ export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Ste
  * Replay `steps` through a fresh model and keep only the legal ones whose
  * names are all defined: what is left is again a legal driver.
  */
-export function repair(devices: readonly string[], steps: readonly Step[], wholeSyncOnly: readonly string[] = []): Step[] {
-  const s = new ModelState(devices, wholeSyncOnly);
+export function repair(devices: readonly string[], steps: readonly Step[]): Step[] {
+  const s = new ModelState(devices);
   const out: Step[] = [];
   const defined = new Set<string>();
   for (const step of steps) {
@@ -376,18 +374,18 @@ function simplerStep(step: Step): Step[] {
 }
 
 /** Shrink candidates of `steps`, biggest cuts first; each is repaired and strictly simpler. */
-export function* shrinkSteps(devices: readonly string[], steps: readonly Step[], wholeSyncOnly: readonly string[] = []): Generator<Step[]> {
+export function* shrinkSteps(devices: readonly string[], steps: readonly Step[]): Generator<Step[]> {
   const n = steps.length;
   for (let chunk = Math.max(1, n >> 1); chunk >= 1; chunk >>= 1) {
     for (let start = n - chunk; start >= 0; start -= chunk) {
-      const cand = repair(devices, [...steps.slice(0, start), ...steps.slice(start + chunk)], wholeSyncOnly);
+      const cand = repair(devices, [...steps.slice(0, start), ...steps.slice(start + chunk)]);
       if (cand.length < n) yield cand;
     }
     if (chunk === 1) break;
   }
   for (let i = 0; i < n; i++) {
     for (const simpler of simplerStep(steps[i] as Step)) {
-      const cand = repair(devices, [...steps.slice(0, i), simpler, ...steps.slice(i + 1)], wholeSyncOnly);
+      const cand = repair(devices, [...steps.slice(0, i), simpler, ...steps.slice(i + 1)]);
       if (cand.length === n) yield cand;
     }
   }
@@ -422,6 +420,6 @@ export class StepsArbitrary extends fc.Arbitrary<Step[]> {
 
   shrink(value: Step[], _context: unknown): fc.Stream<fc.Value<Step[]>> {
     const devices = this.options.devices;
-    return new fc.Stream(shrinkSteps(devices, value, this.options.wholeSyncOnly)).map((v) => new fc.Value(v, undefined));
+    return new fc.Stream(shrinkSteps(devices, value)).map((v) => new fc.Value(v, undefined));
   }
 }

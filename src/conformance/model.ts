@@ -13,7 +13,6 @@
  * oracle's.
  */
 import type { RuleId } from '../../spec/rules.ts';
-import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
 import type { SgSeg, Step } from './steps.ts';
 
@@ -25,21 +24,7 @@ import type { SgSeg, Step } from './steps.ts';
 export const GRANULE_BYTES = 128;
 
 /** Why a step is not legal now: a rule it breaks, or a harness reason. */
-export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'swiotlb-partial-sync-limit';
-
-/**
- * Devices whose partial syncs the kernel's swiotlb cannot always serve: with
- * a `min_align_mask` below the slot size, the bounce buffer starts at an
- * in-slot offset, and `swiotlb_bounce` refuses ("Access before mapping start
- * detected") a sync that starts in a later slot below that offset, copying
- * nothing. A legal driver of such a device on a profile with swiotlb syncs
- * whole mappings only; the generator keeps to that (a kernel limitation, not
- * a rule of the API).
- */
-export function wholeSyncOnlyDevices(profile: PlatformProfile): string[] {
-  if (profile.swiotlb === null && !profile.devices.some((d) => d.restrictedDmaPool !== null)) return [];
-  return profile.devices.filter((d) => (d.minAlignMask & 0x7ff) !== 0).map((d) => d.name);
-}
+export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only';
 
 /** Kinds of memory object a driver holds. */
 export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
@@ -121,14 +106,8 @@ export class ModelState {
   wcPending = false;
   private readonly counters = new Map<string, number>();
 
-  /**
-   * @param devices device names of the profile
-   * @param wholeSyncOnly devices that sync whole mappings only ({@link wholeSyncOnlyDevices})
-   */
-  constructor(
-    readonly devices: readonly string[],
-    readonly wholeSyncOnly: readonly string[] = [],
-  ) {}
+  /** @param devices device names of the profile */
+  constructor(readonly devices: readonly string[]) {}
 
   /** The next unused id with `prefix` (`b1`, `b2`, ...). */
   nextId(prefix: string): string {
@@ -279,7 +258,6 @@ export class ModelState {
         const m = this.mappingRange(step.ref, step.offset, step.size);
         if (typeof m === 'string') return m;
         if (m.kind === 'sg' && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
-        if (this.wholeSyncOnly.includes(m.dev) && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'swiotlb-partial-sync-limit';
         if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty)) return 'R35';
         if (step.op === 'syncForDevice' && !this.mappingOwned(m, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty, OWNER.device)) return 'R35';
         return null;

@@ -29,7 +29,8 @@ export type { CheckLevel };
 export const ORIGIN = { unknown: 0, allocZero: 1, cpu: 2, device: 3 } as const;
 /** One origin code. */
 export type Origin = (typeof ORIGIN)[keyof typeof ORIGIN];
-const ORIGIN_NAMES = ['unknown', 'dma_alloc zeroing', 'CPU write', 'device write'] as const;
+/** The name of each {@link ORIGIN} value, as diagnostics print it. */
+export const ORIGIN_NAMES = ['unknown', 'dma_alloc zeroing', 'CPU write', 'device write'] as const;
 
 /**
  * Shadow content of one object: bytes and the origin of each byte. Kept

@@ -143,7 +143,6 @@ export class JobPool {
 export interface HangShrinkOptions {
   /** Devices the generator drove (legality of candidates). */
   readonly devices: readonly string[];
-  readonly wholeSyncOnly: readonly string[];
   /** Most candidates that may still hang (each costs a call timeout). Default 5. */
   readonly maxHangs?: number;
   /** Most candidates tried in all. Default 200. */
@@ -178,13 +177,13 @@ export async function shrinkHang(
     return true;
   };
   if (hang.step > 0 && hang.step < hang.steps.length) {
-    const prefix = repair(o.devices, hang.steps.slice(0, hang.step), o.wholeSyncOnly);
+    const prefix = repair(o.devices, hang.steps.slice(0, hang.step));
     if (prefix.length < hang.steps.length) await attempt(prefix);
   }
   let progress = true;
   while (progress && hangsLeft > 0 && tries > 0) {
     progress = false;
-    for (const cand of shrinkSteps(o.devices, best.steps, o.wholeSyncOnly)) {
+    for (const cand of shrinkSteps(o.devices, best.steps)) {
       if (hangsLeft <= 0 || tries <= 0) break;
       if (await attempt(cand)) {
         progress = true;

@@ -9,7 +9,6 @@ import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts'
 import { noteSequence } from '../backend/guard.ts';
 import { getProfile, hasHighmem } from '../platform/profiles.ts';
 import { StepsArbitrary, cmaPinTargets } from './generator.ts';
-import { wholeSyncOnlyDevices } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
 import { type CallStats, Session, type SessionResult } from './session.ts';
@@ -135,7 +134,6 @@ export function checkProperty(o: CheckOptions): CheckResult {
   const profile = getProfile(o.profile);
   const arb = new StepsArbitrary({
     devices: o.devices ?? profile.devices.map((d) => d.name),
-    wholeSyncOnly: wholeSyncOnlyDevices(profile),
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     highmem: hasHighmem(profile),

@@ -33,7 +33,7 @@ import { type PageAttr, PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, type ObjKind, teardownSteps, wholeSyncOnlyDevices } from './model.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, type ObjKind, teardownSteps } from './model.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
@@ -161,7 +161,7 @@ export class Session {
     this.mm = m.mm;
     this.backend = m.backend;
     this.refused = m.refused;
-    this.model = new ModelState(m.attached, wholeSyncOnlyDevices(this.platform.profile));
+    this.model = new ModelState(m.attached);
     this.start = JSON.stringify(this.mm.snapshot());
     for (const d of this.declared.has('swiotlbState') ? this.model.devices : []) {
       const st = this.guarded(() => this.backend.swiotlbState(d));

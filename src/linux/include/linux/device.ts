@@ -53,6 +53,15 @@ export interface DmaQuirks {
   readonly atomicPoolBypass: boolean;
   /** Seed 002: ARM's `__dma_clear_buffer` zeroes through the linear address a highmem page would have, instead of kmap. */
   readonly highmemClearLinear: boolean;
+  /**
+   * Kernel history, before v6.9: `swiotlb_bounce` refuses ("Access before
+   * mapping start detected", nothing copied) a sync that starts in the first
+   * `min_align_mask` offset bytes of the second or a later slot, so such
+   * partial syncs of an unaligned bounce buffer are lost. v6.9 ("swiotlb: fix
+   * swiotlb_bounce() to do partial sync's correctly") takes the in-slot
+   * offset as signed.
+   */
+  readonly swiotlbBounceBeforeStartRefused: boolean;
 }
 
 /** Every quirk off: the current kernel. */
@@ -63,6 +72,7 @@ export const NO_QUIRKS: DmaQuirks = Object.freeze({
   globalPoolCachedAlias: false,
   atomicPoolBypass: false,
   highmemClearLinear: false,
+  swiotlbBounceBeforeStartRefused: false,
 });
 
 /** One simulated kernel: the globals every DMA function reaches. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceBackend } from '../../../backend/reference.ts';
+import { REFERENCE_CAPABILITIES, ReferenceBackend } from '../../../backend/reference.ts';
 import { setUp } from '../../../backend/setup.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type PhysAddr, pfn } from '../../../platform/types.ts';
 import { dmaToPhys } from '../../include/linux/dma-direct.ts';
@@ -72,6 +72,32 @@ describe('swiotlb copy table (kernel/dma/swiotlb.c swiotlb_bounce)', () => {
     expect(seen.subarray(3000, 4100)).toEqual(pattern(8192, 5).subarray(3000, 4100));
     expect(seen.subarray(0, 3000).every((x) => x === 0) && seen.subarray(4100).every((x) => x === 0)).toBe(true);
   });
+
+  // kernel/dma/swiotlb.c swiotlb_bounce, v6.9 "swiotlb: fix swiotlb_bounce() to do partial sync's correctly" (read in v6.18):
+  // the in-slot offset is signed, so a sync starting in the first min_align offset bytes of a later slot copies the right bytes.
+  for (const before69 of [false, true]) {
+    it(`a partial sync at a negative in-slot offset on a min_align_mask device ${before69 ? 'is refused before v6.9 (kernel-history quirk)' : 'copies the synced range (v6.9 on)'}`, () => {
+      const s = setUp<ReferenceBackend>('cc-guest', { seed: 'swiotlb', backend: { name: 'q', capabilities: REFERENCE_CAPABILITIES, create: (env) => new ReferenceBackend(env, { quirks: { swiotlbBounceBeforeStartRefused: before69 } }) } });
+      const b = buffer(s, 4096, 0x200);
+      const dma = s.backend.mapPage('nvme0', b.page, 0x200, 4096, DMA_FROM_DEVICE, 0);
+      expect(dma).not.toBe(DMA_MAPPING_ERROR);
+      expect((dma & 0xfff) >>> 0).toBe(0x200);
+      s.platform.device('nvme0').write(dma, pattern(4096, 7));
+      s.platform.cpu.write(b.va, new Uint8Array(4096));
+      // dma + 0x600 is at in-slot offset 0 of the second slot, 0x200 before that slot's original
+      s.backend.syncSingleForCpu('nvme0', (dma + 0x600) as DmaAddr, 0x100, DMA_FROM_DEVICE);
+      const seen = s.platform.cpu.read(b.va, 4096);
+      if (before69) {
+        expect(seen.every((x) => x === 0)).toBe(true);
+        expect(s.mm.dmesg.has('Access before mapping start detected')).toBe(true);
+      } else {
+        expect(seen.subarray(0x600, 0x700)).toEqual(pattern(4096, 7).subarray(0x600, 0x700));
+        expect(seen.subarray(0, 0x600).every((x) => x === 0) && seen.subarray(0x700).every((x) => x === 0)).toBe(true);
+        expect(s.mm.dmesg.has('Access before mapping start detected')).toBe(false);
+      }
+      s.backend.unmapPage('nvme0', dma, 4096, DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+    });
+  }
 
   it('a bounce past the end of the allocation is clamped with a WARN', () => {
     const s = guest();

@@ -409,9 +409,16 @@ function copyOrig(dev: Device, orig: number, bounceVa: number, sizeBytes: number
 /**
  * `swiotlb_bounce`: copy between the bounce buffer at `tlbAddr` and the
  * original it shadows, `DMA_TO_DEVICE` meaning original → bounce. The slot
- * of `tlbAddr` gives the original and what is left of the allocation; an
- * access before the start of the mapping, or past its end, WARNs once (the
- * overflow is clamped).
+ * of `tlbAddr` gives the original and what is left of the allocation. The
+ * in-slot offset is signed (v6.9 on): an address in the first
+ * `min_align_mask` offset bytes of the second or a later slot lies before
+ * that slot's original, which is where it belongs, so a partial sync there
+ * copies the right bytes. A size past what is left of the allocation WARNs
+ * once and is clamped (past its end altogether, where the kernel's unsigned
+ * size wraps and copies on, the model copies nothing). With the kernel-history quirk
+ * `swiotlbBounceBeforeStartRefused` (before v6.9) such an address WARNs
+ * "Access before mapping start detected" and nothing is copied.
+ * @see kernel/dma/swiotlb.c swiotlb_bounce (v6.18, gregkh/linux; v6.9 "swiotlb: fix swiotlb_bounce() to do partial sync's correctly")
  */
 export function swiotlbBounce(dev: Device, tlbAddr: number, sizeIn: number, dir: DmaDataDirection, pool: IoTlbPool): void {
   const index = Math.floor((tlbAddr - pool.startPhys) / IO_TLB_SIZE);
@@ -419,23 +426,25 @@ export function swiotlbBounce(dev: Device, tlbAddr: number, sizeIn: number, dir:
   let allocSize = pool.allocSize[index] as number;
   let size = sizeIn;
   if (orig === INVALID_PHYS_ADDR) return;
-  let tlbOffset = tlbAddr & (IO_TLB_SIZE - 1);
+  const inSlot = tlbAddr & (IO_TLB_SIZE - 1);
   const origOffset = swiotlbAlignOffset(dev, 0, orig);
   const k = dev.kernel;
-  if (tlbOffset < origOffset) {
-    k.dmesg.warnOnce(`swiotlb_bounce:before:${dev.name}`, `WARNING: Access before mapping start detected [dev=${dev.name}] [orig_offset=${origOffset}] [requested_offset=${tlbOffset}]`);
-    return;
+  if (k.quirks.swiotlbBounceBeforeStartRefused) {
+    if (inSlot < origOffset) {
+      k.dmesg.warnOnce(`swiotlb_bounce:before:${dev.name}`, `WARNING: Access before mapping start detected [dev=${dev.name}] [orig_offset=${origOffset}] [requested_offset=${inSlot}]`);
+      return;
+    }
+    if (inSlot - origOffset > allocSize) {
+      k.dmesg.warnOnce(`swiotlb_bounce:overflow:${dev.name}`, `WARNING: Buffer overflow detected [dev=${dev.name}] [alloc_size=${allocSize}] [mapping_size=${size}+${inSlot - origOffset}]`);
+      return;
+    }
   }
-  tlbOffset -= origOffset;
-  if (tlbOffset > allocSize) {
-    k.dmesg.warnOnce(`swiotlb_bounce:overflow:${dev.name}`, `WARNING: Buffer overflow detected [dev=${dev.name}] [alloc_size=${allocSize}] [mapping_size=${size}+${tlbOffset}]`);
-    return;
-  }
+  const tlbOffset = inSlot - origOffset;
   orig += tlbOffset;
   allocSize -= tlbOffset;
   if (size > allocSize) {
     k.dmesg.warnOnce(`swiotlb_bounce:overflow:${dev.name}`, `WARNING: Buffer overflow detected [dev=${dev.name}] [alloc_size=${allocSize}] [mapping_size=${size}]`);
-    size = allocSize;
+    size = Math.max(0, allocSize);
   }
   copyOrig(dev, orig, pool.vaddr + (tlbAddr - pool.startPhys), size, dir === DMA_TO_DEVICE);
 }
