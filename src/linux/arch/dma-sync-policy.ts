@@ -15,8 +15,13 @@
  *   `__dma_page_dev_to_cpu`; ARM v7 cache-v7.S `v7_dma_map_area`).
  * - `none`: the arch has no hooks (x86): every device is coherent.
  * `arch_dma_prep_coherent` cleans and invalidates the cacheable alias of a
- * buffer that will be used through an uncached mapping, on every row with
- * hooks. Partial lines at the edges of an invalidate follow the platform
+ * buffer that will be used through an uncached mapping on arm64 (v6.18:
+ * `dcache_clean_inval_poc`). ARM32 does not select
+ * `ARCH_HAS_DMA_PREP_COHERENT` (arch/arm/Kconfig), so its hook is the empty
+ * stub of include/linux/dma-map-ops.h: its own allocator cleans through
+ * `__dma_clear_buffer`, and what reaches the generic path (a
+ * `DMA_ATTR_NO_KERNEL_MAPPING` allocation, `dma_direct_alloc_no_mapping`)
+ * gets no maintenance at all. Partial lines at the edges of an invalidate follow the platform
  * cache's policy (both arm rows clean them first).
  */
 import type { Platform } from '../../platform/platform.ts';
@@ -56,7 +61,7 @@ export const ARCH_SYNC_POLICIES: Readonly<Record<ArchSyncName, ArchSyncPolicy>> 
     name: 'armv7',
     forDevice: ['clean', 'clean', 'invalidate'],
     forCpu: ['invalidate', 'none', 'invalidate'],
-    prepCoherent: 'clean-invalidate',
+    prepCoherent: 'none',
   },
   none: {
     name: 'none',

@@ -296,6 +296,65 @@ describe('coherent allocations for non-coherent devices', () => {
     expect(s.mm.genPools.find((g) => g.name === 'arm_atomic_pool')?.hasAddr(atomic.cpuAddr as number, PAGE_SIZE)).toBe(true);
   });
 
+  // arch/arm/Kconfig does not select ARCH_HAS_DMA_PREP_COHERENT: arch_dma_prep_coherent is the empty stub (v6.18).
+  it('armv7: a DMA_ATTR_NO_KERNEL_MAPPING allocation goes through dma_direct_alloc_no_mapping and gets no cache maintenance', () => {
+    const s = ref('armv7-highmem');
+    const calls: string[] = [];
+    const cache = s.platform.cache;
+    for (const op of ['clean', 'invalidate', 'cleanInvalidate'] as const) {
+      const orig = cache[op].bind(cache);
+      cache[op] = (phys: number, size: number) => {
+        calls.push(`${op}(${phys.toString(16)}, ${size})`);
+        orig(phys, size);
+      };
+    }
+    const a = s.backend.allocAttrs('mmc0', PAGE_SIZE, GFP_KERNEL, DMA_ATTR_NO_KERNEL_MAPPING);
+    expect(a.cpuAddr).not.toBeNull();
+    expect(calls).toEqual([]);
+    s.backend.freeAttrs('mmc0', PAGE_SIZE, a.cpuAddr, a.dmaHandle, DMA_ATTR_NO_KERNEL_MAPPING);
+  });
+
+  // arch/arm/mm/dma-mapping.c __alloc_from_pool (v6.11+, unchanged in v6.18): no memset; the pool is cleared once, at boot.
+  it('armv7: a piece of the ARM atomic pool handed out again keeps what its last user wrote, and an exhausted pool fails silently', () => {
+    const s = ref('armv7-highmem');
+    s.platform.context.current = 'atomic';
+    const a = s.backend.allocAttrs('mmc0', PAGE_SIZE, GFP_ATOMIC, 0);
+    s.platform.cpu.write(a.cpuAddr as number, pattern(64, 9));
+    s.backend.freeAttrs('mmc0', PAGE_SIZE, a.cpuAddr, a.dmaHandle, 0);
+    const b = s.backend.allocAttrs('mmc0', PAGE_SIZE, GFP_ATOMIC, 0);
+    expect(b.cpuAddr).toBe(a.cpuAddr);
+    expect(s.platform.cpu.read(b.cpuAddr as number, 64)).toEqual(pattern(64, 9));
+    const held = [b];
+    for (;;) {
+      const c = s.backend.allocAttrs('mmc0', 64 * 1024, GFP_ATOMIC, 0);
+      if (c.cpuAddr === null) break;
+      held.push(c);
+    }
+    expect(held.length).toBeGreaterThan(1);
+    expect(s.mm.dmesg.has('too small')).toBe(false);
+  });
+
+  // arch/arm/mm/dma-mapping.c __dma_alloc: GFP_DMA when min_not_zero(coherent_dma_mask, bus_dma_limit) is below 4 GiB (v6.18).
+  it('armv7: __dma_alloc adds GFP_DMA for a device whose bus limit, not its mask, is below 4 GiB', () => {
+    const base = getProfile('armv7-highmem');
+    const profile = {
+      ...base,
+      name: 'armv7-dma-zone',
+      zones: { dmaEndPhys: 0x9000_0000, dma32: false },
+      cma: [],
+      devices: [{ ...(base.devices[0] as (typeof base.devices)[number]), busDmaLimit: 0x8fff_ffff }],
+    };
+    const platform = createPlatform(profile, { seed: '7' });
+    const mm = createSubstrate(platform);
+    const backend = new ReferenceBackend({ platform, mm });
+    backend.attachDevice('mmc0');
+    backend.setMaskAndCoherent('mmc0', 32);
+    const a = backend.allocAttrs('mmc0', PAGE_SIZE, GFP_KERNEL, 0);
+    expect(a.cpuAddr).not.toBeNull();
+    expect(a.dmaHandle as number).toBeLessThan(0x9000_0000);
+    expect(() => platform.device('mmc0').read(a.dmaHandle, 16)).not.toThrow();
+  });
+
   it('armv7-nommu: allocations come from the global pool through the uncached alias, and fail when it is full', () => {
     const s = ref('armv7-nommu');
     const { cpuAddr, dmaHandle } = s.backend.allocAttrs('dmac0', 3 * PAGE_SIZE, GFP_ATOMIC, 0);

@@ -20,7 +20,7 @@
  * offer; the CPU view is the same uncached alias either way.
  */
 import type { CpuAddr, DmaAddr, Pfn } from '../../../../platform/types.ts';
-import { PAGE_SIZE, getOrder, hex, pagesFor, pfn, pfnToPhys } from '../../../../platform/types.ts';
+import { PAGE_SIZE, getOrder, hex, maskLimit, pagesFor, pfn, pfnToPhys } from '../../../../platform/types.ts';
 import type { Device, DmaKernel } from '../../../include/linux/device.ts';
 import type { GenPool } from '../../../lib/genalloc.ts';
 import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../../include/linux/dma-map-ops.ts';
@@ -129,7 +129,14 @@ function allocFromContiguous(dev: Device, size: number, prot: PageAttr, gfp: Gfp
   return { page, virt };
 }
 
-/** `__alloc_from_pool`: a naturally aligned piece of the atomic pool, zeroed. Never sleeps. */
+/**
+ * `__alloc_from_pool`: a naturally aligned piece of the atomic pool. Never
+ * sleeps, prints nothing when the pool is exhausted, and does not clear the
+ * piece: the pool is cleared once, at boot (`atomic_pool_init`), so a piece
+ * handed out again still holds what its last user left there, unlike every
+ * other `dma_alloc_*` path (see fixtures/arm-atomic-pool-not-zeroed/BUG.md).
+ * @see arch/arm/mm/dma-mapping.c __alloc_from_pool (v6.11 and later read; unchanged in v6.18)
+ */
 function allocFromPool(k: DmaKernel, size: number): { page: Pfn; virt: CpuAddr } | null {
   const pool = k.armAtomicPool;
   if (pool === null) {
@@ -137,11 +144,7 @@ function allocFromPool(k: DmaKernel, size: number): { page: Pfn; virt: CpuAddr }
     return null;
   }
   const virt = pool.alloc(size);
-  if (virt === 0) {
-    k.dmesg.err(`ERROR: ${pool.sizeBytes / 1024} KiB atomic DMA coherent pool is too small! [size=${size}]`);
-    return null;
-  }
-  k.platform.cpu.memset(virt as CpuAddr, 0, size, 'arm:pool-clear');
+  if (virt === 0) return null;
   return { page: pfn(pool.virtToPhys(virt) / PAGE_SIZE), virt: virt as CpuAddr };
 }
 
@@ -153,7 +156,9 @@ function allocFromPool(k: DmaKernel, size: number): { page: Pfn; virt: CpuAddr }
 export function armDmaAlloc(dev: Device, size: number, gfpIn: Gfp, attrs: number): DmaAllocation {
   const k = dev.kernel;
   let gfp = gfpIn;
-  if (dev.coherentDmaMask < 32) gfp |= GFP_DMA;
+  // The device's reach for coherent memory: the coherent mask, or the bus limit where that is lower.
+  const limit = dev.busDmaLimit === 0 ? maskLimit(dev.coherentDmaMask) : Math.min(maskLimit(dev.coherentDmaMask), dev.busDmaLimit);
+  if (limit < 0xffff_ffff) gfp |= GFP_DMA;
   const prot: PageAttr = (attrs & DMA_ATTR_WRITE_COMBINE) !== 0 ? 'write-combine' : k.platform.profile.dma.dmacoherentAttr;
   const allowBlock = gfpflagsAllowBlocking(gfp);
   const allocator: ArmAllocator = allowBlock && devGetCmaArea(k, dev) !== null ? 'cma' : allowBlock ? 'remap' : 'pool';
