@@ -15,7 +15,7 @@ import { createSubstrate, type Substrate } from '../linux/mm/substrate.ts';
 import { errnoName } from '../linux/include/linux/errno.ts';
 import { type FaultOptions } from '../platform/faults.ts';
 import { type Platform, createPlatform } from '../platform/platform.ts';
-import { getProfile } from '../platform/profiles.ts';
+import { type PlatformProfile, getProfile } from '../platform/profiles.ts';
 import type { BackendCapabilities, BackendFactory, DmaBackend } from './backend.ts';
 import { GuardedBackend, UnusableBackendError, backendShapeProblem, watched } from './guard.ts';
 import referenceBackend from './reference.ts';
@@ -43,17 +43,17 @@ export interface SetUp<B extends DmaBackend = DmaBackend> {
   readonly backend: B;
 }
 
-function machine(profileName: string, seed: string, faults: Partial<FaultOptions> | undefined): { platform: Platform; mm: Substrate } {
-  const platform = createPlatform(getProfile(profileName), { seed, ...(faults === undefined ? {} : { faults }) });
+function machine(profile: string | PlatformProfile, seed: string, faults: Partial<FaultOptions> | undefined): { platform: Platform; mm: Substrate } {
+  const platform = createPlatform(typeof profile === 'string' ? getProfile(profile) : profile, { seed, ...(faults === undefined ? {} : { faults }) });
   return { platform, mm: createSubstrate(platform) };
 }
 
 /**
- * Build profile `profileName` with a backend and attach every device.
+ * Build `profile` (a built-in name or a profile object) with a backend and attach every device.
  * @throws Error when the profile is unknown, or a device cannot be attached or masked
  */
-export function setUp<B extends DmaBackend = DmaBackend>(profileName: string, options: SetUpOptions = {}): SetUp<B> {
-  const { platform, mm } = machine(profileName, options.seed ?? '1', options.faults);
+export function setUp<B extends DmaBackend = DmaBackend>(profile: string | PlatformProfile, options: SetUpOptions = {}): SetUp<B> {
+  const { platform, mm } = machine(profile, options.seed ?? '1', options.faults);
   const backend = (options.backend ?? referenceBackend).create({ platform, mm }) as B;
   for (const d of platform.devices) {
     const r = backend.attachDevice(d.name);

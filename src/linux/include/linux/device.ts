@@ -150,7 +150,7 @@ export function createDevice(kernel: DmaKernel, hw: DeviceHw): Device {
     dmaOps: null,
     dmaOpsBypass: false,
     dmaIommu: false,
-    dmaSkipSync: c.coherent,
+    dmaSkipSync: false,
     dmaIoTlbMem: kernel.ioTlbDefaultMem,
     dmaIoTlbPools: [],
     dmaMem: null,

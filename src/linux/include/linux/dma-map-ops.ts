@@ -40,6 +40,8 @@ export interface DmaMapOps {
   syncSgForDevice?(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection): void;
   dmaSupported?(dev: Device, maskBits: number): boolean;
   maxMappingSize?(dev: Device): number;
+  /** `get_required_mask`, as a limit in bytes. */
+  getRequiredMask?(dev: Device): number;
 }
 
 /** `dev_is_dma_coherent`: on an arch without sync hooks every device is coherent. */

@@ -118,6 +118,12 @@ export function dmaAllocFromDevCoherent(dev: Device, size: number): { cpuAddr: C
   return r;
 }
 
+/** Does `vaddr` lie in the device's pool? (The range test `dma_release_from_dev_coherent` starts with, without releasing.) */
+export function dmaDevCoherentOwns(dev: Device, vaddr: CpuAddr): boolean {
+  const m = dev.dmaMem;
+  return m !== null && vaddr >= m.virtBase && vaddr < m.virtBase + m.size * PAGE_SIZE;
+}
+
 /** `dma_release_from_dev_coherent`: @returns true when `vaddr` was in the device's pool (and is released at `order`) */
 export function dmaReleaseFromDevCoherent(dev: Device, order: number, vaddr: CpuAddr): boolean {
   return dev.dmaMem !== null && dmaReleaseFromCoherent(dev.dmaMem, order, vaddr);

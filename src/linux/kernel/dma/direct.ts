@@ -341,7 +341,8 @@ export function dmaDirectGetSgtable(dev: Device, _cpuAddr: CpuAddr, dmaAddr: Dma
 export function dmaDirectMapPhys(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
   const mmio = (attrs & DMA_ATTR_MMIO) !== 0;
   if (isSwiotlbForceBounce(dev)) {
-    if (mmio) return DMA_MAPPING_ERROR;
+    // Neither MMIO nor a mapping that must stay coherent may be bounced (v6.19, "dma-direct: prevent SWIOTLB path when DMA_ATTR_REQUIRE_COHERENT is set").
+    if ((attrs & (DMA_ATTR_MMIO | DMA_ATTR_REQUIRE_COHERENT)) !== 0) return DMA_MAPPING_ERROR;
     return swiotlbMap(dev, phys, size, dir, attrs);
   }
   const dma = mmio ? (phys as number as DmaAddr) : physToDma(dev, phys);
@@ -377,10 +378,11 @@ export function dmaDirectSyncSingleForCpu(dev: Device, addr: DmaAddr, size: numb
 /**
  * `dma_direct_unmap_phys`: for-cpu sync (and with it the bounce copy-back)
  * unless SKIP_CPU_SYNC, then release the bounce slots with SKIP_CPU_SYNC
- * forced so nothing is copied twice; nothing for MMIO.
+ * forced so nothing is copied twice; nothing at all for MMIO and
+ * REQUIRE_COHERENT mappings, which were never bounced.
  */
 export function dmaDirectUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
-  if ((attrs & DMA_ATTR_MMIO) !== 0) return;
+  if ((attrs & (DMA_ATTR_MMIO | DMA_ATTR_REQUIRE_COHERENT)) !== 0) return;
   const phys = dmaToPhys(dev, addr);
   if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) dmaDirectSyncSingleForCpu(dev, addr, size, dir);
   swiotlbTblUnmapSingle(dev, phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
@@ -449,26 +451,48 @@ export function dmaDirectSupported(dev: Device, maskBits: number): boolean {
 }
 
 /**
- * `dma_addressing_limited` for dma-direct: the streaming limit does not
- * cover all RAM, or some RAM lies outside the `dma_range_map`.
+ * `dma_direct_get_required_mask`: the smallest all-ones mask covering the
+ * DMA address of the last page of RAM (`max_pfn - 1`), a power of two minus
+ * one, not the exact top of RAM.
+ * @returns the mask as a limit in bytes (`DMA_BIT_MASK(n)`)
+ * @see kernel/dma/direct.c dma_direct_get_required_mask (v6.18)
  */
-export function dmaDirectAddressingLimited(dev: Device): boolean {
-  const p = dev.kernel.platform.profile;
-  const limit = dmaStreamingLimit(dev);
-  return p.ram.some((b) => {
-    const first = physToDma(dev, b.startPhys);
-    const last = physToDma(dev, b.startPhys + b.sizeBytes - 1);
-    return first === DMA_MAPPING_ERROR || last === DMA_MAPPING_ERROR || last > limit;
+export function dmaDirectGetRequiredMask(dev: Device): number {
+  const ram = dev.kernel.platform.profile.ram;
+  const last = ram[ram.length - 1];
+  if (last === undefined) return 0;
+  const maxDma = physToDmaDirect(dev, last.startPhys + last.sizeBytes - PAGE_SIZE);
+  return maskLimit(Math.floor(Math.log2(Math.max(1, maxDma))) + 1);
+}
+
+/**
+ * `dma_direct_all_ram_mapped`: true without a `dma_range_map`; otherwise
+ * every byte of RAM must lie in one of its windows.
+ * @see kernel/dma/direct.c dma_direct_all_ram_mapped
+ */
+export function dmaDirectAllRamMapped(dev: Device): boolean {
+  const map = dev.dmaRangeMap;
+  if (map === null) return true;
+  return dev.kernel.platform.profile.ram.every((b) => {
+    // Walk the bank window by window: each step must start inside some window.
+    for (let at: number = b.startPhys; at < b.startPhys + b.sizeBytes; ) {
+      const w = map.find((r) => at >= r.cpuStartPhys && at < r.cpuStartPhys + r.sizeBytes);
+      if (w === undefined) return false;
+      at = w.cpuStartPhys + w.sizeBytes;
+    }
+    return true;
   });
 }
 
 /**
  * `dma_direct_max_mapping_size`: the swiotlb limit when the device may
  * bounce (addressing-limited or force-bounced), else no limit.
+ * @param addressingLimited `dma_addressing_limited(dev)` (kernel/dma/mapping.c; passed in so this layer does not call back up)
  * @returns bytes
+ * @see kernel/dma/direct.c dma_direct_max_mapping_size
  */
-export function dmaDirectMaxMappingSize(dev: Device): number {
-  if (isSwiotlbActive(dev) && (dmaDirectAddressingLimited(dev) || isSwiotlbForceBounce(dev))) return swiotlbMaxMappingSize(dev);
+export function dmaDirectMaxMappingSize(dev: Device, addressingLimited: boolean): number {
+  if (isSwiotlbActive(dev) && (addressingLimited || isSwiotlbForceBounce(dev))) return swiotlbMaxMappingSize(dev);
   return SIZE_MAX;
 }
 

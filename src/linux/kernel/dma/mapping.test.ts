@@ -20,6 +20,9 @@ import { EIO, ENXIO, EOPNOTSUPP, errnoName } from '../../include/linux/errno.ts'
 import { GFP_KERNEL, __GFP_COMP, __GFP_DMA } from '../../include/linux/gfp.ts';
 import { sgEntry, sgTable } from '../../include/linux/scatterlist.ts';
 import * as dma from './mapping.ts';
+import * as direct from './direct.ts';
+import { IO_TLB_SEGSIZE, IO_TLB_SIZE } from './swiotlb.ts';
+import { getProfile } from '../../../platform/profiles.ts';
 
 /** Everything a refused call must leave unchanged. */
 function state(s: ReturnType<typeof setUp<ReferenceBackend>>) {
@@ -141,6 +144,7 @@ describe('dispatch: direct or ops', () => {
     const dev = s.backend.device('pcie0');
     dev.dmaOps = ops;
     dev.dmaOpsBypass = bypass;
+    dev.dmaSkipSync = false; // ops come with the device, before any dma_set_mask: the zeroed struct device syncs
     return { s, dev };
   }
 
@@ -173,7 +177,6 @@ describe('dispatch: direct or ops', () => {
       maxMappingSize: () => 4096,
     };
     const { s, dev } = withOps(ops);
-    dev.dmaSkipSync = false;
     const a = dma.dmaAllocAttrs(dev, 100, GFP_KERNEL, 0);
     expect(dma.dmaMmapAttrs(dev, s.platform.user.createVma(1, 0), a.cpuAddr as CpuAddr, a.dmaHandle, 100, 0)).toBe(0);
     expect(dma.dmaGetSgtableAttrs(dev, a.cpuAddr as CpuAddr, a.dmaHandle, 100, 0).ret).toBe(0);
@@ -283,5 +286,74 @@ describe('LiveDmaTable', () => {
     expect(t.size).toBe(0);
     expect(t.list()).toEqual([]);
     expect(t.findSg(s.backend.device('nic0'), [])).toBeUndefined();
+  });
+});
+
+describe('read against mainline (v6.18 kernel/dma/mapping.c, direct.c, direct.h)', () => {
+  // kernel/dma/mapping.c dma_set_mask → dma_setup_need_sync; swiotlb_tbl_map_single → dma_reset_need_sync
+  it('dma_set_mask sets dma_skip_sync from coherence, also after a bounce turned it off', () => {
+    const s = setUp<ReferenceBackend>('cc-guest', { seed: 'need-sync', maskBits: null });
+    const dev = s.backend.device('virtio0');
+    expect(dev.dmaSkipSync).toBe(false); // no dma_set_mask yet: the zeroed struct device syncs
+    expect(s.backend.setMask('virtio0', 64)).toBe(0);
+    expect(dev.dmaSkipSync).toBe(true);
+    const p = s.mm.pages.allocPages(GFP_KERNEL, 0) as number;
+    const m = s.backend.mapPage('virtio0', pfn(p), 0, 128, DMA_FROM_DEVICE, 0); // forced bounce
+    expect(dev.dmaSkipSync).toBe(false);
+    expect(dma.dmaNeedSync(dev, m)).toBe(true);
+    expect(s.backend.setMask('virtio0', 64)).toBe(0);
+    expect(dev.dmaSkipSync).toBe(true); // the kernel's behaviour: set again, skip again, live bounce buffer or not
+    expect(dma.dmaNeedSync(dev, m)).toBe(false);
+  });
+
+  // kernel/dma/direct.h dma_direct_map_phys / dma_direct_unmap_phys (v6.19 "prevent SWIOTLB path when DMA_ATTR_REQUIRE_COHERENT is set")
+  it('DMA_ATTR_REQUIRE_COHERENT is refused on the force-bounce branch, and its unmap does nothing', () => {
+    const s = setUp<ReferenceBackend>('cc-guest', { seed: 'require-coherent' });
+    const p = s.mm.pages.allocPages(GFP_KERNEL, 0) as number;
+    expect(s.backend.mapPage('nvme0', pfn(p), 0, 256, DMA_TO_DEVICE, DMA_ATTR_REQUIRE_COHERENT)).toBe(DMA_MAPPING_ERROR);
+    expect(s.backend.swiotlbState('nvme0')?.used).toBe(0);
+    const dev = s.backend.device('nvme0');
+    const m = s.backend.mapPage('nvme0', pfn(p), 0, 256, DMA_TO_DEVICE, 0);
+    const used = s.backend.swiotlbState('nvme0')?.used;
+    expect(used).toBeGreaterThan(0);
+    direct.dmaDirectUnmapPhys(dev, m, 256, DMA_TO_DEVICE, DMA_ATTR_REQUIRE_COHERENT);
+    expect(s.backend.swiotlbState('nvme0')?.used).toBe(used);
+  });
+
+  // include/linux/dma-mapping.h dma_map_single_attrs → kernel/dma/mapping.c dma_map_page_attrs refuses DMA_ATTR_MMIO
+  it('dma_map_single refuses DMA_ATTR_MMIO like dma_map_page', () => {
+    const s = setUp<ReferenceBackend>('arm64-soc', { seed: 'mmio' });
+    const p = s.mm.pages.allocPages(GFP_KERNEL, 0) as number;
+    const va = s.mm.pages.pageAddress(pfn(p)) as number;
+    expect(s.backend.mapSingle('gpu0', cpuAddr(va), 64, DMA_TO_DEVICE, DMA_ATTR_MMIO)).toBe(DMA_MAPPING_ERROR);
+  });
+
+  // kernel/dma/mapping.c dma_free_attrs: dma_release_from_dev_coherent before WARN_ON(irqs_disabled())
+  it('freeing per-device pool memory with IRQs disabled is not a violation; freeing other memory is', () => {
+    const s = setUp<ReferenceBackend>('arm64-soc', { seed: 'free-irqs' });
+    const a = s.backend.allocAttrs('dsp0', PAGE_SIZE, GFP_KERNEL, 0);
+    const b = s.backend.allocAttrs('gpu0', PAGE_SIZE, GFP_KERNEL, 0);
+    s.platform.context.current = 'atomic';
+    s.backend.freeAttrs('dsp0', PAGE_SIZE, a.cpuAddr, a.dmaHandle, 0);
+    expect(s.platform.violations.count).toBe(0);
+    expect(s.backend.kernel.live.size).toBe(1);
+    s.backend.freeAttrs('gpu0', PAGE_SIZE, b.cpuAddr, b.dmaHandle, 0);
+    expect(s.platform.violations.all.map((v) => v.kind)).toContain('free-with-irqs-disabled');
+  });
+
+  // kernel/dma/mapping.c dma_addressing_limited, kernel/dma/direct.c dma_direct_get_required_mask, dma_direct_max_mapping_size
+  it('dma_addressing_limited compares with the power-of-two required mask, not the exact top of RAM', () => {
+    const base = getProfile('arm64-soc');
+    // RAM ends at 0x9_0000_0000: the required mask is 36 bits; a bus limit just above RAM is still below it.
+    const profile = { ...base, name: 'arm64-bus-limit', devices: base.devices.map((d) => (d.name === 'pcie0' ? { ...d, busDmaLimit: 0x9_0000_0000 } : d)) };
+    const s = setUp<ReferenceBackend>(profile, { seed: 'limited' });
+    const dev = s.backend.device('pcie0');
+    expect(direct.dmaDirectGetRequiredMask(dev)).toBe(0xf_ffff_ffff);
+    expect(dma.dmaAddressingLimited(dev)).toBe(true);
+    expect(s.backend.maxMappingSize('pcie0')).toBe(IO_TLB_SIZE * IO_TLB_SEGSIZE);
+    const plain = setUp<ReferenceBackend>('arm64-soc', { seed: 'limited' });
+    expect(dma.dmaAddressingLimited(plain.backend.device('pcie0'))).toBe(false);
+    expect(plain.backend.maxMappingSize('pcie0')).toBe(SIZE_MAX);
+    expect(dma.dmaAddressingLimited(plain.backend.device('vpu0'))).toBe(true); // its window covers only part of RAM
   });
 });

@@ -34,7 +34,7 @@ import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
 import { EINVAL, EIO, ENOMEM, ENXIO, EOPNOTSUPP, EREMOTEIO } from '../../include/linux/errno.ts';
 import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, type Gfp } from '../../include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../../include/linux/scatterlist.ts';
-import { dmaAllocFromDevCoherent, dmaReleaseFromDevCoherent } from './coherent.ts';
+import { dmaAllocFromDevCoherent, dmaDevCoherentOwns, dmaReleaseFromDevCoherent } from './coherent.ts';
 import * as direct from './direct.ts';
 
 /* ------------------------------------------------------------------ */
@@ -166,10 +166,7 @@ export function dmaGoDirect(dev: Device, maskBits: number | null): boolean {
   if (dev.dmaIommu) return false;
   if (dev.dmaOps === null) return true;
   if (!dev.dmaOpsBypass || maskBits === null) return false;
-  const ram = dev.kernel.platform.profile.ram;
-  const last = ram[ram.length - 1];
-  const required = last === undefined ? 0 : last.startPhys + last.sizeBytes - 1;
-  return minNotZero(maskLimit(maskBits), dev.busDmaLimit) >= required;
+  return minNotZero(maskLimit(maskBits), dev.busDmaLimit) >= direct.dmaDirectGetRequiredMask(dev);
 }
 
 /** `dma_alloc_direct`: allocation dispatch, tested with the coherent mask. */
@@ -258,6 +255,13 @@ function shareable(dev: Device, call: string, cpuAddr: CpuAddr, handle: DmaAddr,
  */
 export function dmaFreeAttrs(dev: Device, size: number, cpuAddr: CpuAddr | null, handle: DmaAddr, attrs: number): void {
   const k = dev.kernel;
+  // The per-device pool goes first, before the IRQ check: freeing pool memory with IRQs off is fine (v6.18 order).
+  const live = cpuAddr === null ? undefined : findCoherent(dev, cpuAddr, handle);
+  if (cpuAddr !== null && live !== undefined && live.sizeBytes === size && dmaDevCoherentOwns(dev, cpuAddr)) {
+    k.live.remove(live);
+    dmaReleaseFromDevCoherent(dev, getOrder(size), cpuAddr);
+    return;
+  }
   if (k.platform.context.atomic) {
     k.platform.violations.record({
       kind: 'free-with-irqs-disabled',
@@ -276,7 +280,6 @@ export function dmaFreeAttrs(dev: Device, size: number, cpuAddr: CpuAddr | null,
     return;
   }
   k.live.remove(e);
-  if (dmaReleaseFromDevCoherent(dev, getOrder(size), cpuAddr)) return;
   k.debug?.freeCoherent?.(dev, size, cpuAddr, handle);
   if (dmaAllocDirect(dev)) direct.dmaDirectFree(dev, size, cpuAddr, handle, attrs);
   else dev.dmaOps?.free?.(dev, size, cpuAddr, handle, attrs);
@@ -383,6 +386,8 @@ export function dmaMapSingleAttrs(dev: Device, ptr: CpuAddr, size: number, dir: 
     return DMA_MAPPING_ERROR;
   }
   const phys = pt.translate(ptr, 'read', 'dma_map_single').phys;
+  // Through dma_map_page_attrs, which refuses DMA_ATTR_MMIO.
+  if ((attrs & DMA_ATTR_MMIO) !== 0) return DMA_MAPPING_ERROR;
   return dmaMapPhys(dev, phys, size, dir, attrs);
 }
 
@@ -585,7 +590,23 @@ export function dmaSetMask(dev: Device, bits: number): number {
   const b = Math.min(bits, dev.kernel.platform.profile.wordBits);
   if (!dmaSupported(dev, b)) return -EIO;
   dev.dmaMask = b;
+  dmaSetupNeedSync(dev);
   return 0;
+}
+
+/**
+ * `dma_setup_need_sync`, run by every successful `dma_set_mask`: a
+ * dma-direct or dma-iommu device skips its syncs when it is coherent (the
+ * first swiotlb mapping turns that off again, `dma_reset_need_sync`); an ops
+ * device without sync methods always skips; any other never does. A device
+ * whose mask is set again after it bounced skips its syncs again, live
+ * bounce buffers or not: the kernel's behaviour, kept.
+ * @see kernel/dma/mapping.c dma_setup_need_sync (v6.18)
+ */
+function dmaSetupNeedSync(dev: Device): void {
+  const ops = dev.dmaOps;
+  if (dmaMapDirect(dev) || dev.dmaIommu) dev.dmaSkipSync = devIsDmaCoherent(dev);
+  else dev.dmaSkipSync = ops !== null && ops.syncSingleForDevice === undefined && ops.syncSingleForCpu === undefined && ops.syncSgForDevice === undefined && ops.syncSgForCpu === undefined;
 }
 
 /**
@@ -618,15 +639,47 @@ export function dmaGetCacheAlignment(dev: Device): number {
   return dev.kernel.platform.profile.archDmaMinalignBytes ?? 1;
 }
 
+/** `dma_get_mask`: the streaming mask, or 32 bits when there is none, as a limit in bytes. @see include/linux/dma-mapping.h dma_get_mask */
+export function dmaGetMask(dev: Device): number {
+  return maskLimit(dev.dmaMask ?? 32);
+}
+
+/**
+ * `dma_get_required_mask`: the mask a device needs to reach all RAM
+ * without bouncing. dma-direct (by the coherent mask's dispatch): a power
+ * of two covering the top of RAM; dma-iommu: 32 bits; ops: theirs, else 32 bits.
+ * @returns the mask as a limit in bytes
+ * @see kernel/dma/mapping.c dma_get_required_mask (v6.18)
+ */
+export function dmaGetRequiredMask(dev: Device): number {
+  if (dmaAllocDirect(dev)) return direct.dmaDirectGetRequiredMask(dev);
+  if (dev.dmaIommu) return maskLimit(32);
+  return dev.dmaOps?.getRequiredMask?.(dev) ?? maskLimit(32);
+}
+
+/**
+ * `dma_addressing_limited`: the streaming mask (or bus limit) is below the
+ * required mask; or, on dma-direct without ops, some RAM lies outside the
+ * `dma_range_map`. Lack of addressing bits is the main reason to bounce,
+ * not the only one.
+ * @see kernel/dma/mapping.c dma_addressing_limited (v6.18)
+ */
+export function dmaAddressingLimited(dev: Device): boolean {
+  if (minNotZero(dmaGetMask(dev), dev.busDmaLimit) < dmaGetRequiredMask(dev)) return true;
+  if (dev.dmaOps !== null || dev.dmaIommu) return false;
+  return !direct.dmaDirectAllRamMapped(dev);
+}
+
 /** `dma_max_mapping_size`, bytes (`SIZE_MAX` when unlimited). @see kernel/dma/mapping.c dma_max_mapping_size */
 export function dmaMaxMappingSize(dev: Device): number {
-  if (dmaMapDirect(dev)) return direct.dmaDirectMaxMappingSize(dev);
+  if (dmaMapDirect(dev)) return direct.dmaDirectMaxMappingSize(dev, dmaAddressingLimited(dev));
   return dev.dmaOps?.maxMappingSize?.(dev) ?? SIZE_MAX;
 }
 
 /** `dma_need_sync`: must the driver call the sync functions for `addr`? @see kernel/dma/mapping.c dma_need_sync */
 export function dmaNeedSync(dev: Device, addr: DmaAddr): boolean {
-  if (dev.dmaSkipSync) return false;
+  // dma_dev_need_sync: CONFIG_DMA_API_DEBUG always syncs.
+  if (dev.dmaSkipSync && dev.kernel.debug === null) return false;
   if (dmaMapDirect(dev)) return direct.dmaDirectNeedSync(dev, addr);
   return true;
 }
