@@ -17,7 +17,7 @@ import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
 import { armAtomicPoolInit } from '../linux/arch/arm/mm/dma-mapping.ts';
-import { dmaDeclareCoherentMemory, dmaInitGlobalCoherent } from '../linux/kernel/dma/coherent.ts';
+import { dmaInitGlobalCoherent, rmemDmaDeviceInit } from '../linux/kernel/dma/coherent.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
 import { dmaAtomicPoolInit } from '../linux/kernel/dma/pool.ts';
 import { type IoTlbMemState, type SwiotlbMapTimeCopy, swiotlbInit, swiotlbRestrictedPoolInit, swiotlbState } from '../linux/kernel/dma/swiotlb.ts';
@@ -91,7 +91,7 @@ export class ReferenceBackend implements DmaBackend {
     if (hw === undefined) return -ENODEV;
     const d = createDevice(this.kernel, hw);
     const pool = hw.config.coherentPool;
-    if (pool !== null && dmaDeclareCoherentMemory(d, pool.basePhys, pool.sizeBytes) !== 0) return -ENOMEM;
+    if (pool !== null && rmemDmaDeviceInit(d, pool.basePhys, pool.sizeBytes) !== 0) return -ENOMEM;
     if (hw.config.restrictedDmaPool !== null) {
       d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPool, this.mapTimeCopy);
       if (d.dmaIoTlbMem === null) return -ENOMEM;

@@ -46,6 +46,9 @@ const sparePages: Uint8Array[] = [];
 const SPARE_MAX_PAGES = 4096;
 
 /** Physical RAM. All offsets and lengths are in bytes. */
+/** The one all-zero page every zeroed, never written page reads from (never written itself). */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 export class PhysicalMemory {
   /** Pages written so far (private copies). */
   private readonly pages = new Map<number, Uint8Array>();
@@ -111,20 +114,43 @@ export class PhysicalMemory {
     return this.pages.get(pfnNum) ?? this.garbageOf(pfnNum);
   }
 
-  /** The page's own copy, for writing (copied from its garbage on the first write). */
+  /** The page's own copy, for writing (copied from its garbage, or from zeroes, on the first write). */
   private pageForWrite(pfnNum: number): Uint8Array {
     let p = this.pages.get(pfnNum);
-    if (p === undefined) {
+    if (p === undefined || p === ZERO_PAGE) {
+      const from = p ?? this.garbageOf(pfnNum);
       const spare = sparePages.pop();
-      p = spare === undefined ? this.garbageOf(pfnNum).slice() : (spare.set(this.garbageOf(pfnNum)), spare);
+      p = spare === undefined ? from.slice() : (spare.set(from), spare);
       this.pages.set(pfnNum, p);
     }
     return p;
   }
 
+  /**
+   * Zero `lenBytes` at `phys`: whole pages share one zero page until
+   * written (so clearing megabytes at boot costs nothing), partial pages are
+   * filled. Throws {@link BusError} outside RAM.
+   */
+  zero(phys: number, lenBytes: number): void {
+    this.check(phys, lenBytes);
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, lenBytes - done);
+      const pfnNum = (a - off) / PAGE_SIZE;
+      if (n === PAGE_SIZE) {
+        const old = this.pages.get(pfnNum);
+        if (old !== undefined && old !== ZERO_PAGE && sparePages.length < SPARE_MAX_PAGES) sparePages.push(old);
+        this.pages.set(pfnNum, ZERO_PAGE);
+      } else this.pageForWrite(pfnNum).fill(0, off, off + n);
+      done += n;
+    }
+  }
+
   /** The machine is being thrown away: keep its page buffers for the next memory built in this thread. Must not be used afterwards. */
   release(): void {
-    for (const p of this.pages.values()) if (sparePages.length < SPARE_MAX_PAGES) sparePages.push(p);
+    for (const p of this.pages.values()) if (p !== ZERO_PAGE && sparePages.length < SPARE_MAX_PAGES) sparePages.push(p);
     this.pages.clear();
   }
 

@@ -42,8 +42,8 @@ const NAMES: [number, string][] = [
   [GFP_KERNEL, 'GFP_KERNEL'],
   [GFP_ATOMIC, 'GFP_ATOMIC'],
   [GFP_NOWAIT, 'GFP_NOWAIT'],
-  [__GFP_DMA, '__GFP_DMA'],
-  [__GFP_DMA32, '__GFP_DMA32'],
+  [__GFP_DMA, 'GFP_DMA'],
+  [__GFP_DMA32, 'GFP_DMA32'],
   [__GFP_HIGHMEM, '__GFP_HIGHMEM'],
   [__GFP_MOVABLE, '__GFP_MOVABLE'],
   [__GFP_ZERO, '__GFP_ZERO'],
@@ -57,7 +57,7 @@ const NAMES: [number, string][] = [
   [__GFP_KSWAPD_RECLAIM, '__GFP_KSWAPD_RECLAIM'],
 ];
 
-/** Kernel-style spelling of a gfp value (`GFP_KERNEL|__GFP_ZERO`), as traces print it. */
+/** Kernel-style spelling of a gfp value (`GFP_KERNEL|GFP_DMA|__GFP_ZERO`), as `%pGg` prints it (include/trace/events/mmflags.h names the zone modifiers GFP_DMA, GFP_DMA32). */
 export function gfpToString(gfp: Gfp): string {
   const parts: string[] = [];
   let rest = gfp;

@@ -18,7 +18,7 @@
  */
 import type { PageAttr } from '../../../platform/pgtable.ts';
 import type { VmArea } from '../../../platform/user.ts';
-import { PAGE_SIZE, type CpuAddr, type DmaAddr, getOrder, pagesFor, pfn, pfnToPhys } from '../../../platform/types.ts';
+import { PAGE_SIZE, type CpuAddr, type DmaAddr, getOrder, hex, maskLimit, minNotZero, pagesFor, pfn, pfnToPhys } from '../../../platform/types.ts';
 import type { Device, DmaKernel } from '../../include/linux/device.ts';
 import { physToDma } from '../../include/linux/dma-direct.ts';
 import { DMA_MAPPING_ERROR } from '../../include/linux/dma-mapping.ts';
@@ -60,7 +60,7 @@ export function dmaInitCoherentMemory(k: DmaKernel, phys: number, deviceAddr: Dm
 }
 
 /**
- * `dma_declare_coherent_memory` / `rmem_dma_device_init`: give `dev` its pool.
+ * `dma_declare_coherent_memory`: give `dev` its pool (board code).
  * @returns 0, `-EBUSY` when the device already has one, `-ENOMEM` when the range cannot be mapped
  */
 export function dmaDeclareCoherentMemory(dev: Device, phys: number, size: number, mapping: CoherentMapping = 'memremap-wc'): number {
@@ -69,6 +69,21 @@ export function dmaDeclareCoherentMemory(dev: Device, phys: number, size: number
   if (mem === null) return -12;
   dev.dmaMem = mem;
   return 0;
+}
+
+/**
+ * `rmem_dma_device_init`: a DT `shared-dma-pool` (no-map) for `dev`. A
+ * region that ends beyond what the device can address
+ * (`min_not_zero(coherent_dma_mask, bus_dma_limit)`, compared with the
+ * region's physical end) only warns; the pool is assigned all the same.
+ * @returns as {@link dmaDeclareCoherentMemory}
+ * @see kernel/dma/coherent.c rmem_dma_device_init (v6.18)
+ */
+export function rmemDmaDeviceInit(dev: Device, phys: number, size: number): number {
+  if (phys + size - 1 > minNotZero(maskLimit(dev.coherentDmaMask), dev.busDmaLimit)) {
+    dev.kernel.dmesg.warn(`${dev.name}: reserved memory is beyond device's set DMA address range [base=${hex(phys)}] [size=${hex(size)}]`);
+  }
+  return dmaDeclareCoherentMemory(dev, phys, size);
 }
 
 function handleOf(dev: Device, mem: DmaCoherentMem, page: number): DmaAddr {
@@ -120,8 +135,7 @@ export function dmaAllocFromDevCoherent(dev: Device, size: number): { cpuAddr: C
 
 /** Does `vaddr` lie in the device's pool? (The range test `dma_release_from_dev_coherent` starts with, without releasing.) */
 export function dmaDevCoherentOwns(dev: Device, vaddr: CpuAddr): boolean {
-  const m = dev.dmaMem;
-  return m !== null && vaddr >= m.virtBase && vaddr < m.virtBase + m.size * PAGE_SIZE;
+  return dev.dmaMem !== null && pageOf(dev.dmaMem, vaddr) >= 0;
 }
 
 /** `dma_release_from_dev_coherent`: @returns true when `vaddr` was in the device's pool (and is released at `order`) */

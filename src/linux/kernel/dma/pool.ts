@@ -58,7 +58,7 @@ export function atomicPoolExpand(k: DmaKernel, pool: GenPool, poolSize: number, 
   let order = Math.min(getOrder(poolSize), k.platform.profile.maxOrder);
   let page: Pfn | null = null;
   for (;;) {
-    if (cmaInZone(k, gfp)) page = dmaAllocFromContiguous(k, null, 2 ** order, order, true, true);
+    if (cmaInZone(k, gfp)) page = dmaAllocFromContiguous(k, null, 2 ** order, order, false, true);
     if (page === null) {
       page = k.mm.pages.allocPages(gfp | __GFP_NOWARN, order);
       if (page !== null) k.mm.pages.markPersistent(page);
@@ -106,6 +106,7 @@ export function dmaAtomicPoolInit(k: DmaKernel): AtomicPools | null {
       k.dmesg.err(`DMA: failed to allocate ${size / KiB} KiB ${gfpToString(gfp)} pool for atomic allocation`);
       return null;
     }
+    k.dmesg.info(`DMA: preallocated ${size / KiB} KiB ${gfpToString(gfp)} pool for atomic allocations`);
     return pool;
   };
   const pools: { kernel: GenPool | null; dma32: GenPool | null; dma: GenPool | null } = { kernel: null, dma32: null, dma: null };

@@ -67,6 +67,8 @@ describe('atomic pools (pool.c)', () => {
     const big = ref({ ...ARM64_SOC, name: 'arm64-default-pool', coherentPoolBytes: null });
     expect(big.backend.kernel.atomicPools?.sizeBytes).toBe(512 * KiB); // 4 GiB of RAM
     expect(ref('x86-64').backend.kernel.atomicPools).toBeNull(); // no DMA_DIRECT_REMAP
+    // kernel/dma/pool.c __dma_atomic_pool_init (v6.18) says what it preallocated
+    expect(s.mm.dmesg.has('DMA: preallocated 128 KiB GFP_KERNEL|GFP_DMA pool for atomic allocations')).toBe(true);
   });
 
   it('schedule their expansion when low; the work grows them later, in process context, and they never shrink', () => {
@@ -105,5 +107,19 @@ describe('per-device coherent pools (coherent.c)', () => {
     expect(vma.pages[0]).toBe(pfn(base / PAGE_SIZE + 4));
     s.backend.freeAttrs('dsp0', 3 * PAGE_SIZE, b.cpuAddr, b.dmaHandle, 0);
     expect(s.backend.allocAttrs('dsp0', 4 * PAGE_SIZE, GFP_KERNEL, 0).dmaHandle).toBe(base + 4 * PAGE_SIZE);
+  });
+});
+
+describe('DT shared-dma-pool beyond the device (kernel/dma/coherent.c rmem_dma_device_init, v6.18)', () => {
+  it('warns when the region ends beyond min_not_zero(coherent_dma_mask, bus_dma_limit), and assigns the pool all the same', () => {
+    const high = ref({
+      ...ARM64_SOC,
+      name: 'arm64-high-pool',
+      devices: ARM64_SOC.devices.map((d) => (d.name === 'dsp0' ? { ...d, coherentPool: { basePhys: 0x8_8100_0000, sizeBytes: 256 * KiB } } : d)),
+    });
+    expect(high.mm.dmesg.has("dsp0: reserved memory is beyond device's set DMA address range")).toBe(true);
+    expect(high.backend.device('dsp0').dmaMem).not.toBeNull();
+    const low = ref('arm64-soc');
+    expect(low.mm.dmesg.has('reserved memory is beyond')).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REFERENCE_CAPABILITIES, ReferenceBackend } from '../../../backend/reference.ts';
 import { setUp } from '../../../backend/setup.ts';
+import { getProfile } from '../../../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type PhysAddr, pfn } from '../../../platform/types.ts';
 import { dmaToPhys } from '../../include/linux/dma-direct.ts';
 import {
@@ -14,7 +15,7 @@ import {
   dirToString,
 } from '../../include/linux/dma-mapping.ts';
 import { GFP_KERNEL } from '../../include/linux/gfp.ts';
-import { IO_TLB_SEGSIZE, IO_TLB_SIZE, swiotlbBounce, swiotlbFindPool, swiotlbTblMapSingle, swiotlbTblUnmapSingle } from './swiotlb.ts';
+import { IO_TLB_SEGSIZE, IO_TLB_SIZE, IoTlbPool, swiotlbBounce, swiotlbFindPool, swiotlbTblMapSingle, swiotlbTblUnmapSingle } from './swiotlb.ts';
 
 const pattern = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => ((i * 13 + seed) % 251) + 1);
 
@@ -236,5 +237,80 @@ describe('swiotlb on the other profiles', () => {
     expect(s.backend.mapPage('isa0', pfn(high), 0, 256, DMA_TO_DEVICE, 0)).toBe(DMA_MAPPING_ERROR);
     expect(s.mm.dmesg.has('swiotlb addr')).toBe(true);
     expect(s.backend.swiotlbState('isa0')?.used).toBe(1);
+  });
+});
+
+describe('pools as mainline builds them (v6.18 kernel/dma/swiotlb.c)', () => {
+  const arm64With = (extra: Parameters<typeof withDevice>[1]) => withDevice('arm64-soc', extra);
+  function withDevice(base: string, d: { name: string; coherent: boolean; addressBits: number; minAlignMask?: number }) {
+    const p = getProfile(base);
+    const template = p.devices.find((x) => x.name === 'pcie0') as (typeof p.devices)[number];
+    return { ...p, name: `${base}+${d.name}`, devices: [...p.devices, { ...template, ...d, minAlignMask: d.minAlignMask ?? 0 }] };
+  }
+
+  // swiotlb_init_io_tlb_pool: list[i] = min(IO_TLB_SEGSIZE - io_tlb_offset(i), nslabs - i)
+  it('a free run never reaches past the end of a pool smaller than a segment', () => {
+    const s = setUp<ReferenceBackend>(arm64With({ name: 'nvme9', coherent: true, addressBits: 32, minAlignMask: 0xfff }), { seed: 'runs' });
+    const dev = s.backend.device('nvme9');
+    const high = (s.mm.pages.allocPages(GFP_KERNEL, 7) as number) * PAGE_SIZE;
+    // fill the default pool (512 slots) with four whole segments
+    for (let i = 0; i < 4; i++) expect(swiotlbTblMapSingle(dev, (high + i * 0x4_0000) as PhysAddr, 256 * 1024, 0, DMA_TO_DEVICE, 0)).not.toBe(DMA_MAPPING_ERROR);
+    // 4 KiB at in-page offset 0x800 needs slots 1..2 of a 2-slot transient pool: the kernel finds no run of 2 there
+    const r = swiotlbTblMapSingle(dev, (high + 0x800) as PhysAddr, 4096, 0, DMA_TO_DEVICE, 0);
+    expect(r).toBe(DMA_MAPPING_ERROR);
+    expect(s.mm.dmesg.has('swiotlb buffer is full')).toBe(true);
+    expect(s.backend.swiotlbState('nvme9')?.pools.some((p) => p.transient)).toBe(false);
+  });
+
+  // swiotlb_find_slots (CONFIG_SWIOTLB_DYNAMIC): alloc_size > IO_TLB_SEGSIZE * IO_TLB_SIZE → -1 before any search or growth
+  it('a mapping larger than a segment is refused without allocating a transient pool', () => {
+    const s = setUp<ReferenceBackend>('arm64-soc', { seed: 'big' });
+    const p = s.mm.pages.allocPages(GFP_KERNEL, 7) as number;
+    const before = s.mm.snapshot().pages;
+    const orders: number[] = [];
+    const alloc = s.mm.pages.allocPages.bind(s.mm.pages);
+    s.mm.pages.allocPages = (gfp, order) => (orders.push(order), alloc(gfp, order));
+    expect(s.backend.mapPage('vpu0', pfn(p), 0, 300 * 1024, DMA_TO_DEVICE, 0)).toBe(DMA_MAPPING_ERROR);
+    expect(orders).toEqual([]);
+    expect(s.mm.snapshot().pages).toEqual(before);
+  });
+
+  // swiotlb_alloc_tlb: zone from the limit, a block above it retried in DMA32, then DMA
+  it('a transient pool for a 34-bit device that lands above its limit is retried in ZONE_DMA', () => {
+    const s = setUp<ReferenceBackend>(arm64With({ name: 'dev34', coherent: true, addressBits: 34 }), { seed: 'zones' });
+    const high = s.mm.pages.allocPages(GFP_KERNEL, 7) as number;
+    const dev = s.backend.device('dev34');
+    for (let i = 0; i < 4; i++) expect(swiotlbTblMapSingle(dev, (high * PAGE_SIZE + i * 0x4_0000) as PhysAddr, 200 * 1024, 0, DMA_TO_DEVICE, 0)).not.toBe(DMA_MAPPING_ERROR);
+    const fifth = swiotlbTblMapSingle(dev, (high * PAGE_SIZE) as PhysAddr, 200 * 1024, 0, DMA_TO_DEVICE, 0);
+    expect(fifth).not.toBe(DMA_MAPPING_ERROR);
+    const pool = s.backend.swiotlbState('dev34')?.pools.find((p) => p.transient);
+    expect(pool).toBeDefined();
+    expect((pool?.startPhys ?? 0) + 200 * 1024).toBeLessThanOrEqual(2 ** 32);
+  });
+
+  // swiotlb_init_io_tlb_pool ends with memset(vaddr, 0, bytes): the boot pool, restricted pools and transient pools
+  it('every new pool is zeroed', () => {
+    const s = setUp<ReferenceBackend>('arm64-soc', { seed: 'zero' });
+    const zero = (n: number) => new Uint8Array(n);
+    const pools = (dev: string) => s.backend.device(dev).dmaIoTlbMem?.pools ?? [];
+    const boot = pools('vpu0')[0];
+    const restricted = pools('wifi0')[0];
+    expect(s.platform.cpu.read(boot?.vaddr as number, 8192)).toEqual(zero(8192));
+    expect(s.platform.cpu.read(restricted?.vaddr as number, 8192)).toEqual(zero(8192));
+    expect(s.platform.mem.read(boot?.startPhys as number, 8192)).toEqual(zero(8192));
+    const p = s.mm.pages.allocPages(GFP_KERNEL, 7) as number;
+    for (let i = 0; i < 4; i++) s.backend.mapPage('vpu0', pfn(p), 0, 256 * 1024, DMA_TO_DEVICE, 0);
+    const m = s.backend.mapPage('vpu0', pfn(p), 0, 3000, DMA_TO_DEVICE, 0);
+    expect(m).not.toBe(DMA_MAPPING_ERROR);
+    const t = s.backend.device('vpu0').dmaIoTlbPools[0];
+    expect(t?.transient).toBe(true);
+    expect(s.platform.cpu.read((t?.vaddr as number) + 3000, 4096 - 3000)).toEqual(zero(4096 - 3000));
+  });
+
+  it('a pool of 2 slots starts with free runs of 2 and 1', () => {
+    const s = setUp<ReferenceBackend>('arm64-soc', { seed: 'list' });
+    const pool = new IoTlbPool(0x8000_0000 as PhysAddr, 0 as CpuAddr, 2, 1, true, { from: 'reserved' });
+    expect(Array.from(pool.list)).toEqual([2, 1]);
+    expect(Array.from(s.backend.swiotlbState('vpu0')?.pools[0]?.list ?? []).slice(126, 130)).toEqual([2, 1, 128, 127]);
   });
 });

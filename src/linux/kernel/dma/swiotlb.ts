@@ -33,6 +33,7 @@ import {
   getOrder,
   hex,
   maskLimit,
+  minNotZero,
   pagesFor,
   pfnToPhys,
   physToPfn,
@@ -41,8 +42,10 @@ import type { SwiotlbConfig } from '../../../platform/profiles.ts';
 import type { Device, DmaKernel } from '../../include/linux/device.ts';
 import { DMA_ATTR_NO_WARN, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, type DmaDataDirection, dirToString } from '../../include/linux/dma-mapping.ts';
 import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
-import { dmaCapable, dmaStreamingLimit, physToDma } from '../../include/linux/dma-direct.ts';
-import { GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN, type Gfp } from '../../include/linux/gfp.ts';
+import { dmaCapable, dmaStreamingLimit, forceDmaUnencrypted, physToDma } from '../../include/linux/dma-direct.ts';
+import { dmaCoherentOk } from './direct.ts';
+import { dmaAllocFromPool, dmaFreeFromPool } from './pool.ts';
+import { GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
 import { archSyncDmaForDevice } from '../../arch/dma-sync-policy.ts';
 
 /** `IO_TLB_SHIFT`: log2 of the slot size. */
@@ -98,10 +101,10 @@ export class IoTlbPool {
   readonly areas: IoTlbArea[];
   /** A transient pool of `CONFIG_SWIOTLB_DYNAMIC`, sized for one mapping and freed with it. */
   readonly transient: boolean;
-  /** Page block behind the pool (first pfn, order), for freeing a transient pool. */
-  readonly block: { readonly pfn: number; readonly order: number };
+  /** Where the pool's memory came from, for freeing a transient pool: a page block (first pfn, order), the atomic pools, or firmware-reserved memory. */
+  readonly block: { readonly from: 'pages'; readonly pfn: number; readonly order: number } | { readonly from: 'atomic-pool' | 'reserved' };
 
-  constructor(startPhys: PhysAddr, vaddr: CpuAddr, nslabs: number, nareas: number, transient: boolean, block: { pfn: number; order: number }) {
+  constructor(startPhys: PhysAddr, vaddr: CpuAddr, nslabs: number, nareas: number, transient: boolean, block: IoTlbPool['block']) {
     this.startPhys = startPhys;
     this.endPhys = (startPhys + nslabs * IO_TLB_SIZE) as PhysAddr;
     this.vaddr = vaddr;
@@ -115,8 +118,8 @@ export class IoTlbPool {
     this.areas = Array.from({ length: nareas }, () => ({ index: 0, used: 0 }));
     this.transient = transient;
     this.block = block;
-    // swiotlb_init_io_tlb_pool: every slot free, runs counting down to each segment end.
-    for (let i = 0; i < nslabs; i++) this.list[i] = IO_TLB_SEGSIZE - ioTlbOffset(i);
+    // swiotlb_init_io_tlb_pool: every slot free, runs counting down to each segment end or the pool's end, whichever is first.
+    for (let i = 0; i < nslabs; i++) this.list[i] = Math.min(IO_TLB_SEGSIZE - ioTlbOffset(i), nslabs - i);
   }
 
   /** True when `phys` lies in the pool. */
@@ -160,26 +163,126 @@ export interface IoTlbMem {
 /** The map-time copy rule of a kernel version, see {@link IoTlbMem.mapTimeCopy}. */
 export type SwiotlbMapTimeCopy = 'always' | 'to-device-only';
 
+/** Pool memory: lowmem pages (the bounce copy and `swiotlb_alloc` use the linear address). */
+interface TlbMemory {
+  readonly phys: number;
+  readonly va: CpuAddr;
+  readonly block: IoTlbPool['block'];
+}
+
 /**
- * Allocate a pool from the page allocator, below `physLimit`, lowmem only
- * (the bounce copy and `swiotlb_alloc` use its linear address).
- * @returns the pool, or null when no block can be found
+ * `alloc_dma_pages`: a page block that lies below `physLimit`, made shared
+ * with the host on an encrypted guest. `'again'` when the block landed
+ * above the limit (freed again); null when there is no memory or the block
+ * cannot be decrypted (re-encrypted and freed; leaked if that fails too).
+ * @see kernel/dma/swiotlb.c alloc_dma_pages (v6.18)
  */
-function allocPool(k: DmaKernel, nslabs: number, nareas: number, physLimit: number, gfp: Gfp, transient: boolean): IoTlbPool | null {
+function allocDmaPages(k: DmaKernel, gfp: Gfp, bytes: number, physLimit: number): TlbMemory | 'again' | null {
+  const order = getOrder(bytes);
+  const pages = k.mm.pages;
+  const first = pages.allocPages(gfp, order);
+  if (first === null) return null;
+  const phys = pfnToPhys(first);
+  const va = pages.pageAddress(first);
+  if (phys + bytes - 1 > physLimit || va === null) {
+    pages.freePages(first, order);
+    return 'again';
+  }
+  if (k.mm.setMemoryDecrypted(va, pagesFor(bytes)) !== 0) {
+    if (k.mm.setMemoryEncrypted(va, pagesFor(bytes)) === 0) pages.freePages(first, order);
+    return null;
+  }
+  return { phys, va, block: { from: 'pages', pfn: first, order } };
+}
+
+/**
+ * `swiotlb_alloc_tlb`: memory for a pool of `bytes` below `physLimit`. A
+ * non-blocking request of a device that needs shared memory comes from the
+ * atomic pools (decrypting may sleep); otherwise the zone is chosen from the
+ * limit (ZONE_DMA, ZONE_DMA32, none) and a block above the limit is retried
+ * in DMA32, then in DMA.
+ * @see kernel/dma/swiotlb.c swiotlb_alloc_tlb (v6.18)
+ */
+function swiotlbAllocTlb(k: DmaKernel, dev: Device | null, bytes: number, physLimit: number, gfpIn: Gfp): TlbMemory | null {
+  if (!gfpflagsAllowBlocking(gfpIn) && dev !== null && forceDmaUnencrypted(dev)) {
+    const got = dmaAllocFromPool(dev, bytes, gfpIn, dmaCoherentOk);
+    return got === null ? null : { phys: pfnToPhys(got.page), va: got.cpuAddr, block: { from: 'atomic-pool' } };
+  }
+  const zones = k.mm.pages.zones;
+  const hasDma = zones.some((z) => z.type === 'DMA');
+  const hasDma32 = zones.some((z) => z.type === 'DMA32');
+  const dmaZone = zones.find((z) => z.type === 'DMA');
+  const zoneDmaLimit = dmaZone === undefined ? -1 : dmaZone.endPfn * PAGE_SIZE - 1;
+  let gfp = gfpIn & ~(GFP_DMA | GFP_DMA32);
+  if (hasDma && physLimit <= zoneDmaLimit) gfp |= GFP_DMA;
+  else if (hasDma32 && physLimit <= maskLimit(32)) gfp |= GFP_DMA32;
+  for (;;) {
+    const got = allocDmaPages(k, gfp, bytes, physLimit);
+    if (got !== 'again') return got;
+    if (hasDma32 && physLimit < Number.MAX_SAFE_INTEGER && (gfp & (GFP_DMA32 | GFP_DMA)) === 0) gfp |= GFP_DMA32;
+    else if (hasDma && (gfp & GFP_DMA) === 0) gfp = (gfp & ~GFP_DMA32) | GFP_DMA;
+    else return null;
+  }
+}
+
+/**
+ * `swiotlb_free_tlb`: back to the atomic pool it came from, or re-encrypted
+ * and back to the page allocator (leaked if it cannot be re-encrypted).
+ */
+function swiotlbFreeTlb(dev: Device, pool: IoTlbPool): void {
+  const k = dev.kernel;
+  const bytes = pool.nslabs * IO_TLB_SIZE;
+  if (pool.block.from === 'atomic-pool') {
+    dmaFreeFromPool(dev, pool.vaddr, bytes);
+    return;
+  }
+  if (pool.block.from !== 'pages') return;
+  if (k.mm.setMemoryEncrypted(pool.vaddr, pagesFor(bytes)) === 0) k.mm.pages.freePages(physToPfn(pool.startPhys), pool.block.order);
+}
+
+/**
+ * `swiotlb_init_io_tlb_pool`'s clear: a new pool's memory is zeroed. The
+ * boot-time pools are cleared long before any driver runs (RAM holds the
+ * zeroes, no cache line is left); a transient pool is cleared through the
+ * cache like any memset.
+ */
+function clearPool(k: DmaKernel, pool: IoTlbPool, boot: boolean): IoTlbPool {
+  const bytes = pool.nslabs * IO_TLB_SIZE;
+  if (boot) k.platform.cpu.clearToRam(pool.vaddr, bytes, 'swiotlb_init_io_tlb_pool');
+  else k.platform.cpu.memset(pool.vaddr, 0, bytes, 'swiotlb_init_io_tlb_pool');
+  return pool;
+}
+
+/**
+ * `swiotlb_alloc_pool` for one mapping (`CONFIG_SWIOTLB_DYNAMIC`): a
+ * transient pool of `nslabs` slots, one area, below `physLimit`, cleared.
+ * @returns the pool, or null when no memory can be found
+ * @see kernel/dma/swiotlb.c swiotlb_alloc_pool (v6.18)
+ */
+function allocTransientPool(dev: Device, nslabs: number, physLimit: number): IoTlbPool | null {
+  const mem = swiotlbAllocTlb(dev.kernel, dev, nslabs * IO_TLB_SIZE, physLimit, GFP_NOWAIT);
+  if (mem === null) return null;
+  return clearPool(dev.kernel, new IoTlbPool(mem.phys as PhysAddr, mem.va, nslabs, 1, true, mem.block), false);
+}
+
+/**
+ * The boot pool's memory (`swiotlb_memblock_alloc`, low memory when `low`):
+ * taken before any driver runs, shared with the host later by
+ * `swiotlb_update_mem_attributes`. @returns null when none is found
+ */
+function bootTlbMemory(k: DmaKernel, nslabs: number, physLimit: number): TlbMemory | null {
   const order = getOrder(nslabs * IO_TLB_SIZE);
   const pages = k.mm.pages;
   const zoneGfp = physLimit <= maskLimit(32) ? (pages.zones.some((z) => z.type === 'DMA32') ? GFP_DMA32 : pages.zones.some((z) => z.type === 'DMA') ? GFP_DMA : 0) : 0;
-  const pfn = pages.allocPages(gfp | zoneGfp, order);
-  if (pfn === null) return null;
-  const phys = pfnToPhys(pfn);
-  const va = pages.pageAddress(pfn);
+  const first = pages.allocPages(GFP_KERNEL | zoneGfp, order);
+  if (first === null) return null;
+  const phys = pfnToPhys(first);
+  const va = pages.pageAddress(first);
   if (va === null || phys + nslabs * IO_TLB_SIZE - 1 > physLimit) {
-    pages.freePages(pfn, order);
+    pages.freePages(first, order);
     return null;
   }
-  // A transient pool is shared with the host like the boot pool (swiotlb_alloc_tlb); if that fails its pages are leaked.
-  if (transient && k.mm.setMemoryDecrypted(va, pagesFor(nslabs * IO_TLB_SIZE)) !== 0) return null;
-  return new IoTlbPool(phys, va, nslabs, nareas, transient, { pfn, order });
+  return { phys, va, block: { from: 'pages', pfn: first, order } };
 }
 
 /**
@@ -198,11 +301,12 @@ function swiotlbUpdateMemAttributes(k: DmaKernel, pool: IoTlbPool): void {
  */
 export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig, mapTimeCopy: SwiotlbMapTimeCopy = 'always'): IoTlbMem | null {
   const physLimit = o.low ? maskLimit(32) : Number.MAX_SAFE_INTEGER;
-  const pool = allocPool(k, o.slots, o.areas, physLimit, GFP_KERNEL, false);
-  if (pool === null) {
+  const mem = bootTlbMemory(k, o.slots, physLimit);
+  if (mem === null) {
     k.dmesg.warn(`software IO TLB: Cannot allocate buffer [slots=${o.slots}]`);
     return null;
   }
+  const pool = clearPool(k, new IoTlbPool(mem.phys as PhysAddr, mem.va, o.slots, o.areas, false, mem.block), true);
   k.dmesg.info(`software IO TLB: mapped [mem ${hex(pool.startPhys)}-${hex(pool.endPhys - 1)}] (${(o.slots * IO_TLB_SIZE) >> 20}MB)`);
   swiotlbUpdateMemAttributes(k, pool);
   return { name: 'default', pools: [pool], nslabs: o.slots, forceBounce: o.force, forAlloc: false, canGrow: o.dynamic, physLimit, totalUsed: 0, usedHiwater: 0, mapTimeCopy };
@@ -222,7 +326,9 @@ export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, region:
     k.dmesg.err(`OF: reserved mem: restricted-dma-pool for ${devName}: region [${hex(region.basePhys)}+${hex(region.sizeBytes)}] is not lowmem whole segments`);
     return null;
   }
-  const pool = new IoTlbPool(region.basePhys as PhysAddr, va, slots, 1, false, { pfn: region.basePhys / PAGE_SIZE, order: -1 });
+  // Shared with the host on an encrypted guest (a no-op elsewhere), then cleared.
+  if (k.mm.setMemoryDecrypted(va, pagesFor(region.sizeBytes)) !== 0) k.dmesg.warn(`OF: reserved mem: restricted-dma-pool for ${devName}: cannot share the region with the host`);
+  const pool = clearPool(k, new IoTlbPool(region.basePhys as PhysAddr, va, slots, 1, false, { from: 'reserved' }), true);
   return { name: devName, pools: [pool], nslabs: slots, forceBounce: true, forAlloc: true, canGrow: false, physLimit: maskLimit(32), totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
@@ -362,6 +468,8 @@ function noteUsed(mem: IoTlbMem, nslots: number): void {
  */
 function findSlots(dev: Device, origAddr: number, allocSize: number, allocAlignMask: number): { pool: IoTlbPool; index: number } | null {
   const mem = dev.dmaIoTlbMem as IoTlbMem;
+  // No run of slots is longer than a segment: larger requests are refused before any search or growth.
+  if (allocSize > IO_TLB_SEGSIZE * IO_TLB_SIZE) return null;
   for (const pool of mem.pools) {
     const index = poolFindSlots(dev, pool, origAddr, allocSize, allocAlignMask);
     if (index >= 0) {
@@ -371,11 +479,11 @@ function findSlots(dev: Device, origAddr: number, allocSize: number, allocAlignM
   }
   if (!mem.canGrow) return null;
   const nslabs = nrSlots(allocSize);
-  const pool = allocPool(dev.kernel, nslabs, 1, dmaStreamingLimit(dev) || mem.physLimit, GFP_NOWAIT | __GFP_NOWARN, true);
+  const pool = allocTransientPool(dev, nslabs, minNotZero(dev.dmaMask === null ? 0 : maskLimit(dev.dmaMask), dev.busDmaLimit) || mem.physLimit);
   if (pool === null) return null;
   const index = poolFindSlots(dev, pool, origAddr, allocSize, allocAlignMask);
   if (index < 0) {
-    dev.kernel.mm.pages.freePages(physToPfn(pool.startPhys), pool.block.order);
+    swiotlbFreeTlb(dev, pool);
     return null;
   }
   dev.dmaIoTlbPools.push(pool);
@@ -522,9 +630,7 @@ function delTransient(dev: Device, pool: IoTlbPool): boolean {
   const mem = dev.dmaIoTlbMem as IoTlbMem;
   mem.totalUsed -= pool.nslabs;
   dev.dmaIoTlbPools.splice(dev.dmaIoTlbPools.indexOf(pool), 1);
-  // Private again before the pages go back; if that fails they are leaked (swiotlb_free_tlb).
-  if (dev.kernel.mm.setMemoryEncrypted(pool.vaddr, pagesFor(pool.nslabs * IO_TLB_SIZE)) !== 0) return true;
-  dev.kernel.mm.pages.freePages(physToPfn(pool.startPhys), pool.block.order);
+  swiotlbFreeTlb(dev, pool);
   return true;
 }
 
