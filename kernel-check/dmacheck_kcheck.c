@@ -36,8 +36,24 @@ enum kc_op {
 	OP_KMALLOC = 1, OP_KFREE, OP_ALLOC_PAGES, OP_FREE_PAGES, OP_DMA_ALLOC,
 	OP_DMA_FREE, OP_MAP_SINGLE, OP_MAP_PAGE, OP_MAP_SG, OP_UNMAP,
 	OP_SYNC_CPU, OP_SYNC_DEV, OP_CPU_WRITE, OP_CPU_READ, OP_DEV_WRITE,
-	OP_DEV_READ, OP_WMB,
+	OP_DEV_READ, OP_WMB, OP_SET_MASK,
 };
+
+/* The gfp modifiers of a step, as dmacheck encodes them (its GFP_FLAGS order). */
+static gfp_t kc_gfp(u64 bits)
+{
+	gfp_t g = 0;
+
+	if (bits & 1)
+		g |= __GFP_ZERO;
+	if (bits & 2)
+		g |= GFP_DMA;
+	if (bits & 4)
+		g |= GFP_DMA32;
+	if (bits & 8)
+		g |= __GFP_NOWARN;
+	return g;
+}
 
 enum kc_status { ST_OK = 0, ST_FAILED = 1, ST_SKIPPED = 2 };
 
@@ -81,6 +97,7 @@ struct kc_map {
 	struct scatterlist sgl[KC_MAX_SEGS];
 	int nents;
 	int mapped;
+	unsigned long attrs;
 };
 
 static struct kc_obj objs[KC_MAX_IDS];
@@ -213,16 +230,16 @@ static int dev_access(u64 ref, u64 is_obj, u64 off, u64 size, u8 *buf, bool writ
 	}
 }
 
-static void unmap_one(struct kc_map *m)
+static void unmap_one(struct kc_map *m, unsigned long attrs)
 {
 	struct device *d = devp(m->dev);
 
 	if (m->kind == M_SINGLE)
-		dma_unmap_single(d, m->dma, m->size, m->dir);
+		dma_unmap_single_attrs(d, m->dma, m->size, m->dir, attrs);
 	else if (m->kind == M_PAGE)
-		dma_unmap_page(d, m->dma, m->size, m->dir);
+		dma_unmap_page_attrs(d, m->dma, m->size, m->dir, attrs);
 	else if (m->kind == M_SG)
-		dma_unmap_sg(d, m->sgl, m->nents, m->dir);
+		dma_unmap_sg_attrs(d, m->sgl, m->nents, m->dir, attrs);
 	m->kind = M_NONE;
 }
 
@@ -244,10 +261,13 @@ static void reset(void)
 
 	for (i = 0; i < KC_MAX_IDS; i++)
 		if (maps[i].kind != M_NONE)
-			unmap_one(&maps[i]);
+			unmap_one(&maps[i], 0);
 	for (i = 0; i < KC_MAX_IDS; i++)
 		if (objs[i].kind != K_NONE)
 			free_one(&objs[i]);
+	/* Every sequence starts from the masks set at probe. */
+	for (i = 0; i < ARRAY_SIZE(kc_devs); i++)
+		dma_set_mask_and_coherent(devp(i), kc_devs[i].mask);
 }
 
 static bool valid_id(u64 id)
@@ -280,7 +300,7 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 		if (n < 2 || !valid_id(a[0]) || a[1] > sizeof(data))
 			break;
 		o = &objs[a[0]];
-		o->va = kmalloc(a[1], GFP_KERNEL);
+		o->va = kmalloc(a[1], GFP_KERNEL | (n > 2 ? kc_gfp(a[2]) : 0));
 		o->kind = o->va ? K_KMALLOC : K_NONE;
 		o->size = a[1];
 		record(index, o->va ? ST_OK : ST_FAILED, virt_to_phys(o->va), NULL, 0);
@@ -297,7 +317,7 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 		if (n < 2 || !valid_id(a[0]) || a[1] > 10)
 			break;
 		o = &objs[a[0]];
-		o->page = alloc_pages(GFP_KERNEL, a[1]);
+		o->page = alloc_pages(GFP_KERNEL | (n > 2 ? kc_gfp(a[2]) : 0), a[1]);
 		o->kind = o->page ? K_PAGES : K_NONE;
 		o->order = a[1];
 		o->size = PAGE_SIZE << a[1];
@@ -309,7 +329,7 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 		o = &objs[a[0]];
 		o->dev = a[1];
 		o->size = a[2];
-		o->va = dma_alloc_coherent(devp(o->dev), o->size, &o->handle, a[3] ? GFP_ATOMIC : GFP_KERNEL);
+		o->va = dma_alloc_coherent(devp(o->dev), o->size, &o->handle, (a[3] ? GFP_ATOMIC : GFP_KERNEL) | (n > 4 ? kc_gfp(a[4]) : 0));
 		o->kind = o->va ? K_COHERENT : K_NONE;
 		record(index, o->va ? ST_OK : ST_FAILED, o->va ? o->handle : 0, NULL, 0);
 		return;
@@ -323,14 +343,16 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 		if (op == OP_MAP_SINGLE) {
 			m->dir = dirof(a[3]);
 			m->size = o->size;
-			m->dma = dma_map_single(devp(m->dev), o->va, m->size, m->dir);
+			m->attrs = n > 4 ? a[4] : 0;
+			m->dma = dma_map_single_attrs(devp(m->dev), o->va, m->size, m->dir, m->attrs);
 			m->kind = M_SINGLE;
 		} else {
 			if (n < 6 || !live_obj(a[2], a[3], a[4]))
 				break;
 			m->dir = dirof(a[5]);
 			m->size = a[4];
-			m->dma = dma_map_page(devp(m->dev), o->page + (a[3] >> PAGE_SHIFT), a[3] & ~PAGE_MASK, m->size, m->dir);
+			m->attrs = n > 6 ? a[6] : 0;
+			m->dma = dma_map_page_attrs(devp(m->dev), o->page + (a[3] >> PAGE_SHIFT), a[3] & ~PAGE_MASK, m->size, m->dir, m->attrs);
 			m->kind = M_PAGE;
 		}
 		if (dma_mapping_error(devp(m->dev), m->dma)) {
@@ -359,7 +381,8 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 			va = (u8 *)obj_va(&objs[s[0]]) + s[1];
 			sg_set_page(&m->sgl[i], virt_to_page(va), s[2], offset_in_page(va));
 		}
-		m->mapped = dma_map_sg(devp(m->dev), m->sgl, m->nents, m->dir);
+		m->attrs = n > 4 + 3 * a[3] ? a[4 + 3 * a[3]] : 0;
+		m->mapped = dma_map_sg_attrs(devp(m->dev), m->sgl, m->nents, m->dir, m->attrs);
 		if (m->mapped <= 0) {
 			record(index, ST_FAILED, 0, NULL, 0);
 			return;
@@ -378,7 +401,7 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 	case OP_UNMAP:
 		if (n < 1 || !live_map(a[0]))
 			break;
-		unmap_one(&maps[a[0]]);
+		unmap_one(&maps[a[0]], n > 1 ? a[1] : 0);
 		record(index, ST_OK, 0, NULL, 0);
 		return;
 	case OP_SYNC_CPU:
@@ -429,6 +452,20 @@ static void run_step(u32 index, u32 op, const u64 *a, u32 n)
 		wmb();
 		record(index, ST_OK, 0, NULL, 0);
 		return;
+	case OP_SET_MASK: {
+		int ret;
+
+		if (n < 3 || a[0] >= ARRAY_SIZE(kc_devs) || a[2] < 1 || a[2] > 64)
+			break;
+		if (a[1] == 0)
+			ret = dma_set_mask(devp(a[0]), DMA_BIT_MASK(a[2]));
+		else if (a[1] == 1)
+			ret = dma_set_coherent_mask(devp(a[0]), DMA_BIT_MASK(a[2]));
+		else
+			ret = dma_set_mask_and_coherent(devp(a[0]), DMA_BIT_MASK(a[2]));
+		record(index, ret ? ST_FAILED : ST_OK, (u64)(s64)ret, NULL, 0);
+		return;
+	}
 	}
 bad:
 	record(index, ST_SKIPPED, 0, NULL, 0);

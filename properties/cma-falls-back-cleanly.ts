@@ -105,7 +105,7 @@ const property: Property = {
     cpuWrite: 1, cpuRead: 1, cpuWriteNeighbour: 0, deviceWrite: 1, deviceRead: 1, userRead: 0, mmap: 0, munmap: 0, getSgtable: 0,
     speculativeFill: 0, evict: 0, alloc: 12, free: 6, setContext: 2, cmaPin: 6, runWork: 1,
   },
-  generator: { largeAllocs: true },
+  generator: { largeAllocs: true, swarm: false },
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ?? (ctx.profile.cma.length === 0 ? 'the profile has no CMA area' : null),
 };
 

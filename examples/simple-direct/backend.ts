@@ -136,12 +136,15 @@ export class SimpleDirect implements DmaBackend {
     if (!(sizeBytes > 0)) return DMA_MAPPING_ERROR;
     const limit = this.limit(dev);
     if (phys + sizeBytes - 1 <= limit) return phys as DmaAddr;
-    // Out of reach: bounce through a block of our own in a zone the device reaches.
-    const order = getOrder(sizeBytes);
+    // Out of reach: bounce through a block of our own in a zone the device reaches, at the
+    // original's offset in its page, so the low address bits a device may rely on are kept
+    // (dma_set_min_align_mask: NVMe keeps 12).
+    const offset = phys % PAGE_SIZE;
+    const order = getOrder(offset + sizeBytes);
     // Maps may be made in atomic context (R42): the bounce block is taken without sleeping.
     const first = this.env.mm.pages.allocPages(GFP_ATOMIC | this.zone(limit), order);
     if (first === null) return DMA_MAPPING_ERROR;
-    const bounce = pfnToPhys(first);
+    const bounce = pfnToPhys(first) + offset;
     if (bounce + sizeBytes - 1 > limit) {
       this.env.mm.pages.freePages(first, order);
       return DMA_MAPPING_ERROR;

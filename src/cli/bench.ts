@@ -25,10 +25,10 @@ import { root } from '../../scripts/build.mjs';
 import type { BackendFactory } from '../backend/backend.ts';
 import { loadBackend } from '../backend/loader.ts';
 import referenceBackend from '../backend/reference.ts';
-import { StepsArbitrary, type StepWeights, cmaPinTargets } from '../conformance/generator.ts';
+import { StepsArbitrary, type StepWeights, profileGeneratorOptions } from '../conformance/generator.ts';
 import type { Property } from '../conformance/property.ts';
 import { checkProperty, runSequence } from '../conformance/runner.ts';
-import { PROFILES, getProfile, hasHighmem } from '../platform/profiles.ts';
+import { PROFILES, getProfile } from '../platform/profiles.ts';
 
 const SEQUENCES = 300;
 const SEARCH_SEEDS = 10;
@@ -76,8 +76,8 @@ function stepsPerSecond(profile: string, backend: BackendFactory, allocHeavy = f
   const p = getProfile(profile);
   const arb = new StepsArbitrary({
     devices: p.devices.map((d) => d.name),
-    highmem: hasHighmem(p),
-    ...(allocHeavy ? { weights: ALLOC_HEAVY, largeAllocs: true, cmaAreas: cmaPinTargets(p) } : {}),
+    ...profileGeneratorOptions(p),
+    ...(allocHeavy ? { weights: ALLOC_HEAVY, largeAllocs: true } : {}),
   });
   let steps = 0;
   const prop = fc.property(arb, (seq) => {

@@ -24,7 +24,7 @@ import type { BackendFactory } from '../backend/backend.ts';
 import { historyOf, referenceAsOf } from '../backend/history.ts';
 import { loadBackend } from '../backend/loader.ts';
 import { KERNEL_CHECK_DEVICES, KERNEL_CHECK_WEIGHTS, type KernelRecord, type SequenceComparison, compareSequence, decodeResults, encodeSequences, withTeardown } from '../conformance/differential.ts';
-import { StepsArbitrary, shrinkSteps } from '../conformance/generator.ts';
+import { StepsArbitrary, profileGeneratorOptions, shrinkSteps } from '../conformance/generator.ts';
 import { renderListing } from '../conformance/report.ts';
 import { platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
@@ -193,7 +193,7 @@ export async function kernelCheck(o: KernelCheckOptions): Promise<number> {
     seqs = [[...t.steps]];
     platformSeed = t.platformSeed;
   } else {
-    const arb = new StepsArbitrary({ devices: [...KERNEL_CHECK_DEVICES], weights: KERNEL_CHECK_WEIGHTS, maxSteps: o.maxSteps, allocAttrs: [[]] });
+    const arb = new StepsArbitrary({ devices: [...KERNEL_CHECK_DEVICES], weights: KERNEL_CHECK_WEIGHTS, maxSteps: o.maxSteps, allocAttrs: [[]], deviceBits: profileGeneratorOptions(QEMU_X86_64).deviceBits });
     seqs = fc.sample(arb, { seed: o.seed, numRuns: o.runs });
   }
   o.write(`kernel-check: ${s.abi} in QEMU (TCG), ${seqs.length} sequences, model=${model.name}\n`);

@@ -61,8 +61,8 @@ describe('differential run against a kernel (no QEMU)', () => {
     const v = new DataView(b.buffer);
     expect([v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true)]).toEqual([0x4b434d44, 1, 1]);
     expect([v.getUint32(12, true), v.getUint32(16, true)]).toEqual([0x31514553, 6]);
-    // kmalloc(id 0, 256): op 1, two arguments
-    expect([v.getUint32(20, true), v.getUint32(24, true), Number(v.getBigUint64(28, true)), Number(v.getBigUint64(36, true))]).toEqual([1, 2, 0, 256]);
+    // kmalloc(id 0, 256, no gfp modifiers): op 1, three arguments
+    expect([v.getUint32(20, true), v.getUint32(24, true), Number(v.getBigUint64(28, true)), Number(v.getBigUint64(36, true)), Number(v.getBigUint64(44, true))]).toEqual([1, 3, 0, 256, 0]);
   });
 
   it('refuses steps the module cannot run, naming them', () => {

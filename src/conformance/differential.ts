@@ -32,7 +32,7 @@ import { ORIGIN, ORIGIN_NAMES, type Observation, type ReadObservation } from './
 import { judgeOf } from './property.ts';
 import type { StepWeights } from './generator.ts';
 import { Session } from './session.ts';
-import { type Step, definedId } from './steps.ts';
+import { GFP_FLAGS, type GfpFlagName, type MapAttrName, type Step, attrsValue, definedId } from './steps.ts';
 
 /** The devices of the module, in its order (`kc_devs`), by their names in the `qemu-x86-64` profile. */
 export const KERNEL_CHECK_DEVICES = ['nvme0', 'virtio0', 'nic0'] as const;
@@ -41,13 +41,18 @@ export const KERNEL_CHECK_DEVICES = ['nvme0', 'virtio0', 'nic0'] as const;
 export const KERNEL_CHECK_WEIGHTS: StepWeights = {
   mmap: 0, munmap: 0, getSgtable: 0, cpuWriteNeighbour: 0, userRead: 0, setContext: 0, speculativeFill: 0, evict: 0, wcDrain: 0, cmaPin: 0, runWork: 0, badCall: 0,
   alloc: 4, free: 2, kmalloc: 6, kfree: 2, allocPages: 4, freePages: 2, mapSingle: 6, mapPage: 5, mapSg: 3, unmapSingle: 3, unmapSg: 2,
-  syncForCpu: 7, syncForDevice: 5, cpuWrite: 8, cpuRead: 8, deviceWrite: 8, deviceRead: 6, dmaWmb: 1,
+  syncForCpu: 7, syncForDevice: 5, cpuWrite: 8, cpuRead: 8, deviceWrite: 8, deviceRead: 6, dmaWmb: 1, setMask: 1,
 };
 
 const OP = {
   kmalloc: 1, kfree: 2, allocPages: 3, freePages: 4, alloc: 5, free: 6, mapSingle: 7, mapPage: 8, mapSg: 9, unmap: 10,
-  syncForCpu: 11, syncForDevice: 12, cpuWrite: 13, cpuRead: 14, deviceWrite: 15, deviceRead: 16, dmaWmb: 17,
+  syncForCpu: 11, syncForDevice: 12, cpuWrite: 13, cpuRead: 14, deviceWrite: 15, deviceRead: 16, dmaWmb: 17, setMask: 18,
 } as const;
+
+/** A step's gfp modifiers as the module reads them: bit i for `GFP_FLAGS[i]`. */
+function flagBits(flags: readonly GfpFlagName[] | undefined): number {
+  return (flags ?? []).reduce((n, f) => n | (1 << GFP_FLAGS.indexOf(f)), 0);
+}
 
 const MAGIC = 0x4b434d44;
 const SEQ = 0x31514553;
@@ -79,24 +84,29 @@ export function encodeSequences(seqs: readonly (readonly Step[])[]): Uint8Array 
       return i;
     };
     const isObj = (ref: string) => (/^[bkp]\d+$/.test(ref) ? 1 : 0);
+    // The session unmaps with the map's hint attributes and SKIP_CPU_SYNC only where the unmap step asks: the module does the same.
+    const mapAttrs = new Map<string, number>();
+    const mapAttrsOf = (ref: string, attrs: readonly MapAttrName[] | undefined) => ((mapAttrs.get(ref) ?? 0) & ~attrsValue(['DMA_ATTR_SKIP_CPU_SYNC'])) | attrsValue(attrs ?? []);
     const body: Uint8Array[] = [];
     for (const s of steps) {
       const d = definedId(s);
       if (d !== null) ids.set(d, /^[ms]\d+$/.test(d) ? maps++ : objs++);
+      if ((s.op === 'mapSingle' || s.op === 'mapPage' || s.op === 'mapSg') && s.attrs !== undefined) mapAttrs.set(s.id, attrsValue(s.attrs));
       let op: number;
       let args: number[];
       switch (s.op) {
-        case 'kmalloc': [op, args] = [OP.kmalloc, [id(s.id), s.size]]; break;
+        case 'kmalloc': [op, args] = [OP.kmalloc, [id(s.id), s.size, flagBits(s.flags)]]; break;
         case 'kfree': [op, args] = [OP.kfree, [id(s.ref)]]; break;
-        case 'allocPages': [op, args] = [OP.allocPages, [id(s.id), s.order]]; break;
+        case 'allocPages': [op, args] = [OP.allocPages, [id(s.id), s.order, flagBits(s.flags)]]; break;
         case 'freePages': [op, args] = [OP.freePages, [id(s.ref)]]; break;
-        case 'alloc': [op, args] = [OP.alloc, [id(s.id), dev(s.dev), s.size, s.gfp === 'GFP_KERNEL' ? 0 : 1]]; break;
+        case 'alloc': [op, args] = [OP.alloc, [id(s.id), dev(s.dev), s.size, s.gfp === 'GFP_KERNEL' ? 0 : 1, flagBits(s.flags)]]; break;
         case 'free': [op, args] = [OP.free, [id(s.ref)]]; break;
-        case 'mapSingle': [op, args] = [OP.mapSingle, [id(s.id), dev(s.dev), id(s.ref), DIR[s.dir]]]; break;
-        case 'mapPage': [op, args] = [OP.mapPage, [id(s.id), dev(s.dev), id(s.ref), s.offset, s.size, DIR[s.dir]]]; break;
-        case 'mapSg': [op, args] = [OP.mapSg, [id(s.id), dev(s.dev), DIR[s.dir], s.segs.length, ...s.segs.flatMap((g) => [id(g.ref), g.offset, g.size])]]; break;
+        case 'mapSingle': [op, args] = [OP.mapSingle, [id(s.id), dev(s.dev), id(s.ref), DIR[s.dir], attrsValue(s.attrs ?? [])]]; break;
+        case 'mapPage': [op, args] = [OP.mapPage, [id(s.id), dev(s.dev), id(s.ref), s.offset, s.size, DIR[s.dir], attrsValue(s.attrs ?? [])]]; break;
+        case 'mapSg': [op, args] = [OP.mapSg, [id(s.id), dev(s.dev), DIR[s.dir], s.segs.length, ...s.segs.flatMap((g) => [id(g.ref), g.offset, g.size]), attrsValue(s.attrs ?? [])]]; break;
         case 'unmapSingle':
-        case 'unmapSg': [op, args] = [OP.unmap, [id(s.ref)]]; break;
+        case 'unmapSg': [op, args] = [OP.unmap, [id(s.ref), mapAttrsOf(s.ref, s.attrs)]]; break;
+        case 'setMask': [op, args] = [OP.setMask, [dev(s.dev), s.which === 'mask' ? 0 : s.which === 'coherent' ? 1 : 2, s.bits]]; break;
         case 'syncForCpu': [op, args] = [OP.syncForCpu, [id(s.ref), s.offset, s.size]]; break;
         case 'syncForDevice': [op, args] = [OP.syncForDevice, [id(s.ref), s.offset, s.size]]; break;
         case 'cpuWrite': [op, args] = [OP.cpuWrite, [id(s.ref), s.offset, s.size, s.pattern]]; break;

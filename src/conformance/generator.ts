@@ -13,11 +13,11 @@
  * stop shrinking above the minimal trace.
  */
 import fc from 'fast-check';
-import type { PlatformProfile } from '../platform/profiles.ts';
+import { type PlatformProfile, hasHighmem } from '../platform/profiles.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
-import { GRANULE_BYTES, type ModelMapping, type ModelObject, ModelState } from './model.ts';
+import { type ModelMapping, type ModelObject, ModelState, OWNER } from './model.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
-import { type AllocAttrName, BAD_CALLS, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
+import { type AllocAttrName, BAD_CALLS, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
 export type StepWeights = Partial<Record<StepOp, number>>;
@@ -27,7 +27,7 @@ export const DEFAULT_WEIGHTS: Readonly<Required<StepWeights>> = {
   alloc: 4, free: 2, mmap: 1, munmap: 1, getSgtable: 1, kmalloc: 5, kfree: 2, allocPages: 3, freePages: 2,
   mapSingle: 5, mapPage: 4, mapSg: 2, unmapSingle: 3, unmapSg: 2, syncForCpu: 5, syncForDevice: 5,
   cpuWrite: 8, cpuRead: 8, cpuWriteNeighbour: 1, deviceWrite: 8, deviceRead: 6, userRead: 1,
-  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0,
+  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0, setMask: 1,
 };
 
 /** Options of {@link StepsArbitrary}. */
@@ -55,6 +55,17 @@ export interface GeneratorOptions {
   readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
   readonly allocAttrs?: readonly (readonly AllocAttrName[])[];
+  /** Each device's hardware address width, bits: `setMask` steps never ask for more (a driver knows its device). Default: no `setMask` steps. */
+  readonly deviceBits?: Readonly<Record<string, number>>;
+  /** The profile has a ZONE_DMA32, so `alloc_pages(GFP_DMA32)` is drawn. Default false. */
+  readonly dma32?: boolean;
+  /**
+   * Swarm testing (Groce et al., ISSTA 2012): each sequence enables a random
+   * subset of its step kinds, devices and attributes, so rare interactions
+   * are not drowned by common steps. Default true; the differential run and
+   * tests may turn it off.
+   */
+  readonly swarm?: boolean;
   /**
    * What the backend declares: only steps whose calls it declares are
    * drawn, only attributes it honours are passed, and only the invalid calls
@@ -72,6 +83,7 @@ const STEP_CALLS: Partial<Record<StepOp, readonly BackendCall[]>> = {
   mapSingle: ['mapSingle', 'unmapSingle'],
   mapPage: ['mapPage', 'unmapPage'],
   mapSg: ['mapSg', 'unmapSg'],
+  setMask: ['setMask', 'setCoherentMask', 'setMaskAndCoherent'],
 };
 
 /** The calls each invalid call makes. */
@@ -99,6 +111,8 @@ interface Allowed {
   readonly syncSg: boolean;
   readonly badCalls: readonly BadCall[];
   readonly allocAttrs: readonly (readonly AllocAttrName[])[];
+  /** Streaming attributes the backend honours. */
+  readonly mapAttrs: readonly MapAttrName[];
 }
 
 const allowedCache = new WeakMap<GeneratorOptions, Allowed>();
@@ -115,8 +129,10 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   if (badCalls.length === 0) ops.delete('badCall');
   const attrsOk = (set: readonly AllocAttrName[]) => caps === undefined || (attrsValue(set) & ~caps.attrs) === 0;
   const choices = (o.allocAttrs ?? ATTR_CHOICES).filter(attrsOk);
+  if (o.deviceBits === undefined) ops.delete('setMask');
   a = {
     ops,
+    mapAttrs: MAP_ATTRS.filter((n) => caps === undefined || (attrsValue([n]) & ~caps.attrs) === 0),
     syncSingle: can('syncSingleForCpu') && can('syncSingleForDevice'),
     syncSg: can('syncSgForCpu') && can('syncSgForDevice'),
     badCalls,
@@ -124,6 +140,16 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   };
   allowedCache.set(o, a);
   return a;
+}
+
+/** What the generator takes from a profile: highmem, ZONE_DMA32, the CMA areas and each device's address width. */
+export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits'>> {
+  return {
+    highmem: hasHighmem(profile),
+    dma32: profile.zones.dma32,
+    cmaAreas: cmaPinTargets(profile),
+    deviceBits: Object.fromEntries(profile.devices.map((d) => [d.name, d.addressBits])),
+  };
 }
 
 /** The `cmaAreas` option for a profile: each CMA area by name, with its size in pages. */
@@ -140,12 +166,18 @@ export function validateGeneratorOptions(o: GeneratorOptions): string[] {
   return out;
 }
 
-const KMALLOC_SIZES = [24, 64, 128, 192, 256, 512, 1024, 2048, 3000, 4096];
-const KMALLOC_SIZES_BIG = [24, 40, 96, 192, 200, 1000, 2100, 3000, 4096, 6000];
-const ALLOC_SIZES = [64, 512, 4096, 6000, 8192, 16384, 65536];
-const ALLOC_SIZES_LARGE = [...ALLOC_SIZES, 262144, 1048576, 2097152];
+const ALLOC_SIZES_LARGE = [262144, 1048576, 2097152];
 /** Default attribute sets of `dma_alloc_attrs` draws. */
 export const ATTR_CHOICES: readonly (readonly AllocAttrName[])[] = [[], [], [], ['DMA_ATTR_NO_KERNEL_MAPPING'], ['DMA_ATTR_WRITE_COMBINE'], ['DMA_ATTR_FORCE_CONTIGUOUS']];
+/** Mask widths a `setMask` step asks for (never above the device's own). */
+const MASK_BITS = [24, 28, 30, 32, 36, 40, 44, 48, 52, 56, 64];
+
+/**
+ * Sizes and offsets where DMA code breaks, bytes: a byte, a word, cache lines
+ * (64) and `ARCH_DMA_MINALIGN` (128), a swiotlb slot (2 KiB), a page, a
+ * 64 KiB segment boundary, each with its neighbours.
+ */
+const EDGES = [1, 2, 7, 8, 9, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 4097, 6144, 8191, 8192, 8193, 16384, 32768, 65535, 65536];
 
 /** The random source a draw uses: fast-check's, or any `(min, max) → int` for tests. */
 export interface Draw {
@@ -156,30 +188,92 @@ function pick<T>(d: Draw, xs: readonly T[]): T {
   return xs[d.int(0, xs.length - 1)] as T;
 }
 
-/** A random range inside `[0, sizeBytes)`, 8-byte aligned where it can be. */
-function anyRange(d: Draw, sizeBytes: number): { offset: number; size: number } {
-  const offset = sizeBytes > 8 ? d.int(0, Math.floor((sizeBytes - 1) / 8)) * 8 : 0;
-  const size = d.int(1, Math.min(sizeBytes - offset, 1024));
-  return { offset, size };
+/**
+ * Locality: half the time the object or mapping the driver touched last,
+ * otherwise any. Drivers work on one buffer for a while, and the deep
+ * interactions (sync a part, write it, sync another part) need several
+ * steps on the same one.
+ */
+function pickRecent<T extends { readonly id: string }>(d: Draw, s: ModelState, xs: readonly T[]): T {
+  if (xs.length > 1 && d.int(0, 1) === 0) {
+    let best = xs[0] as T;
+    for (const x of xs) if ((s.lastUse.get(x.id) ?? 0) > (s.lastUse.get(best.id) ?? 0)) best = x;
+    return best;
+  }
+  return pick(d, xs);
 }
 
-/** A random granule-aligned range inside `[0, sizeBytes)` (for partial syncs and mapPage, R9). */
-function granuleRange(d: Draw, sizeBytes: number): { offset: number; size: number } {
-  const g = Math.ceil(sizeBytes / GRANULE_BYTES);
-  const g0 = d.int(0, g - 1);
-  const g1 = d.int(g0 + 1, g);
-  return { offset: g0 * GRANULE_BYTES, size: Math.min(g1 * GRANULE_BYTES, sizeBytes) - g0 * GRANULE_BYTES };
+/**
+ * An integer in `[lo, hi]`, biased to the boundaries (DESIGN.md "Search
+ * power"): a third uniform, the rest the ends, their neighbours, or an
+ * {@link EDGES} value inside the range (counted from `lo`).
+ */
+export function edgeInt(d: Draw, lo: number, hi: number): number {
+  if (hi <= lo) return lo;
+  switch (d.int(0, 8)) {
+    case 0:
+    case 1:
+    case 2:
+      return d.int(lo, hi);
+    case 3:
+      return lo;
+    case 4:
+      return hi;
+    case 5:
+      return d.int(0, 1) === 0 ? lo + 1 : hi - 1;
+    default: {
+      const e = EDGES.filter((x) => lo + x <= hi);
+      return e.length === 0 ? d.int(lo, hi) : lo + pick(d, e);
+    }
+  }
+}
+
+/**
+ * A range inside `[0, sizeBytes)`, biased to the edges: the whole range, its
+ * first or last bytes, or an edge-biased offset and length.
+ */
+export function edgeRange(d: Draw, sizeBytes: number): { offset: number; size: number } {
+  switch (d.int(0, 5)) {
+    case 0:
+    case 1:
+      return { offset: 0, size: sizeBytes };
+    case 2: {
+      const size = edgeInt(d, 1, sizeBytes);
+      return { offset: 0, size };
+    }
+    case 3: {
+      const size = edgeInt(d, 1, sizeBytes);
+      return { offset: sizeBytes - size, size };
+    }
+    default: {
+      const offset = edgeInt(d, 0, sizeBytes - 1);
+      return { offset, size: edgeInt(d, 1, sizeBytes - offset) };
+    }
+  }
+}
+
+/** A sub-range of `[offset, offset+size)`, edge-biased. */
+function within(d: Draw, r: { offset: number; size: number }): { offset: number; size: number } {
+  const sub = edgeRange(d, r.size);
+  return { offset: r.offset + sub.offset, size: sub.size };
+}
+
+/** One of `runs`, or null when there is none. */
+function pickRun(d: Draw, runs: readonly { offset: number; size: number }[]): { offset: number; size: number } | null {
+  return runs.length === 0 ? null : pick(d, runs);
 }
 
 /**
  * Draw one legal step for state `s`, or null when no op with a positive
  * weight can be made legal (then the caller stops the sequence).
+ * @param swarm this sequence's enabled devices and attributes (swarm testing)
  */
-export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>, d: Draw, o: GeneratorOptions): Step | null {
+export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>, d: Draw, o: GeneratorOptions, swarm: Swarm = fullSwarm(s.devices, o)): Step | null {
   const highmem = o.highmem ?? false;
   const big = o.bigBuffers ?? false;
   const allowed = allowedSteps(o);
-  const attrChoices = allowed.allocAttrs;
+  const attrChoices = swarm.allocAttrs;
+  const devices = swarm.devices;
   const objs = [...s.objects.values()];
   const maps = [...s.mappings.values()];
   const of = (kind: ModelObject['kind']) => objs.filter((o) => o.kind === kind);
@@ -187,58 +281,67 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
   const atomic = s.context === 'atomic';
   const gfp = () => (atomic ? 'GFP_ATOMIC' : d.int(0, 5) === 0 ? 'GFP_ATOMIC' : 'GFP_KERNEL') as 'GFP_ATOMIC' | 'GFP_KERNEL';
   const pattern = () => d.int(1, 0x7fffffff);
+  const flagsOf = (choices: readonly GfpFlagName[]): { flags?: GfpFlagName[] } => (choices.length === 0 || d.int(0, 3) !== 0 ? {} : { flags: [pick(d, choices)] });
+  const mapAttrs = (): { attrs?: MapAttrName[] } => {
+    if (swarm.mapAttrs.length === 0 || d.int(0, 2) !== 0) return {};
+    const a = pick(d, swarm.mapAttrs);
+    return { attrs: [a] };
+  };
+  const kmallocSize = () => (d.int(0, 3) === 0 ? edgeInt(d, 1, big ? 8192 : 4096) : pick(d, EDGES.filter((e) => e <= (big ? 8192 : 4096))));
+  // Coherent buffers: mostly descriptor-ring sizes (up to 16 KiB), some up to 64 KiB, and CMA sizes where the property asks.
+  const allocSize = () => (o.largeAllocs === true && d.int(0, 2) === 0 ? pick(d, ALLOC_SIZES_LARGE) : d.int(0, 3) === 0 ? edgeInt(d, 16384, 65536) : edgeInt(d, 1, 16384));
   const makers: Partial<Record<StepOp, () => Step | null>> = {
-    alloc: () => ({ op: 'alloc', id: s.nextId('b'), dev: pick(d, s.devices), size: pick(d, o.largeAllocs === true ? ALLOC_SIZES_LARGE : ALLOC_SIZES), gfp: gfp(), attrs: pick(d, attrChoices) }),
+    alloc: () => ({ op: 'alloc', id: s.nextId('b'), dev: pick(d, devices), size: allocSize(), gfp: gfp(), attrs: pick(d, attrChoices), ...flagsOf(['__GFP_ZERO', '__GFP_NOWARN', 'GFP_DMA', 'GFP_DMA32']) }),
     free: () => {
       const c = of('coherent').filter((o) => o.vmas.size === 0);
-      return c.length === 0 || atomic ? null : { op: 'free', ref: pick(d, c).id };
+      return c.length === 0 || atomic ? null : { op: 'free', ref: pickRecent(d, s, c).id };
     },
     mmap: () => (of('coherent').length === 0 || atomic ? null : { op: 'mmap', id: s.nextId('u'), ref: pick(d, of('coherent')).id }),
     munmap: () => (s.vmas.size === 0 ? null : { op: 'munmap', ref: pick(d, [...s.vmas.keys()]) }),
     getSgtable: () => (of('coherent').length === 0 || atomic ? null : { op: 'getSgtable', ref: pick(d, of('coherent')).id }),
-    kmalloc: () => ({ op: 'kmalloc', id: s.nextId('k'), size: pick(d, big ? KMALLOC_SIZES_BIG : KMALLOC_SIZES), gfp: gfp() }),
-    kfree: () => (unmapped('kmalloc').length === 0 ? null : { op: 'kfree', ref: pick(d, unmapped('kmalloc')).id }),
-    allocPages: () => ({ op: 'allocPages', id: s.nextId('p'), order: d.int(0, big ? 4 : 2), gfp: gfp(), highmem: highmem && d.int(0, 1) === 1 }),
-    freePages: () => (unmapped('pages').length === 0 ? null : { op: 'freePages', ref: pick(d, unmapped('pages')).id }),
-    mapSingle: () => (unmapped('kmalloc').length === 0 ? null : { op: 'mapSingle', id: s.nextId('m'), ref: pick(d, unmapped('kmalloc')).id, dev: pick(d, s.devices), dir: pick(d, DIRECTIONS) }),
+    kmalloc: () => ({ op: 'kmalloc', id: s.nextId('k'), size: kmallocSize(), gfp: gfp(), ...flagsOf(['__GFP_ZERO', 'GFP_DMA', '__GFP_NOWARN']) }),
+    kfree: () => (unmapped('kmalloc').length === 0 ? null : { op: 'kfree', ref: pickRecent(d, s, unmapped('kmalloc')).id }),
+    allocPages: () => ({ op: 'allocPages', id: s.nextId('p'), order: d.int(0, big ? 4 : 2), gfp: gfp(), highmem: highmem && d.int(0, 1) === 1, ...flagsOf(o.dma32 === true ? ['__GFP_ZERO', 'GFP_DMA', 'GFP_DMA32', '__GFP_NOWARN'] : ['__GFP_ZERO', 'GFP_DMA', '__GFP_NOWARN']) }),
+    freePages: () => (unmapped('pages').length === 0 ? null : { op: 'freePages', ref: pickRecent(d, s, unmapped('pages')).id }),
+    mapSingle: () => (unmapped('kmalloc').length === 0 ? null : { op: 'mapSingle', id: s.nextId('m'), ref: pickRecent(d, s, unmapped('kmalloc')).id, dev: pick(d, devices), dir: pick(d, DIRECTIONS), ...mapAttrs() }),
     mapPage: () => {
       const c = unmapped('pages');
       if (c.length === 0) return null;
-      const o = pick(d, c);
-      return { op: 'mapPage', id: s.nextId('m'), ref: o.id, dev: pick(d, s.devices), ...granuleRange(d, o.sizeBytes), dir: pick(d, DIRECTIONS) };
+      const o = pickRecent(d, s, c);
+      return { op: 'mapPage', id: s.nextId('m'), ref: o.id, dev: pick(d, devices), ...edgeRange(d, o.sizeBytes), dir: pick(d, DIRECTIONS), ...mapAttrs() };
     },
     mapSg: () => {
       const c = objs.filter((o) => o.kind !== 'coherent' && o.mappedBy === null);
       if (c.length === 0) return null;
-      const n = d.int(1, Math.min(3, c.length));
+      const n = d.int(1, Math.min(4, c.length));
       const chosen: ModelObject[] = [];
       for (let i = 0; i < n; i++) {
         const left = c.filter((o) => !chosen.includes(o));
         chosen.push(pick(d, left));
       }
-      const segs = chosen.map((o) => (o.kind === 'kmalloc' ? { ref: o.id, offset: 0, size: o.sizeBytes } : { ref: o.id, ...granuleRange(d, o.sizeBytes) }));
-      return { op: 'mapSg', id: s.nextId('s'), dev: pick(d, s.devices), segs, dir: pick(d, DIRECTIONS) };
+      const segs = chosen.map((o) => (o.kind === 'kmalloc' && d.int(0, 1) === 0 ? { ref: o.id, offset: 0, size: o.sizeBytes } : { ref: o.id, ...edgeRange(d, o.sizeBytes) }));
+      return { op: 'mapSg', id: s.nextId('s'), dev: pick(d, devices), segs, dir: pick(d, DIRECTIONS), ...mapAttrs() };
     },
     unmapSingle: () => {
       const c = maps.filter((m) => m.kind !== 'sg');
-      return c.length === 0 ? null : { op: 'unmapSingle', ref: pick(d, c).id };
+      return c.length === 0 ? null : { op: 'unmapSingle', ref: pickRecent(d, s, c).id, ...unmapAttrs() };
     },
     unmapSg: () => {
       const c = maps.filter((m) => m.kind === 'sg');
-      return c.length === 0 ? null : { op: 'unmapSg', ref: pick(d, c).id };
+      return c.length === 0 ? null : { op: 'unmapSg', ref: pickRecent(d, s, c).id, ...unmapAttrs() };
     },
     syncForCpu: () => syncStep('syncForCpu'),
     syncForDevice: () => syncStep('syncForDevice'),
     cpuWrite: () => cpuStep('cpuWrite'),
     cpuRead: () => cpuStep('cpuRead'),
-    cpuWriteNeighbour: () => (of('kmalloc').length === 0 ? null : { op: 'cpuWriteNeighbour', ref: pick(d, of('kmalloc')).id, pattern: pattern() }),
+    cpuWriteNeighbour: () => (of('kmalloc').length === 0 ? null : { op: 'cpuWriteNeighbour', ref: pickRecent(d, s, of('kmalloc')).id, pattern: pattern() }),
     deviceWrite: () => deviceStep('deviceWrite'),
     deviceRead: () => deviceStep('deviceRead'),
     userRead: () => {
       if (s.vmas.size === 0) return null;
       if (s.wcPending) return { op: 'dmaWmb' };
       const v = pick(d, [...s.vmas.values()]);
-      return { op: 'userRead', ref: v.id, ...anyRange(d, (s.objects.get(v.obj) as ModelObject).sizeBytes) };
+      return { op: 'userRead', ref: v.id, ...edgeRange(d, (s.objects.get(v.obj) as ModelObject).sizeBytes) };
     },
     dmaWmb: () => ({ op: 'dmaWmb' }),
     setContext: () => ({ op: 'setContext', context: atomic ? 'process' : 'atomic' }),
@@ -257,39 +360,61 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       const refs = [...objs.map((o) => o.id), ...maps.map((m) => m.id)];
       return { op: 'badCall', call, ...(refs.length === 0 ? {} : { ref: pick(d, refs) }) };
     },
+    setMask: () => {
+      const dev = pick(d, devices);
+      const hw = o.deviceBits?.[dev];
+      if (hw === undefined) return null;
+      const bits = MASK_BITS.filter((b) => b <= hw);
+      return bits.length === 0 ? null : { op: 'setMask', dev, which: pick(d, MASK_CALLS), bits: d.int(0, 2) === 0 ? hw : pick(d, bits) };
+    },
   };
+  function unmapAttrs(): { attrs?: MapAttrName[] } {
+    if (swarm.mapAttrs.length === 0 || d.int(0, 2) !== 0) return {};
+    return { attrs: [pick(d, swarm.mapAttrs)] };
+  }
   function syncStep(op: 'syncForCpu' | 'syncForDevice'): Step | null {
     const c = maps.filter((m) => (m.kind === 'sg' ? allowed.syncSg : allowed.syncSingle));
     if (c.length === 0) return null;
-    const m = pick(d, c);
-    const r = m.kind === 'sg' ? { offset: 0, size: m.sizeBytes } : granuleRange(d, m.sizeBytes);
-    return { op, ref: m.id, ...r };
+    const m = pickRecent(d, s, c);
+    if (m.kind === 'sg') return { op, ref: m.id, offset: 0, size: m.sizeBytes };
+    const who = op === 'syncForCpu' ? [OWNER.device, OWNER.deviceDirty] : [OWNER.cpu, OWNER.cpuDirty, OWNER.device];
+    const runs = s.runsOwnedBy(m, who);
+    const run = pickRun(d, runs);
+    if (run === null) return null;
+    // A partial sync keeps to the ownership granules (R9): a sub-run between granule boundaries.
+    const cuts = s.granuleCuts(m, run.offset, run.size);
+    const i = d.int(0, cuts.length - 2);
+    const j = d.int(0, 2) === 0 ? cuts.length - 1 : d.int(i + 1, cuts.length - 1);
+    const lo = d.int(0, 2) === 0 ? 0 : i;
+    return { op, ref: m.id, offset: cuts[lo] as number, size: (cuts[j] as number) - (cuts[lo] as number) };
   }
   function cpuStep(op: 'cpuWrite' | 'cpuRead'): Step | null {
     const c = objs.filter((o) => o.kind !== 'coherent' || o.kernelMapping);
     if (c.length === 0) return null;
-    const o = pick(d, c);
-    const r = o.kind === 'coherent' ? anyRange(d, o.sizeBytes) : granuleRange(d, o.sizeBytes);
-    const sub = anyRange(d, r.size);
-    const range = { offset: r.offset + sub.offset, size: sub.size };
+    const o = pickRecent(d, s, c);
+    const runs = o.kind === 'coherent' ? [{ offset: 0, size: o.sizeBytes }] : s.objectRunsOwnedBy(o, [OWNER.cpu, OWNER.cpuDirty]);
+    const run = pickRun(d, runs);
+    if (run === null) return null;
+    const range = within(d, run);
     return op === 'cpuWrite' ? { op, ref: o.id, ...range, pattern: pattern() } : { op, ref: o.id, ...range };
   }
   function deviceStep(op: 'deviceWrite' | 'deviceRead'): Step | null {
     const targets: (ModelObject | ModelMapping)[] = [...of('coherent'), ...maps];
     if (targets.length === 0) return null;
-    const t = pick(d, targets);
+    const t = pickRecent(d, s, targets);
     if (t.kind === 'coherent' && s.wcPending) return { op: 'dmaWmb' };
-    const r = t.kind === 'coherent' ? anyRange(d, t.sizeBytes) : granuleRange(d, t.sizeBytes);
-    const sub = anyRange(d, r.size);
-    const range = { offset: r.offset + sub.offset, size: sub.size };
+    const runs = 'segs' in t ? s.runsOwnedBy(t, [OWNER.device, OWNER.deviceDirty]) : [{ offset: 0, size: t.sizeBytes }];
+    const run = pickRun(d, runs);
+    if (run === null) return null;
+    const range = within(d, run);
     return op === 'deviceWrite' ? { op, ref: t.id, ...range, pattern: pattern() } : { op, ref: t.id, ...range };
   }
   function eventStep(op: 'speculativeFill' | 'evict'): Step {
-    const o = pick(d, objs);
-    return { op, ref: o.id, offset: d.int(0, o.sizeBytes - 1) };
+    const o = pickRecent(d, s, objs);
+    return { op, ref: o.id, offset: edgeInt(d, 0, o.sizeBytes - 1) };
   }
 
-  const ops = (Object.keys(weights) as StepOp[]).filter((op) => (weights[op] as number) > 0 && allowed.ops.has(op));
+  const ops = (Object.keys(weights) as StepOp[]).filter((op) => (weights[op] as number) > 0 && allowed.ops.has(op) && swarm.ops.has(op));
   let total = ops.reduce((n, op) => n + (weights[op] as number), 0);
   const tried = new Set<StepOp>();
   while (tried.size < ops.length && total > 0) {
@@ -315,13 +440,46 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
   return null;
 }
 
+/** One sequence's swarm: the step kinds, devices and attributes it may use. */
+export interface Swarm {
+  readonly ops: ReadonlySet<StepOp>;
+  readonly devices: readonly string[];
+  readonly allocAttrs: readonly (readonly AllocAttrName[])[];
+  readonly mapAttrs: readonly MapAttrName[];
+}
+
+/** Everything enabled. */
+export function fullSwarm(devices: readonly string[], o: GeneratorOptions): Swarm {
+  const a = allowedSteps(o);
+  return { ops: a.ops, devices, allocAttrs: a.allocAttrs, mapAttrs: a.mapAttrs };
+}
+
+/** Ops a swarm never leaves out: without a buffer and a transfer there is nothing to observe. */
+const SWARM_CORE: readonly StepOp[] = ['kmalloc', 'allocPages', 'alloc', 'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg'];
+
+/**
+ * A random swarm: one sequence in four keeps everything; the others keep
+ * each optional op, device and attribute with probability 1/2 (at least one
+ * device, and the core ops that create buffers and transfer them).
+ */
+export function drawSwarm(d: Draw, o: GeneratorOptions): Swarm {
+  const full = fullSwarm(o.devices, o);
+  if (o.swarm === false || process.env.NOSWARM === '1' || d.int(0, 3) === 0) return full;
+  const ops = new Set([...full.ops].filter((op) => SWARM_CORE.includes(op) || d.int(0, 1) === 0));
+  let devices = o.devices.filter(() => d.int(0, 1) === 0);
+  if (devices.length === 0) devices = [pick(d, o.devices)];
+  const allocAttrs = full.allocAttrs.filter(() => d.int(0, 1) === 0);
+  return { ops, devices, allocAttrs: allocAttrs.length === 0 ? [[]] : allocAttrs, mapAttrs: full.mapAttrs.filter(() => d.int(0, 1) === 0) };
+}
+
 /** Generate a legal sequence of `length` steps (fewer when nothing legal is left). */
 export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Step[] {
   const s = new ModelState(o.devices);
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
+  const swarm = drawSwarm(d, o);
   const out: Step[] = [];
   for (let i = 0; i < length; i++) {
-    const step = drawStep(s, weights, d, o);
+    const step = drawStep(s, weights, d, o, swarm);
     if (step === null) break;
     s.apply(step);
     out.push(step);

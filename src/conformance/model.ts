@@ -14,7 +14,7 @@
  */
 import type { RuleId } from '../../spec/rules.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
-import type { SgSeg, Step } from './steps.ts';
+import { type SgSeg, type Step, definedId, usedIds } from './steps.ts';
 
 /**
  * Ownership granule, bytes: the largest `dma_get_cache_alignment()` of any
@@ -24,7 +24,7 @@ import type { SgSeg, Step } from './steps.ts';
 export const GRANULE_BYTES = 128;
 
 /** Why a step is not legal now: a rule it breaks, or a harness reason. */
-export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only';
+export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'mask-while-mapped';
 
 /** Kinds of memory object a driver holds. */
 export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
@@ -105,6 +105,9 @@ export class ModelState {
    */
   wcPending = false;
   private readonly counters = new Map<string, number>();
+  /** When each id was last defined or used (a step count): the generator's locality bias reads it. */
+  readonly lastUse = new Map<string, number>();
+  private clock = 0;
 
   /** @param devices device names of the profile */
   constructor(readonly devices: readonly string[]) {}
@@ -141,8 +144,6 @@ export class ModelState {
       if (seen.has(s.ref) || o.mappedBy !== null) return 'R46';
       seen.add(s.ref);
       if (s.size <= 0 || s.offset < 0 || s.offset + s.size > o.sizeBytes) return 'out-of-range';
-      if (o.kind === 'pages' && (s.offset % GRANULE_BYTES !== 0 || s.size % GRANULE_BYTES !== 0)) return 'R8';
-      if (o.kind === 'kmalloc' && (s.offset !== 0 || s.size !== o.sizeBytes)) return 'R8';
       out.push({ obj: s.ref, objOffset: s.offset, sizeBytes: s.size, mapOffset: at });
       at += s.size;
     }
@@ -161,20 +162,62 @@ export class ModelState {
     return this.segmentsIn(m, offset, size).every((s) => this.owned(this.objects.get(s.obj) as ModelObject, s.objOffset, s.sizeBytes, ...who));
   }
 
-  /** Maximal runs `[offset, offset+size)` of mapping `m` (granule-aligned, clipped to the mapping) whose granules are all `who`. */
+  /** Maximal runs `[offset, offset+size)` of mapping `m` whose granules are all `who` (see {@link runsOwnedBy}). */
   runsOwned(m: ModelMapping, who: number): { offset: number; size: number }[] {
+    return this.runsOwnedBy(m, [who]);
+  }
+
+  /**
+   * The cuts of `[offset, offset+size)` of mapping `m`: its ends and every
+   * ownership-granule boundary of the objects under it, in mapping
+   * offsets, ascending. A mapping may start and end inside a granule; a
+   * partial sync keeps to these cuts.
+   */
+  granuleCuts(m: ModelMapping, offset: number, size: number): number[] {
+    const cuts = new Set<number>([offset, offset + size]);
+    for (const sg of m.segs) {
+      for (const edge of [sg.mapOffset, sg.mapOffset + sg.sizeBytes]) if (edge > offset && edge < offset + size) cuts.add(edge);
+      const first = Math.ceil(sg.objOffset / GRANULE_BYTES) * GRANULE_BYTES;
+      for (let g = first; g < sg.objOffset + sg.sizeBytes; g += GRANULE_BYTES) {
+        const at = sg.mapOffset + (g - sg.objOffset);
+        if (at > offset && at < offset + size) cuts.add(at);
+      }
+    }
+    return [...cuts].sort((a, b) => a - b);
+  }
+
+  /** Maximal runs of mapping `m`, between {@link granuleCuts}, whose granules all have an owner in `who`. */
+  runsOwnedBy(m: ModelMapping, who: readonly number[]): { offset: number; size: number }[] {
+    const cuts = this.granuleCuts(m, 0, m.sizeBytes);
     const out: { offset: number; size: number }[] = [];
     let start = -1;
-    const close = (end: number) => {
-      if (start >= 0) out.push({ offset: start, size: Math.min(end, m.sizeBytes) - start });
-      start = -1;
-    };
-    for (let at = 0; at < m.sizeBytes; at += GRANULE_BYTES) {
-      if (this.mappingOwned(m, at, Math.min(GRANULE_BYTES, m.sizeBytes - at), who)) {
-        if (start < 0) start = at;
-      } else close(at);
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const lo = cuts[i] as number;
+      const hi = cuts[i + 1] as number;
+      if (this.mappingOwned(m, lo, hi - lo, ...who)) {
+        if (start < 0) start = lo;
+      } else if (start >= 0) {
+        out.push({ offset: start, size: lo - start });
+        start = -1;
+      }
     }
-    close(m.sizeBytes);
+    if (start >= 0) out.push({ offset: start, size: m.sizeBytes - start });
+    return out;
+  }
+
+  /** Maximal granule runs of object `o` (clipped to its size) whose owner is in `who`. */
+  objectRunsOwnedBy(o: ModelObject, who: readonly number[]): { offset: number; size: number }[] {
+    const out: { offset: number; size: number }[] = [];
+    let start = -1;
+    const n = o.owner.length;
+    for (let g = 0; g <= n; g++) {
+      const ok = g < n && who.includes(o.owner[g] as number);
+      if (ok && start < 0) start = g * GRANULE_BYTES;
+      if (!ok && start >= 0) {
+        out.push({ offset: start, size: Math.min(g * GRANULE_BYTES, o.sizeBytes) - start });
+        start = -1;
+      }
+    }
     return out;
   }
 
@@ -238,8 +281,8 @@ export class ModelState {
         const o = this.obj(step.ref, 'pages');
         if (typeof o === 'string') return o;
         if (o.mappedBy !== null) return 'R8';
-        if (step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes) return 'out-of-range';
-        return step.offset % GRANULE_BYTES !== 0 || step.size % GRANULE_BYTES !== 0 ? 'R8' : null;
+        // Any offset and length: the granules the mapping touches are the device's while it is mapped, so no CPU access shares a line with it (R8, R10).
+        return step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes ? 'out-of-range' : null;
       }
       case 'mapSg': {
         if (!this.devices.includes(step.dev)) return 'no-such-object';
@@ -251,7 +294,14 @@ export class ModelState {
         const m = this.mappings.get(step.ref);
         if (m === undefined) return 'no-such-object';
         if ((m.kind === 'sg') !== (step.op === 'unmapSg')) return 'R40';
-        return this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device, OWNER.deviceDirty) ? null : 'R36';
+        if (!this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device, OWNER.deviceDirty)) return 'R36';
+        // Unmapping with DMA_ATTR_SKIP_CPU_SYNC transfers nothing: what the device wrote must already be the CPU's (R43).
+        return step.attrs?.includes('DMA_ATTR_SKIP_CPU_SYNC') === true && !this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device) ? 'R43' : null;
+      }
+      case 'setMask': {
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        const busy = [...this.mappings.values()].some((m) => m.dev === step.dev) || [...this.objects.values()].some((o) => o.dev === step.dev);
+        return busy ? 'mask-while-mapped' : null;
       }
       case 'syncForCpu':
       case 'syncForDevice': {
@@ -361,16 +411,24 @@ export class ModelState {
     this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)) });
   }
 
-  private addMapping(id: string, kind: ModelMapping['kind'], dev: string, dir: ModelMapping['dir'], segs: ModelSegment[]): void {
+  /**
+   * A new mapping. With `DMA_ATTR_SKIP_CPU_SYNC` nothing was cleaned, so the
+   * CPU keeps the buffer as if it had written it: only
+   * `dma_sync_*_for_device` may hand it over (R43, R36), and an unmap before
+   * that would let the for-cpu maintenance discard the CPU's lines.
+   */
+  private addMapping(id: string, kind: ModelMapping['kind'], dev: string, dir: ModelMapping['dir'], segs: ModelSegment[], attrs: readonly string[] | undefined): void {
     this.noteId(id);
     const m: ModelMapping = { id, kind, dev, dir, segs, sizeBytes: segs.reduce((n, s) => n + s.sizeBytes, 0) };
     this.mappings.set(id, m);
     for (const s of segs) (this.objects.get(s.obj) as ModelObject).mappedBy = id;
-    this.setOwner(m, 0, m.sizeBytes, OWNER.device);
+    this.setOwner(m, 0, m.sizeBytes, attrs?.includes('DMA_ATTR_SKIP_CPU_SYNC') === true ? OWNER.cpuDirty : OWNER.device);
   }
 
   /** Apply a legal step (check it first). Steps whose result failed are not applied by the session. */
   apply(step: Step): void {
+    this.clock++;
+    for (const id of [...usedIds(step), ...(definedId(step) === null ? [] : [definedId(step) as string])]) this.lastUse.set(id, this.clock);
     switch (step.op) {
       case 'alloc':
         this.addObject(step.id, 'coherent', step.size, step.dev, !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING'));
@@ -400,14 +458,14 @@ export class ModelState {
       }
       case 'mapSingle': {
         const o = this.objects.get(step.ref) as ModelObject;
-        this.addMapping(step.id, 'single', step.dev, step.dir, [{ obj: step.ref, objOffset: 0, sizeBytes: o.sizeBytes, mapOffset: 0 }]);
+        this.addMapping(step.id, 'single', step.dev, step.dir, [{ obj: step.ref, objOffset: 0, sizeBytes: o.sizeBytes, mapOffset: 0 }], step.attrs);
         return;
       }
       case 'mapPage':
-        this.addMapping(step.id, 'page', step.dev, step.dir, [{ obj: step.ref, objOffset: step.offset, sizeBytes: step.size, mapOffset: 0 }]);
+        this.addMapping(step.id, 'page', step.dev, step.dir, [{ obj: step.ref, objOffset: step.offset, sizeBytes: step.size, mapOffset: 0 }], step.attrs);
         return;
       case 'mapSg':
-        this.addMapping(step.id, 'sg', step.dev, step.dir, this.sgSegments(step.segs) as ModelSegment[]);
+        this.addMapping(step.id, 'sg', step.dev, step.dir, this.sgSegments(step.segs) as ModelSegment[], step.attrs);
         return;
       case 'unmapSingle':
       case 'unmapSg': {

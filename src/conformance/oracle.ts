@@ -133,7 +133,16 @@ export interface ReadObservation {
   readonly bounced: boolean;
   /** Where the object's pages lie (see the `alloc` observation's `region`); null for objects the driver allocated itself. */
   readonly region: string | null;
+  /**
+   * Not a read the driver made: the oracle's non-perturbing peek of the
+   * range that just changed hands, after this transfer (what a CPU load or
+   * a device read would return at that moment). Absent for the driver's reads.
+   */
+  readonly transfer?: Transfer;
 }
+
+/** An ownership transfer after which the oracle peeks at the range that changed hands. */
+export type Transfer = 'dma_map' | 'dma_sync_for_device' | 'dma_sync_for_cpu' | 'dma_unmap';
 
 /** Where a zone lies and the largest free buddy block it holds now (a fact the `linux`-level fallback checks read). */
 export interface ZoneFacts {
@@ -156,6 +165,16 @@ export interface PoolFacts {
 export type Observation =
   | ReadObservation
   | {
+      /** A `dma_set_mask`/`dma_set_coherent_mask`/`dma_set_mask_and_coherent` call and what it returned. */
+      readonly kind: 'set-mask';
+      readonly at: StepRef;
+      readonly dev: string;
+      readonly which: 'mask' | 'coherent' | 'both';
+      readonly bits: number;
+      /** 0 or a negative errno. */
+      readonly ret: number;
+    }
+  | {
       /** A DMA address was handed to a device (a coherent handle, a mapping or one mapped sg segment). */
       readonly kind: 'dma-address';
       readonly at: StepRef;
@@ -163,7 +182,7 @@ export type Observation =
       readonly dev: string;
       readonly dma: number;
       readonly sizeBytes: number;
-      /** Mask width in force (the device's natural width, set at probe). */
+      /** Mask width in force: the device's natural width set at probe, or what the driver set since (streaming mask for mappings, coherent mask for allocations). */
       readonly maskBits: number;
       /** What makes the range unreachable through the bus (mask, bus limit, windows, not RAM), or null. */
       readonly unreachable: string | null;
@@ -351,7 +370,8 @@ export function describeMismatch(obs: ReadObservation, m: Mismatch): string {
   const where = obs.kind === 'device-read' ? `dma=${hex(obs.addr + m.offset)}` : obs.kind === 'user-read' ? `user_offset=${obs.addr + m.offset}` : `vaddr=${hex(obs.addr + m.offset)}`;
   const phys = obs.phys === null ? '' : ` [phys=${hex(obs.phys + m.offset)}]`;
   const dev = obs.dev === null ? '' : ` [dev=${obs.dev}]`;
-  return `[ref=${obs.ref}]${dev} [${where}]${phys} [bytes_differing=${m.count}/${obs.expected.length}] [expected=${m.expectedHex}] [seen=${m.seenHex}] [written_by=${m.origin}]`;
+  const peek = obs.transfer === undefined ? '' : ` [observed_after=${obs.transfer}]`;
+  return `[ref=${obs.ref}]${dev} [${where}]${phys} [bytes_differing=${m.count}/${obs.expected.length}] [expected=${m.expectedHex}] [seen=${m.seenHex}] [written_by=${m.origin}]${peek}`;
 }
 
 /**

@@ -55,7 +55,7 @@ export interface Property {
   /** Step weights over the generator's defaults. */
   readonly weights: StepWeights;
   /** Other generator knobs the property's test sets (attribute sets to draw). */
-  readonly generator?: Pick<GeneratorOptions, 'allocAttrs' | 'maxSteps' | 'bigBuffers' | 'largeAllocs'>;
+  readonly generator?: Pick<GeneratorOptions, 'allocAttrs' | 'maxSteps' | 'bigBuffers' | 'largeAllocs' | 'swarm'>;
   /** Why the property cannot run here, or null when it can. */
   needs(ctx: PropertyContext): string | null;
 }

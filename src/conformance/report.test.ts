@@ -10,7 +10,7 @@ describe('report', () => {
     const p = new Prng('fmt');
     const seen = new Map<string, string>();
     for (let i = 0; i < 40 && seen.size < STEP_OPS.length; i++) {
-      for (const s of generateSteps({ devices: ['gpu0'], weights: { badCall: 2, cmaPin: 1, runWork: 1 }, cmaAreas: [{ name: 'reserved', pages: 16 }] }, { int: (a, b) => a + p.below(b - a + 1) }, 100)) seen.set(s.op, formatStep(s));
+      for (const s of generateSteps({ devices: ['gpu0'], weights: { badCall: 2, cmaPin: 1, runWork: 1, setMask: 2 }, cmaAreas: [{ name: 'reserved', pages: 16 }], deviceBits: { gpu0: 40 }, swarm: false }, { int: (a, b) => a + p.below(b - a + 1) }, 100)) seen.set(s.op, formatStep(s));
     }
     expect([...seen.keys()].sort()).toEqual([...STEP_OPS].sort());
     for (const text of seen.values()) expect(text).toMatch(/^(\w+ = )?[a-z_]+( call)?(\(|:)/);

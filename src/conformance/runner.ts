@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts';
 import { noteSequence } from '../backend/guard.ts';
-import { getProfile, hasHighmem } from '../platform/profiles.ts';
-import { StepsArbitrary, cmaPinTargets } from './generator.ts';
+import { getProfile } from '../platform/profiles.ts';
+import { StepsArbitrary, profileGeneratorOptions } from './generator.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
 import { type CallStats, Session, type SessionResult } from './session.ts';
@@ -136,12 +136,12 @@ export function checkProperty(o: CheckOptions): CheckResult {
     devices: o.devices ?? profile.devices.map((d) => d.name),
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
-    highmem: hasHighmem(profile),
-    cmaAreas: cmaPinTargets(profile),
+    ...profileGeneratorOptions(profile),
     capabilities: o.capabilities ?? o.backend.capabilities,
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
     ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),
     ...(o.property.generator?.largeAllocs === undefined ? {} : { largeAllocs: o.property.generator.largeAllocs }),
+    ...(o.property.generator?.swarm === undefined ? {} : { swarm: o.property.generator.swarm }),
   });
   const platformSeed = platformSeedOf(o.seed);
   let steps = 0;

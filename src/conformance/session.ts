@@ -20,7 +20,7 @@
 import type { BackendCall, BackendCapabilities, BackendFactory } from '../backend/backend.ts';
 import { AsyncBackendError, BackendCallError, BackendReturnError, type GuardedBackend, describeThrown, noteStep } from '../backend/guard.ts';
 import { bootMachine } from '../backend/setup.ts';
-import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
+import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
 import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
@@ -33,9 +33,9 @@ import { type PageAttr, PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, type ObjKind, teardownSteps } from './model.ts';
-import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, fromDeviceMapMayDiscard } from './oracle.ts';
-import { type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, teardownSteps } from './model.ts';
+import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
+import { type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
@@ -107,6 +107,8 @@ interface MapRec {
   readonly kind: ModelMapping['kind'];
   readonly sizeBytes: number;
   readonly dir: number;
+  /** Attributes the mapping was made with. */
+  readonly attrs: number;
   /** DMA segments the device uses, in mapping order. */
   readonly dmaSegs: readonly { readonly dma: number; readonly len: number }[];
   readonly dma: DmaAddr;
@@ -137,6 +139,8 @@ export class Session {
   /** The calls the backend declares: the only ones made. */
   private readonly declared: ReadonlySet<BackendCall>;
   private readonly calls: CallStats = { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
+  /** Masks the driver set with `setMask` steps since probe (probe set the device's natural width). */
+  private readonly masks = new Map<string, { streaming?: number; coherent?: number }>();
 
   constructor(private readonly options: SessionOptions) {
     this.declared = new Set((options.capabilities ?? options.backend.capabilities).calls);
@@ -216,7 +220,11 @@ export class Session {
       if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, calls: this.calls };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
-      else this.model.apply(step);
+      else {
+        const unmapped = step.op === 'unmapSingle' || step.op === 'unmapSg' ? this.model.mappings.get(step.ref) : undefined;
+        this.model.apply(step);
+        this.observeTransfer(step, unmapped);
+      }
       this.noteViolations();
     }
     this.at = { index: 0, step: null };
@@ -327,8 +335,10 @@ export class Session {
   }
 
   /** Record where a DMA range handed to `dev` leads: unreachable, private memory, outside its restricted pool. */
-  private noteDmaAddress(ref: string, dev: string, dma: number, size: number): void {
+  private noteDmaAddress(ref: string, dev: string, dma: number, size: number, mask: 'streaming' | 'coherent'): void {
     const cfg = this.platform.device(dev).config;
+    const set = this.masks.get(dev);
+    const maskBits = Math.min(cfg.addressBits, (mask === 'streaming' ? set?.streaming : set?.coherent) ?? cfg.addressBits);
     const last = dma + size - 1;
     let unreachable: string | null = null;
     let privatePhys: number | null = null;
@@ -336,7 +346,7 @@ export class Session {
     const lo = Number.isSafeInteger(dma) && dma >= 0 && dma !== DMA_MAPPING_ERROR ? rangeDmaToPhys(cfg.dmaRanges, dma) : null;
     const hi = lo === null ? null : rangeDmaToPhys(cfg.dmaRanges, last);
     if (dma === DMA_MAPPING_ERROR || !Number.isSafeInteger(dma) || dma < 0) unreachable = 'not an address';
-    else if (last > maskLimit(cfg.addressBits)) unreachable = `beyond the mask [limit=${hex(maskLimit(cfg.addressBits))}]`;
+    else if (last > maskLimit(maskBits)) unreachable = `beyond the ${mask === 'streaming' ? 'DMA' : 'coherent DMA'} mask [limit=${hex(maskLimit(maskBits))}]`;
     else if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) unreachable = `beyond bus_dma_limit [limit=${hex(cfg.busDmaLimit)}]`;
     else if (lo === null || hi === null) unreachable = 'outside every dma-ranges window';
     else if (!this.platform.mem.isRam(lo, size)) unreachable = 'not RAM behind the window';
@@ -346,7 +356,7 @@ export class Session {
       const pool = cfg.restrictedDmaPool;
       if (pool !== null && (lo < pool.basePhys || lo + size > pool.basePhys + pool.sizeBytes)) outsidePool = `[phys=${hex(lo)}] [size=${size}] [pool=${hex(pool.basePhys)}+${hex(pool.sizeBytes)}]`;
     }
-    this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits: cfg.addressBits, unreachable, privatePhys, outsidePool });
+    this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits, unreachable, privatePhys, outsidePool });
   }
 
   /** Physical pages a backend's allocation covers, from its kernel mapping or (cookie) its DMA handle; null when neither translates. */
@@ -419,7 +429,7 @@ export class Session {
 
   // ---- reads ----
 
-  private readObs(kind: ReadObservation['kind'], ref: string, o: ObjRec, dev: string | null, addr: number, chunks: { o: ObjRec; objOffset: number; at: number; len: number }[], seen: Uint8Array): void {
+  private readObs(kind: ReadObservation['kind'], ref: string, o: ObjRec, dev: string | null, addr: number, chunks: { o: ObjRec; objOffset: number; at: number; len: number }[], seen: Uint8Array, transfer?: Transfer): void {
     const expected = new Uint8Array(seen.length);
     const origin = new Uint8Array(seen.length);
     for (const c of chunks) {
@@ -428,7 +438,31 @@ export class Session {
     const first = chunks[0];
     const phys = first === undefined ? null : this.physOf(first.o, first.objOffset);
     const bounced = (this.maps.get(ref)?.bounces.length ?? 0) > 0 || chunks.some((c) => c.o.bounced === true);
-    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen, bounced, region: o.region ?? null });
+    this.emit({ kind, at: this.at, ref, objKind: o.kind, dev, addr, phys, expected, origin, seen, bounced, region: o.region ?? null, ...(transfer === undefined ? {} : { transfer }) });
+  }
+
+  /**
+   * After an ownership transfer to the device: what the device would read
+   * over `[offset, offset+size)` of mapping `ref` now, judged like a device
+   * read. Nothing is observed where the device cannot reach (the explicit
+   * device steps report that).
+   */
+  private peekDevice(ref: string, offset: number, size: number, transfer: Transfer): void {
+    const m = this.maps.get(ref);
+    if (m === undefined || size <= 0) return;
+    const hw = this.platform.device(m.dev);
+    const chunks = this.dmaChunks(ref, offset, size);
+    const seen = new Uint8Array(size);
+    try {
+      for (const c of chunks) seen.set(hw.read(c.dma, c.len), c.at);
+    } catch (err) {
+      if (err instanceof DeviceFault) return;
+      throw err;
+    }
+    const objChunks = this.objChunks(ref, offset, size);
+    const first = objChunks[0];
+    if (first === undefined) return;
+    this.readObs('device-read', ref, first.o, hw.name, chunks[0]?.dma ?? 0, objChunks, seen, transfer);
   }
 
   /**
@@ -490,6 +524,78 @@ export class Session {
     this.readObs('neighbour-read', `${o.id}.neighbour`, rec, null, n.va, [{ o: rec, objOffset: 0, at: 0, len: n.shadow.sizeBytes }], seen);
   }
 
+  /**
+   * Observe at every ownership transfer (DESIGN.md "Search power"): after a
+   * map, a sync or an unmap, the oracle peeks, without disturbing anything,
+   * at every byte whose owner it knows around the mapping: what the CPU
+   * would load from every CPU-owned byte of the mapped objects and of the
+   * live kmalloc objects sharing a cache line with them, and what the device
+   * would read from every device-owned byte of a mapping it may read. A
+   * missing copy, a copy of the wrong range or a cache operation that
+   * discards a line then fails at the step that caused it, not at a later
+   * read that may never be drawn.
+   * @param unmapped the mapping an unmap step just removed
+   */
+  private observeTransfer(step: Step, unmapped: ModelMapping | undefined): void {
+    const transfer = transferOf(step);
+    if (transfer === null) return;
+    const id = step.op === 'mapSingle' || step.op === 'mapPage' || step.op === 'mapSg' ? step.id : 'ref' in step ? (step.ref as string) : '';
+    const m = unmapped ?? this.model.mappings.get(id);
+    if (m === undefined) return;
+    this.peekNeighbours(m, transfer);
+    const objects = new Map<string, ObjRec>();
+    for (const seg of m.segs) {
+      const o = this.objs.get(seg.obj);
+      if (o === undefined) continue;
+      objects.set(o.id, o);
+      for (const n of this.lineNeighbours(o)) objects.set(n.id, n);
+    }
+    for (const o of objects.values()) this.peekCpuOwned(o, transfer);
+    // A FROM_DEVICE buffer is not the device's to read (R28).
+    if (unmapped === undefined && m.dir !== 'DMA_FROM_DEVICE') {
+      for (const r of this.model.runsOwnedBy(m, [OWNER.device, OWNER.deviceDirty])) this.peekDevice(id, r.offset, r.size, transfer);
+    }
+  }
+
+  /** What CPU loads of every CPU-owned byte of object `o` would return now, judged like CPU reads. */
+  private peekCpuOwned(o: ObjRec, transfer: Transfer): void {
+    const mo = this.model.objects.get(o.id);
+    if (mo === undefined || o.kind === 'coherent') return;
+    for (const r of this.model.objectRunsOwnedBy(mo, [OWNER.cpu, OWNER.cpuDirty])) {
+      const seen = new Uint8Array(r.size);
+      this.cpuChunks(o, r.offset, r.size, (va, at, len) => seen.set(this.platform.cpu.peek(va, len), at));
+      this.readObs('cpu-read', o.id, o, null, (o.cpu ?? (o.physPages[0] as number)) + r.offset, [{ o, objOffset: r.offset, at: 0, len: r.size }], seen, transfer);
+    }
+  }
+
+  /** Live kmalloc objects other than `o` with a byte in a cache line `o` touches (small kmalloc objects share lines where the arch allows it, R11). */
+  private lineNeighbours(o: ObjRec): ObjRec[] {
+    if (o.kind !== 'kmalloc') return [];
+    const L = this.platform.cache.lineSizeBytes;
+    const lo = Math.floor((o.physPages[0] as number) / L) * L;
+    const hi = Math.ceil(((o.physPages[0] as number) + o.sizeBytes) / L) * L;
+    const out: ObjRec[] = [];
+    for (const x of this.objs.values()) {
+      if (x === o || x.kind !== 'kmalloc') continue;
+      const a = x.physPages[0] as number;
+      if (a < hi && a + x.sizeBytes > lo) out.push(x);
+    }
+    return out;
+  }
+
+  /** The kmalloc neighbours sharing a cache line with the objects of `m`: a CPU write to them must survive any transfer of `m` (R11). */
+  private peekNeighbours(m: ModelMapping, transfer: Transfer | null): void {
+    if (transfer === null) return;
+    for (const seg of m.segs) {
+      const o = this.objs.get(seg.obj);
+      const n = o?.neighbour;
+      if (o === undefined || n === undefined || n === null) continue;
+      const seen = this.platform.cpu.peek(n.va, n.shadow.sizeBytes);
+      const rec = { ...o, id: `${o.id}.neighbour`, cpu: n.va, shadow: n.shadow, physPages: [this.platform.pt.translate(n.va, 'read', 'oracle').phys] };
+      this.readObs('neighbour-read', `${o.id}.neighbour`, rec, null, n.va, [{ o: rec, objOffset: 0, at: 0, len: n.shadow.sizeBytes }], seen, transfer);
+    }
+  }
+
   // ---- the interpreter ----
 
   private exec(step: Step): void {
@@ -499,7 +605,7 @@ export class Session {
       case 'alloc': {
         const before = JSON.stringify(this.mm.snapshot());
         const attrs = attrsValue(step.attrs);
-        const gfp = gfpValue(step.gfp);
+        const gfp = gfpValue(step.gfp, false, step.flags);
         const live = [...this.objs.values()].filter((o) => o.kind === 'coherent').length + this.maps.size;
         // A driver passes a non-blocking gfp because it may not sleep where it is: the call runs in atomic context.
         const ctx = p.context;
@@ -534,7 +640,7 @@ export class Session {
         const overlaps = pages === null ? null : this.overlaps(pages, step.id);
         this.objs.set(step.id, rec);
         this.emit({ ...base, ok: true, cpuAddr: r.cpuAddr, dma: r.dmaHandle, kernelMapping, pages, region, cpuAttr, overlaps, changed: [], zones: null, pools: null });
-        this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size);
+        this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size, 'coherent');
         return;
       }
       case 'free': {
@@ -575,13 +681,13 @@ export class Session {
         return;
       }
       case 'kmalloc': {
-        const va = this.mm.slab.kmalloc(step.size, gfpValue(step.gfp));
+        const va = this.mm.slab.kmalloc(step.size, gfpValue(step.gfp, false, step.flags));
         if (va === null) {
           this.failed.add(step.id);
           return;
         }
         const phys = p.pt.translate(va, 'read', 'oracle').phys;
-        this.objs.set(step.id, { id: step.id, kind: 'kmalloc', sizeBytes: step.size, dev: null, attrs: 0, cpu: va, dma: DMA_MAPPING_ERROR, pfn: null, order: 0, physPages: [phys], shadow: new Shadow(step.size) });
+        this.objs.set(step.id, { id: step.id, kind: 'kmalloc', sizeBytes: step.size, dev: null, attrs: 0, cpu: va, dma: DMA_MAPPING_ERROR, pfn: null, order: 0, physPages: [phys], shadow: zeroedShadow(step.size, step.flags) });
         return;
       }
       case 'kfree': {
@@ -592,13 +698,13 @@ export class Session {
         return;
       }
       case 'allocPages': {
-        const pf = this.mm.pages.allocPages(gfpValue(step.gfp, step.highmem), step.order);
+        const pf = this.mm.pages.allocPages(gfpValue(step.gfp, step.highmem, step.flags), step.order);
         if (pf === null) {
           this.failed.add(step.id);
           return;
         }
         const size = PAGE_SIZE << step.order;
-        this.objs.set(step.id, { id: step.id, kind: 'pages', sizeBytes: size, dev: null, attrs: 0, cpu: this.mm.pages.pageAddress(pf), dma: DMA_MAPPING_ERROR, pfn: pf, order: step.order, physPages: [pf * PAGE_SIZE], shadow: new Shadow(size) });
+        this.objs.set(step.id, { id: step.id, kind: 'pages', sizeBytes: size, dev: null, attrs: 0, cpu: this.mm.pages.pageAddress(pf), dma: DMA_MAPPING_ERROR, pfn: pf, order: step.order, physPages: [pf * PAGE_SIZE], shadow: zeroedShadow(size, step.flags) });
         return;
       }
       case 'freePages': {
@@ -614,18 +720,19 @@ export class Session {
         const size = step.op === 'mapSingle' ? o.sizeBytes : step.size;
         let dma: DmaAddr;
         this.calls.map.made++;
-        if (step.op === 'mapSingle') dma = b.mapSingle(step.dev, o.cpu as CpuAddr, size, dir, 0);
-        else dma = b.mapPage(step.dev, ((o.pfn as number) + Math.floor(step.offset / PAGE_SIZE)) as Pfn, step.offset % PAGE_SIZE, size, dir, 0);
+        const attrs = attrsValue(step.attrs ?? []);
+        if (step.op === 'mapSingle') dma = b.mapSingle(step.dev, o.cpu as CpuAddr, size, dir, attrs);
+        else dma = b.mapPage(step.dev, ((o.pfn as number) + Math.floor(step.offset / PAGE_SIZE)) as Pfn, step.offset % PAGE_SIZE, size, dir, attrs);
         if (this.mapFailed(step.dev, dma)) {
           this.calls.map.failed++;
           this.failed.add(step.id);
           return;
         }
-        this.noteDmaAddress(step.id, step.dev, dma, size);
+        this.noteDmaAddress(step.id, step.dev, dma, size, 'streaming');
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
         this.mappedFromDevice(step.dir, [{ o, offset, size }]);
-        this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
+        this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
         return;
       }
       case 'mapSg': {
@@ -636,28 +743,40 @@ export class Session {
         });
         const dir = dirValue(step.dir);
         this.calls.map.made++;
-        const count = b.mapSg(step.dev, sgl, sgl.length, dir, 0);
+        const attrs = attrsValue(step.attrs ?? []);
+        const count = b.mapSg(step.dev, sgl, sgl.length, dir, attrs);
         if (count <= 0) {
           this.calls.map.failed++;
           this.failed.add(step.id);
           return;
         }
         const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
-        for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len);
+        for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len, 'streaming');
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset }))) : [];
         this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
-        this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
+        this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, attrs, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
         return;
       }
       case 'unmapSingle':
       case 'unmapSg': {
         const m = this.maps.get(step.ref) as MapRec;
-        if (m.sgl !== null) b.unmapSg(m.dev, m.sgl, m.sgl.length, m.dir, 0);
-        else if (m.kind === 'page') b.unmapPage(m.dev, m.dma, m.sizeBytes, m.dir, 0);
-        else b.unmapSingle(m.dev, m.dma, m.sizeBytes, m.dir, 0);
+        // The hint attributes of the map go to its unmap too; SKIP_CPU_SYNC only where the step asks.
+        const attrs = (m.attrs & ~DMA_ATTR_SKIP_CPU_SYNC) | attrsValue(step.attrs ?? []);
+        if (m.sgl !== null) b.unmapSg(m.dev, m.sgl, m.sgl.length, m.dir, attrs);
+        else if (m.kind === 'page') b.unmapPage(m.dev, m.dma, m.sizeBytes, m.dir, attrs);
+        else b.unmapSingle(m.dev, m.dma, m.sizeBytes, m.dir, attrs);
         this.maps.delete(step.ref);
+        return;
+      }
+      case 'setMask': {
+        const r = step.which === 'mask' ? b.setMask(step.dev, step.bits) : step.which === 'coherent' ? b.setCoherentMask(step.dev, step.bits) : b.setMaskAndCoherent(step.dev, step.bits);
+        if (r === 0) {
+          const cur = this.masks.get(step.dev) ?? {};
+          this.masks.set(step.dev, { ...cur, ...(step.which !== 'coherent' ? { streaming: step.bits } : {}), ...(step.which !== 'mask' ? { coherent: step.bits } : {}) });
+        }
+        this.emit({ kind: 'set-mask', at: this.at, dev: step.dev, which: step.which, bits: step.bits, ret: r });
         return;
       }
       case 'syncForCpu':
@@ -811,10 +930,9 @@ export class Session {
 
   /** What a refused call must leave unchanged. */
   private state(): string {
-    const c = this.platform.cache;
     return JSON.stringify({
       mm: this.mm.snapshot(),
-      lines: c.presentLines().map((l) => (c.isDirty(l) ? -l - 1 : l)),
+      lines: this.platform.cache.digest(),
       wc: this.platform.cpu.wc.pending,
       violations: this.platform.violations.count,
     });
@@ -902,7 +1020,9 @@ export class Session {
     this.model.context = 'process';
     for (const step of teardownSteps(this.model)) {
       this.exec(step);
+      const unmapped = step.op === 'unmapSingle' || step.op === 'unmapSg' ? this.model.mappings.get(step.ref) : undefined;
       this.model.apply(step);
+      this.observeTransfer(step, unmapped);
     }
     this.noteViolations();
     const end = JSON.stringify(this.mm.snapshot());
@@ -915,6 +1035,32 @@ export class Session {
   }
 }
 
+
+/** The shadow of a fresh object: unknown bytes, or zeroes the kernel's `__GFP_ZERO` wrote (a CPU store). */
+function zeroedShadow(sizeBytes: number, flags: readonly GfpFlagName[] | undefined): Shadow {
+  const sh = new Shadow(sizeBytes);
+  if (flags?.includes('__GFP_ZERO') === true) sh.fill(0, sizeBytes, 0, ORIGIN.cpu);
+  return sh;
+}
+
+/** The ownership transfer a step makes, or null. */
+function transferOf(step: Step): Transfer | null {
+  switch (step.op) {
+    case 'mapSingle':
+    case 'mapPage':
+    case 'mapSg':
+      return 'dma_map';
+    case 'syncForDevice':
+      return 'dma_sync_for_device';
+    case 'syncForCpu':
+      return 'dma_sync_for_cpu';
+    case 'unmapSingle':
+    case 'unmapSg':
+      return 'dma_unmap';
+    default:
+      return null;
+  }
+}
 
 /** A fault the trusted platform raised because of an address or size the backend handed out. */
 function isPlatformFault(err: unknown): err is Error {

@@ -12,7 +12,7 @@
  * relative to the object or mapping the step names.
  */
 import * as dmaMapping from '../linux/include/linux/dma-mapping.ts';
-import { GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, type Gfp } from '../linux/include/linux/gfp.ts';
+import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, type Gfp } from '../linux/include/linux/gfp.ts';
 
 /** Directions a legal driver uses (`DMA_NONE` is only a placeholder, R28). */
 export const DIRECTIONS = ['DMA_TO_DEVICE', 'DMA_FROM_DEVICE', 'DMA_BIDIRECTIONAL'] as const;
@@ -28,6 +28,27 @@ export type GfpName = (typeof GFP_NAMES)[number];
 export const ALLOC_ATTRS = ['DMA_ATTR_NO_KERNEL_MAPPING', 'DMA_ATTR_WRITE_COMBINE', 'DMA_ATTR_FORCE_CONTIGUOUS'] as const;
 /** An allocation attribute by kernel name. */
 export type AllocAttrName = (typeof ALLOC_ATTRS)[number];
+
+/**
+ * Attributes the generator passes to the streaming calls, by kernel name.
+ * `DMA_ATTR_SKIP_CPU_SYNC` changes ownership (the driver syncs explicitly,
+ * R43); the others are hints a backend may ignore (R56) but must accept.
+ */
+export const MAP_ATTRS = ['DMA_ATTR_SKIP_CPU_SYNC', 'DMA_ATTR_WEAK_ORDERING', 'DMA_ATTR_PRIVILEGED', 'DMA_ATTR_NO_WARN'] as const;
+/** A streaming attribute by kernel name. */
+export type MapAttrName = (typeof MAP_ATTRS)[number];
+
+/**
+ * gfp modifiers the generator adds to an allocation, by kernel name: zone
+ * modifiers (which `dma_alloc_attrs` strips, R24, and `kmalloc`/`alloc_pages`
+ * honour), zeroing and no-warn.
+ */
+export const GFP_FLAGS = ['__GFP_ZERO', 'GFP_DMA', 'GFP_DMA32', '__GFP_NOWARN'] as const;
+/** A gfp modifier by kernel name. */
+export type GfpFlagName = (typeof GFP_FLAGS)[number];
+
+/** Which mask a `setMask` step sets: `dma_set_mask`, `dma_set_coherent_mask` or `dma_set_mask_and_coherent`. */
+export const MASK_CALLS = ['mask', 'coherent', 'both'] as const;
 
 /** Invalid calls the `badCall` step makes; each has a documented failure value (see `session.ts`). */
 export const BAD_CALLS = [
@@ -83,20 +104,21 @@ export interface SgSeg {
 
 /** One driver step. */
 export type Step =
-  | { readonly op: 'alloc'; readonly id: string; readonly dev: string; readonly size: number; readonly gfp: GfpName; readonly attrs: readonly AllocAttrName[] }
+  | { readonly op: 'alloc'; readonly id: string; readonly dev: string; readonly size: number; readonly gfp: GfpName; readonly attrs: readonly AllocAttrName[]; readonly flags?: readonly GfpFlagName[] }
   | { readonly op: 'free'; readonly ref: string }
   | { readonly op: 'mmap'; readonly id: string; readonly ref: string }
   | { readonly op: 'munmap'; readonly ref: string }
   | { readonly op: 'getSgtable'; readonly ref: string }
-  | { readonly op: 'kmalloc'; readonly id: string; readonly size: number; readonly gfp: GfpName }
+  | { readonly op: 'kmalloc'; readonly id: string; readonly size: number; readonly gfp: GfpName; readonly flags?: readonly GfpFlagName[] }
   | { readonly op: 'kfree'; readonly ref: string }
-  | { readonly op: 'allocPages'; readonly id: string; readonly order: number; readonly gfp: GfpName; readonly highmem: boolean }
+  | { readonly op: 'allocPages'; readonly id: string; readonly order: number; readonly gfp: GfpName; readonly highmem: boolean; readonly flags?: readonly GfpFlagName[] }
   | { readonly op: 'freePages'; readonly ref: string }
-  | { readonly op: 'mapSingle'; readonly id: string; readonly ref: string; readonly dev: string; readonly dir: DirName }
-  | { readonly op: 'mapPage'; readonly id: string; readonly ref: string; readonly dev: string; readonly offset: number; readonly size: number; readonly dir: DirName }
-  | { readonly op: 'mapSg'; readonly id: string; readonly dev: string; readonly segs: readonly SgSeg[]; readonly dir: DirName }
-  | { readonly op: 'unmapSingle'; readonly ref: string }
-  | { readonly op: 'unmapSg'; readonly ref: string }
+  | { readonly op: 'mapSingle'; readonly id: string; readonly ref: string; readonly dev: string; readonly dir: DirName; readonly attrs?: readonly MapAttrName[] }
+  | { readonly op: 'mapPage'; readonly id: string; readonly ref: string; readonly dev: string; readonly offset: number; readonly size: number; readonly dir: DirName; readonly attrs?: readonly MapAttrName[] }
+  | { readonly op: 'mapSg'; readonly id: string; readonly dev: string; readonly segs: readonly SgSeg[]; readonly dir: DirName; readonly attrs?: readonly MapAttrName[] }
+  | { readonly op: 'unmapSingle'; readonly ref: string; readonly attrs?: readonly MapAttrName[] }
+  | { readonly op: 'unmapSg'; readonly ref: string; readonly attrs?: readonly MapAttrName[] }
+  | { readonly op: 'setMask'; readonly dev: string; readonly which: (typeof MASK_CALLS)[number]; readonly bits: number }
   | { readonly op: 'syncForCpu'; readonly ref: string; readonly offset: number; readonly size: number }
   | { readonly op: 'syncForDevice'; readonly ref: string; readonly offset: number; readonly size: number }
   | { readonly op: 'cpuWrite'; readonly ref: string; readonly offset: number; readonly size: number; readonly pattern: number }
@@ -122,7 +144,7 @@ export const STEP_OPS = [
   'alloc', 'free', 'mmap', 'munmap', 'getSgtable', 'kmalloc', 'kfree', 'allocPages', 'freePages',
   'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
   'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
-  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall',
+  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall', 'setMask',
 ] as const satisfies readonly StepOp[];
 
 /** The symbolic id a step creates, if any. */
@@ -142,14 +164,18 @@ export function dirValue(d: DirName): number {
   return dmaMapping[d];
 }
 
-/** Kernel value of a gfp name. */
-export function gfpValue(g: GfpName, highmem = false): Gfp {
-  const base = g === 'GFP_KERNEL' ? GFP_KERNEL : g === 'GFP_ATOMIC' ? GFP_ATOMIC : GFP_NOWAIT;
-  return highmem ? base | __GFP_HIGHMEM : base;
+const GFP_FLAG_VALUES: Readonly<Record<GfpFlagName, Gfp>> = { __GFP_ZERO, GFP_DMA, GFP_DMA32, __GFP_NOWARN };
+
+/** Kernel value of a gfp name with its modifiers. */
+export function gfpValue(g: GfpName, highmem = false, flags: readonly GfpFlagName[] = []): Gfp {
+  let v = g === 'GFP_KERNEL' ? GFP_KERNEL : g === 'GFP_ATOMIC' ? GFP_ATOMIC : GFP_NOWAIT;
+  if (highmem) v |= __GFP_HIGHMEM;
+  for (const f of flags) v |= GFP_FLAG_VALUES[f];
+  return v;
 }
 
 /** Kernel value of a list of attribute names. */
-export function attrsValue(names: readonly AllocAttrName[]): number {
+export function attrsValue(names: readonly (AllocAttrName | MapAttrName)[]): number {
   let v = 0;
   for (const n of names) v |= dmaMapping[n];
   return v;
@@ -172,6 +198,22 @@ export function patternBytes(pattern: number, sizeBytes: number): Uint8Array {
   return out;
 }
 
+function attrText(attrs: readonly string[] | undefined): string {
+  return attrs === undefined || attrs.length === 0 ? '0' : attrs.join(' | ');
+}
+
+function withAttrs(attrs: readonly string[] | undefined): string {
+  return attrs === undefined || attrs.length === 0 ? '' : '_attrs';
+}
+
+function attrArg(attrs: readonly string[] | undefined): string {
+  return attrs === undefined || attrs.length === 0 ? '' : `, ${attrText(attrs)}`;
+}
+
+function gfpText(gfp: GfpName, flags: readonly GfpFlagName[] | undefined): string {
+  return [gfp, ...(flags ?? [])].join(' | ');
+}
+
 function range(offset: number, size: number): string {
   return offset === 0 ? `${size}` : `${offset}, ${size}`;
 }
@@ -185,7 +227,7 @@ function range(offset: number, size: number): string {
 export function formatStep(step: Step): string {
   switch (step.op) {
     case 'alloc':
-      return `${step.id} = dma_alloc_attrs(${step.dev}, ${step.size}, ${step.gfp}, ${step.attrs.length === 0 ? '0' : step.attrs.join(' | ')})`;
+      return `${step.id} = dma_alloc_attrs(${step.dev}, ${step.size}, ${gfpText(step.gfp, step.flags)}, ${attrText(step.attrs)})`;
     case 'free':
       return `dma_free_attrs(${step.ref})`;
     case 'mmap':
@@ -195,23 +237,25 @@ export function formatStep(step: Step): string {
     case 'getSgtable':
       return `dma_get_sgtable_attrs(${step.ref})`;
     case 'kmalloc':
-      return `${step.id} = kmalloc(${step.size}, ${step.gfp})`;
+      return `${step.id} = kmalloc(${step.size}, ${gfpText(step.gfp, step.flags)})`;
     case 'kfree':
       return `kfree(${step.ref})`;
     case 'allocPages':
-      return `${step.id} = alloc_pages(${step.gfp}${step.highmem ? ' | __GFP_HIGHMEM' : ''}, ${step.order})`;
+      return `${step.id} = alloc_pages(${gfpText(step.gfp, step.flags)}${step.highmem ? ' | __GFP_HIGHMEM' : ''}, ${step.order})`;
     case 'freePages':
       return `__free_pages(${step.ref})`;
     case 'mapSingle':
-      return `${step.id} = dma_map_single(${step.dev}, ${step.ref}, ${step.dir})`;
+      return step.attrs === undefined || step.attrs.length === 0 ? `${step.id} = dma_map_single(${step.dev}, ${step.ref}, ${step.dir})` : `${step.id} = dma_map_single_attrs(${step.dev}, ${step.ref}, ${step.dir}, ${attrText(step.attrs)})`;
     case 'mapPage':
-      return `${step.id} = dma_map_page(${step.dev}, ${step.ref}, ${step.offset}, ${step.size}, ${step.dir})`;
+      return `${step.id} = dma_map_page${withAttrs(step.attrs)}(${step.dev}, ${step.ref}, ${step.offset}, ${step.size}, ${step.dir}${attrArg(step.attrs)})`;
     case 'mapSg':
-      return `${step.id} = dma_map_sg(${step.dev}, [${step.segs.map((s) => `${s.ref}+${s.offset}:${s.size}`).join(', ')}], ${step.dir})`;
+      return `${step.id} = dma_map_sg${withAttrs(step.attrs)}(${step.dev}, [${step.segs.map((s) => `${s.ref}+${s.offset}:${s.size}`).join(', ')}], ${step.dir}${attrArg(step.attrs)})`;
     case 'unmapSingle':
-      return `dma_unmap_single(${step.ref})`;
+      return `dma_unmap_single${withAttrs(step.attrs)}(${step.ref}${attrArg(step.attrs)})`;
     case 'unmapSg':
-      return `dma_unmap_sg(${step.ref})`;
+      return `dma_unmap_sg${withAttrs(step.attrs)}(${step.ref}${attrArg(step.attrs)})`;
+    case 'setMask':
+      return `${step.which === 'mask' ? 'dma_set_mask' : step.which === 'coherent' ? 'dma_set_coherent_mask' : 'dma_set_mask_and_coherent'}(${step.dev}, DMA_BIT_MASK(${step.bits}))`;
     case 'syncForCpu':
       return `dma_sync_for_cpu(${step.ref}, ${range(step.offset, step.size)})`;
     case 'syncForDevice':

@@ -8,7 +8,7 @@
  * refused with one line naming the field and what is accepted.
  */
 import * as v from 'valibot';
-import { ALLOC_ATTRS, BAD_CALLS, DIRECTIONS, GFP_NAMES, type Step, formatStep } from './steps.ts';
+import { ALLOC_ATTRS, BAD_CALLS, DIRECTIONS, GFP_FLAGS, GFP_NAMES, MAP_ATTRS, MASK_CALLS, type Step, formatStep } from './steps.ts';
 
 /** Current trace format version. */
 export const TRACE_VERSION = 1;
@@ -35,22 +35,25 @@ const pos = v.pipe(v.number(), v.integer(), v.minValue(1));
 const dir = v.picklist(DIRECTIONS);
 const gfp = v.picklist(GFP_NAMES);
 const range = { ref: id, offset: nat, size: pos };
+const flags = v.optional(v.array(v.picklist(GFP_FLAGS)));
+const mapAttrs = v.optional(v.array(v.picklist(MAP_ATTRS)));
 
 const StepSchema = v.variant('op', [
-  v.strictObject({ op: v.literal('alloc'), id, dev: v.string(), size: pos, gfp, attrs: v.array(v.picklist(ALLOC_ATTRS)) }),
+  v.strictObject({ op: v.literal('alloc'), id, dev: v.string(), size: pos, gfp, attrs: v.array(v.picklist(ALLOC_ATTRS)), flags }),
   v.strictObject({ op: v.literal('free'), ref: id }),
   v.strictObject({ op: v.literal('mmap'), id, ref: id }),
   v.strictObject({ op: v.literal('munmap'), ref: id }),
   v.strictObject({ op: v.literal('getSgtable'), ref: id }),
-  v.strictObject({ op: v.literal('kmalloc'), id, size: pos, gfp }),
+  v.strictObject({ op: v.literal('kmalloc'), id, size: pos, gfp, flags }),
   v.strictObject({ op: v.literal('kfree'), ref: id }),
-  v.strictObject({ op: v.literal('allocPages'), id, order: v.pipe(nat, v.maxValue(10)), gfp, highmem: v.boolean() }),
+  v.strictObject({ op: v.literal('allocPages'), id, order: v.pipe(nat, v.maxValue(10)), gfp, highmem: v.boolean(), flags }),
   v.strictObject({ op: v.literal('freePages'), ref: id }),
-  v.strictObject({ op: v.literal('mapSingle'), id, ref: id, dev: v.string(), dir }),
-  v.strictObject({ op: v.literal('mapPage'), id, ref: id, dev: v.string(), offset: nat, size: pos, dir }),
-  v.strictObject({ op: v.literal('mapSg'), id, dev: v.string(), segs: v.pipe(v.array(v.strictObject(range)), v.minLength(1)), dir }),
-  v.strictObject({ op: v.literal('unmapSingle'), ref: id }),
-  v.strictObject({ op: v.literal('unmapSg'), ref: id }),
+  v.strictObject({ op: v.literal('mapSingle'), id, ref: id, dev: v.string(), dir, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('mapPage'), id, ref: id, dev: v.string(), offset: nat, size: pos, dir, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('mapSg'), id, dev: v.string(), segs: v.pipe(v.array(v.strictObject(range)), v.minLength(1)), dir, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('unmapSingle'), ref: id, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('unmapSg'), ref: id, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('setMask'), dev: v.string(), which: v.picklist(MASK_CALLS), bits: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)) }),
   v.strictObject({ op: v.literal('syncForCpu'), ...range }),
   v.strictObject({ op: v.literal('syncForDevice'), ...range }),
   v.strictObject({ op: v.literal('cpuWrite'), ...range, pattern: nat }),

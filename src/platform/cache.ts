@@ -17,6 +17,7 @@
  * Capacity is unbounded; evictions happen only as explicit events, so a run
  * is reproducible from its seed.
  */
+import { LineTable } from './line-table.ts';
 import { checkRange } from './check.ts';
 import { BusError, type PhysicalMemory } from './memory.ts';
 
@@ -38,7 +39,7 @@ export interface CacheStats {
 }
 
 /** Arenas of released caches, reused by the next cache of the same line size. */
-const spareArenas: { lineSize: number; arena: Uint8Array; dirty: Uint8Array }[] = [];
+const spareArenas: { lineSize: number; arena: Uint8Array; dirty: Uint8Array; table: LineTable }[] = [];
 
 /** Check a maintenance range a backend passed (see `check.ts`); false when it is empty. */
 function nonEmpty(op: string, phys: number, lenBytes: number): boolean {
@@ -53,11 +54,14 @@ export class CpuCache {
    * (`slot * lineSizeBytes`), dirty bits in another, so that filling and
    * evicting lines allocates nothing (a driver step must cost microseconds).
    */
-  private readonly slots = new Map<number, number>();
+  private readonly slots: LineTable;
   private arena: Uint8Array;
   private dirtyBits: Uint8Array;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
+  /** The running digest of (line, dirty) entries, kept on every change. */
+  private digA = 0;
+  private digB = 0;
   readonly stats: CacheStats = { cleans: 0, invalidates: 0, writebacks: 0, discardedDirtyLines: 0 };
 
   /**
@@ -73,6 +77,7 @@ export class CpuCache {
     if (reused !== undefined) spareArenas.splice(spareArenas.indexOf(reused), 1);
     this.arena = reused?.arena ?? new Uint8Array(256 * lineSizeBytes);
     this.dirtyBits = reused?.dirty.fill(0) ?? new Uint8Array(256);
+    this.slots = reused?.table ?? new LineTable();
   }
 
   /**
@@ -81,10 +86,21 @@ export class CpuCache {
    * sequence). The cache must not be used afterwards.
    */
   release(): void {
-    if (spareArenas.length < 4) spareArenas.push({ lineSize: this.lineSizeBytes, arena: this.arena, dirty: this.dirtyBits });
     this.slots.clear();
+    this.digA = 0;
+    this.digB = 0;
+    if (spareArenas.length < 4) spareArenas.push({ lineSize: this.lineSizeBytes, arena: this.arena, dirty: this.dirtyBits, table: this.slots });
     this.arena = new Uint8Array(0);
     this.dirtyBits = new Uint8Array(0);
+  }
+
+  /**
+   * A digest of what the cache holds (which lines, which dirty), equal for
+   * equal contents whatever the order lines came in: the cheap way to tell
+   * that a refused call changed nothing.
+   */
+  digest(): string {
+    return `${this.slots.size}:${this.digA.toString(16)}:${this.digB.toString(16)}`;
   }
 
   /** The line index holding `phys`. */
@@ -94,13 +110,13 @@ export class CpuCache {
 
   /** True when the line holding `phys` is present. */
   isCached(phys: number): boolean {
-    return this.slots.has(this.lineOf(phys));
+    return this.slots.get(this.lineOf(phys)) >= 0;
   }
 
   /** True when the line holding `phys` is present and dirty. */
   isDirty(phys: number): boolean {
     const s = this.slots.get(this.lineOf(phys));
-    return s !== undefined && this.dirtyBits[s] === 1;
+    return s >= 0 && this.dirtyBits[s] === 1;
   }
 
   /** Number of present lines. */
@@ -110,7 +126,7 @@ export class CpuCache {
 
   /** Physical addresses of the first byte of every present line, ascending. */
   presentLines(): number[] {
-    return [...this.slots.keys()].sort((a, b) => a - b).map((l) => l * this.lineSizeBytes);
+    return this.slots.lines().sort((a, b) => a - b).map((l) => l * this.lineSizeBytes);
   }
 
   /** A slot for a new line (the arena grows by doubling). */
@@ -128,7 +144,15 @@ export class CpuCache {
     return this.nextSlot++;
   }
 
+  /** Add (`sign` 1) or remove (-1) an entry's share of the running {@link digest}. */
+  private note(line: number, dirty: number, sign: 1 | -1): void {
+    const h = Math.imul((line >>> 0) ^ Math.imul((line / 4294967296) >>> 0, 0x85ebca6b) ^ (dirty === 1 ? 0x5bd1e995 : 0), 0x9e3779b1) >>> 0;
+    this.digA = (this.digA + sign * h) >>> 0;
+    this.digB = (this.digB ^ Math.imul(h, 0xc2b2ae35)) >>> 0;
+  }
+
   private drop(line: number, slot: number): void {
+    this.note(line, this.dirtyBits[slot] as number, -1);
     this.slots.delete(line);
     this.dirtyBits[slot] = 0;
     this.freeSlots.push(slot);
@@ -137,13 +161,14 @@ export class CpuCache {
   /** The slot of `line`, filled from RAM when missing. */
   private lineSlot(line: number): number {
     let s = this.slots.get(line);
-    if (s === undefined) {
+    if (s < 0) {
       s = this.takeSlot();
       const L = this.lineSizeBytes;
       if (!this.mem.isRam(line * L, L)) throw new BusError(line * L, L);
       this.mem.readLine(line * L, this.arena, s * L, L);
       this.dirtyBits[s] = 0;
       this.slots.set(line, s);
+      this.note(line, 0, 1);
     }
     return s;
   }
@@ -165,18 +190,43 @@ export class CpuCache {
   }
 
   /**
+   * What a cacheable load of `[phys, phys+len)` would return now, without
+   * loading anything: present lines from the cache, the rest from RAM. No
+   * line is filled, evicted or counted (the oracle's non-perturbing peek).
+   */
+  peekInto(phys: number, dst: Uint8Array, dstOff: number, lenBytes: number): void {
+    const L = this.lineSizeBytes;
+    let done = 0;
+    while (done < lenBytes) {
+      const a = phys + done;
+      const line = Math.floor(a / L);
+      const off = a - line * L;
+      const n = Math.min(L - off, lenBytes - done);
+      const s = this.slots.get(line);
+      if (s < 0) this.mem.readInto(a, dst, dstOff + done, n);
+      else dst.set(this.arena.subarray(s * L + off, s * L + off + n), dstOff + done);
+      done += n;
+    }
+  }
+
+  /**
    * The slot `line` is written through: write-allocate (a store covering the
    * whole missing line allocates it without reading RAM), marked dirty.
    */
   private slotForStore(line: number, whole: boolean): number {
     let s = this.slots.get(line);
-    if (s === undefined) {
+    if (s < 0) {
       if (whole) {
         s = this.takeSlot();
         this.slots.set(line, s);
+        this.note(line, 0, 1);
       } else s = this.lineSlot(line);
     }
-    this.dirtyBits[s] = 1;
+    if (this.dirtyBits[s] !== 1) {
+      this.note(line, 0, -1);
+      this.note(line, 1, 1);
+      this.dirtyBits[s] = 1;
+    }
     return s;
   }
 
@@ -216,6 +266,8 @@ export class CpuCache {
       const L = this.lineSizeBytes;
       this.mem.writeLine(line * L, this.arena, slot * L, L);
       this.dirtyBits[slot] = 0;
+      this.note(line, 1, -1);
+      this.note(line, 0, 1);
       this.stats.writebacks++;
     }
   }
@@ -226,19 +278,22 @@ export class CpuCache {
    * so a huge range costs no more than the cache holds.
    */
   private eachPresent(phys: number, lenBytes: number, fn: (line: number, slot: number) => void): void {
+    if (this.slots.size === 0) return;
     const first = this.lineOf(phys);
     const last = this.lineOf(phys + lenBytes - 1);
     if (last - first + 1 <= this.slots.size) {
       for (let line = first; line <= last; line++) {
         const s = this.slots.get(line);
-        if (s !== undefined) fn(line, s);
+        if (s >= 0) fn(line, s);
       }
       return;
     }
     const hit: number[] = [];
-    for (const line of this.slots.keys()) if (line >= first && line <= last) hit.push(line);
+    this.slots.forEach((line) => {
+      if (line >= first && line <= last) hit.push(line);
+    });
     hit.sort((a, b) => a - b);
-    for (const line of hit) fn(line, this.slots.get(line) as number);
+    for (const line of hit) fn(line, this.slots.get(line));
   }
 
   /** Clean (write back, keep) every line overlapping `[phys, phys+len)`. */
@@ -287,7 +342,7 @@ export class CpuCache {
   evict(phys: number): void {
     const line = this.lineOf(phys);
     const s = this.slots.get(line);
-    if (s === undefined) return;
+    if (s < 0) return;
     this.writeback(line, s);
     this.drop(line, s);
   }

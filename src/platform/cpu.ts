@@ -128,6 +128,25 @@ export class Cpu {
     return out;
   }
 
+  /**
+   * What a load of `lenBytes` at `va` would return now, without performing
+   * it: no cache line is allocated, nothing is counted, the write-combine
+   * buffer is forwarded but not drained. The oracle's view at an ownership
+   * transfer, which must not change what the driver's next step sees.
+   * @throws as {@link read}
+   */
+  peek(va: number, lenBytes: number, by = 'oracle'): Uint8Array {
+    const out = new Uint8Array(lenBytes);
+    this.walk(va, lenBytes, 'read', by, (phys, attr, off, n) => {
+      if (attr === 'cacheable') this.cache.peekInto(phys, out, off, n);
+      else {
+        this.mem.readInto(phys, out, off, n);
+        if (attr === 'write-combine') this.wc.forward(phys, out, off, n);
+      }
+    });
+    return out;
+  }
+
   /** Load `lenBytes` from `va` into `dst[dstOff..]`. @throws as {@link read} */
   readInto(va: number, dst: Uint8Array, dstOff: number, lenBytes: number, by = 'cpu'): void {
     this.walk(va, lenBytes, 'read', by, (phys, attr, off, n) => {
@@ -170,10 +189,17 @@ export class Cpu {
    */
   clearToRam(va: number, lenBytes: number, by = 'cpu'): void {
     this.wc.drain();
+    // Physically contiguous chunks are cleared as one range: one pass over the cache, not one per page.
+    const runs: [number, number][] = [];
     this.walk(va, lenBytes, 'write', by, (phys, _attr, _off, n) => {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[0] + last[1] === phys) last[1] += n;
+      else runs.push([phys, n]);
+    });
+    for (const [phys, n] of runs) {
       this.cache.cleanInvalidate(phys, n);
       this.mem.zero(phys, n);
-    });
+    }
   }
 
   /** `dma_wmb()`: order prior stores before the device may read; drains the WC buffer. */

@@ -335,3 +335,48 @@ describe('profiles', () => {
     expect(e?.errors).toEqual(['devices[1] (nvme0): duplicate name']);
   });
 });
+
+describe('LineTable (the cache index)', () => {
+  it('agrees with a Map over random inserts, lookups and deletes, across growth and wrap-around', async () => {
+    const { LineTable } = await import('./line-table.ts');
+    const { Prng } = await import('./prng.ts');
+    const r = new Prng('line-table');
+    const t = new LineTable(4);
+    const m = new Map<number, number>();
+    for (let i = 0; i < 20000; i++) {
+      const line = r.below(3) === 0 ? 2 ** 40 + r.below(64) : r.below(512);
+      const op = r.below(3);
+      if (op === 0) {
+        t.set(line, i);
+        m.set(line, i);
+      } else if (op === 1) expect(t.delete(line)).toBe(m.delete(line));
+      expect(t.get(line)).toBe(m.get(line) ?? -1);
+      expect(t.size).toBe(m.size);
+    }
+    expect(t.lines().sort((a, b) => a - b)).toEqual([...m.keys()].sort((a, b) => a - b));
+    t.clear();
+    expect([t.size, t.get(3)]).toEqual([0, -1]);
+  });
+});
+
+describe('cache digest', () => {
+  it('is equal for equal contents whatever the order, and tells dirty from clean and present from absent', () => {
+    const mk = () => createPlatform(getProfile('arm64-soc'), { seed: 'digest' });
+    const a = mk();
+    const b = mk();
+    const base = 0x9000_0000;
+    a.cache.write(base, new Uint8Array(8).fill(1));
+    a.cache.readInto(base + 4096, new Uint8Array(64), 0, 64);
+    b.cache.readInto(base + 4096, new Uint8Array(64), 0, 64);
+    b.cache.write(base, new Uint8Array(8).fill(1));
+    expect(a.cache.digest()).toBe(b.cache.digest());
+    b.cache.clean(base, 64);
+    expect(b.cache.digest()).not.toBe(a.cache.digest());
+    a.cache.clean(base, 64);
+    expect(a.cache.digest()).toBe(b.cache.digest());
+    a.cache.invalidate(base + 4096, 64);
+    expect(a.cache.digest()).not.toBe(b.cache.digest());
+    b.cache.invalidate(base + 4096, 64);
+    expect(a.cache.digest()).toBe(b.cache.digest());
+  });
+});

@@ -62,6 +62,12 @@ export interface DmaQuirks {
    * offset as signed.
    */
   readonly swiotlbBounceBeforeStartRefused: boolean;
+  /** Injected bug (classic class, not a kernel release): `swiotlb_bounce` copies one byte less than asked. */
+  readonly swiotlbBounceShortByOne: boolean;
+  /** Injected bug: `dma_direct_unmap_phys` does the cache maintenance of unmap but not the bounce buffer's copy-back. */
+  readonly swiotlbUnmapNoCopyBack: boolean;
+  /** Injected bug: `dma_kmalloc_needs_bounce` always says no, so small kmalloc buffers of non-coherent devices are mapped in place. */
+  readonly kmallocBounceOmitted: boolean;
 }
 
 /** Every quirk off: the current kernel. */
@@ -73,6 +79,9 @@ export const NO_QUIRKS: DmaQuirks = Object.freeze({
   atomicPoolBypass: false,
   highmemClearLinear: false,
   swiotlbBounceBeforeStartRefused: false,
+  swiotlbBounceShortByOne: false,
+  swiotlbUnmapNoCopyBack: false,
+  kmallocBounceOmitted: false,
 });
 
 /** One simulated kernel: the globals every DMA function reaches. */

@@ -78,5 +78,6 @@ export function dmaKmallocSizeAligned(dev: Device, sizeBytes: number): boolean {
  * (include/linux/dma-map-ops.h).
  */
 export function dmaKmallocNeedsBounce(dev: Device, sizeBytes: number, dir: DmaDataDirection): boolean {
+  if (dev.kernel.quirks.kmallocBounceOmitted) return false;
   return !dmaKmallocSafe(dev, dir) && !dmaKmallocSizeAligned(dev, sizeBytes);
 }

@@ -384,7 +384,11 @@ export function dmaDirectSyncSingleForCpu(dev: Device, addr: DmaAddr, size: numb
 export function dmaDirectUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
   if ((attrs & (DMA_ATTR_MMIO | DMA_ATTR_REQUIRE_COHERENT)) !== 0) return;
   const phys = dmaToPhys(dev, addr);
-  if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) dmaDirectSyncSingleForCpu(dev, addr, size, dir);
+  if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) {
+    if (dev.kernel.quirks.swiotlbUnmapNoCopyBack) {
+      if (!devIsDmaCoherent(dev)) archSyncDmaForCpu(dev.kernel.arch, phys, size, dir);
+    } else dmaDirectSyncSingleForCpu(dev, addr, size, dir);
+  }
   swiotlbTblUnmapSingle(dev, phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
 }
 

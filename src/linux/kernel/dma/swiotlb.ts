@@ -241,15 +241,14 @@ function swiotlbFreeTlb(dev: Device, pool: IoTlbPool): void {
 }
 
 /**
- * `swiotlb_init_io_tlb_pool`'s clear: a new pool's memory is zeroed. The
- * boot-time pools are cleared long before any driver runs (RAM holds the
- * zeroes, no cache line is left); a transient pool is cleared through the
- * cache like any memset.
+ * `swiotlb_init_io_tlb_pool`'s clear: a new pool's memory is zeroed. Modelled
+ * as the clear having reached RAM with no line left in the cache, one of the
+ * states the kernel's cached memset can leave (the bytes a device will use
+ * are cleaned by the map's own maintenance; dirty zeroes elsewhere in the
+ * pool could only ever write zeroes back), at no cost per line.
  */
-function clearPool(k: DmaKernel, pool: IoTlbPool, boot: boolean): IoTlbPool {
-  const bytes = pool.nslabs * IO_TLB_SIZE;
-  if (boot) k.platform.cpu.clearToRam(pool.vaddr, bytes, 'swiotlb_init_io_tlb_pool');
-  else k.platform.cpu.memset(pool.vaddr, 0, bytes, 'swiotlb_init_io_tlb_pool');
+function clearPool(k: DmaKernel, pool: IoTlbPool): IoTlbPool {
+  k.platform.cpu.clearToRam(pool.vaddr, pool.nslabs * IO_TLB_SIZE, 'swiotlb_init_io_tlb_pool');
   return pool;
 }
 
@@ -262,7 +261,7 @@ function clearPool(k: DmaKernel, pool: IoTlbPool, boot: boolean): IoTlbPool {
 function allocTransientPool(dev: Device, nslabs: number, physLimit: number): IoTlbPool | null {
   const mem = swiotlbAllocTlb(dev.kernel, dev, nslabs * IO_TLB_SIZE, physLimit, GFP_NOWAIT);
   if (mem === null) return null;
-  return clearPool(dev.kernel, new IoTlbPool(mem.phys as PhysAddr, mem.va, nslabs, 1, true, mem.block), false);
+  return clearPool(dev.kernel, new IoTlbPool(mem.phys as PhysAddr, mem.va, nslabs, 1, true, mem.block));
 }
 
 /**
@@ -306,7 +305,7 @@ export function swiotlbInit(k: DmaKernel, o: SwiotlbConfig, mapTimeCopy: Swiotlb
     k.dmesg.warn(`software IO TLB: Cannot allocate buffer [slots=${o.slots}]`);
     return null;
   }
-  const pool = clearPool(k, new IoTlbPool(mem.phys as PhysAddr, mem.va, o.slots, o.areas, false, mem.block), true);
+  const pool = clearPool(k, new IoTlbPool(mem.phys as PhysAddr, mem.va, o.slots, o.areas, false, mem.block));
   k.dmesg.info(`software IO TLB: mapped [mem ${hex(pool.startPhys)}-${hex(pool.endPhys - 1)}] (${(o.slots * IO_TLB_SIZE) >> 20}MB)`);
   swiotlbUpdateMemAttributes(k, pool);
   return { name: 'default', pools: [pool], nslabs: o.slots, forceBounce: o.force, forAlloc: false, canGrow: o.dynamic, physLimit, totalUsed: 0, usedHiwater: 0, mapTimeCopy };
@@ -328,7 +327,7 @@ export function swiotlbRestrictedPoolInit(k: DmaKernel, devName: string, region:
   }
   // Shared with the host on an encrypted guest (a no-op elsewhere), then cleared.
   if (k.mm.setMemoryDecrypted(va, pagesFor(region.sizeBytes)) !== 0) k.dmesg.warn(`OF: reserved mem: restricted-dma-pool for ${devName}: cannot share the region with the host`);
-  const pool = clearPool(k, new IoTlbPool(region.basePhys as PhysAddr, va, slots, 1, false, { from: 'reserved' }), true);
+  const pool = clearPool(k, new IoTlbPool(region.basePhys as PhysAddr, va, slots, 1, false, { from: 'reserved' }));
   return { name: devName, pools: [pool], nslabs: slots, forceBounce: true, forAlloc: true, canGrow: false, physLimit: maskLimit(32), totalUsed: 0, usedHiwater: 0, mapTimeCopy };
 }
 
@@ -554,6 +553,7 @@ export function swiotlbBounce(dev: Device, tlbAddr: number, sizeIn: number, dir:
     k.dmesg.warnOnce(`swiotlb_bounce:overflow:${dev.name}`, `WARNING: Buffer overflow detected [dev=${dev.name}] [alloc_size=${allocSize}] [mapping_size=${size}]`);
     size = Math.max(0, allocSize);
   }
+  if (k.quirks.swiotlbBounceShortByOne) size = Math.max(0, size - 1);
   copyOrig(dev, orig, pool.vaddr + (tlbAddr - pool.startPhys), size, dir === DMA_TO_DEVICE);
 }
 
