@@ -93,8 +93,8 @@ export interface Machine {
  * width) on each device.
  * @throws BackendCallError when `create` (or an attach) throws; UnusableBackendError when it returns something that cannot be driven
  */
-export function bootMachine(profileName: string, o: BootOptions): Machine {
-  const { platform, mm } = machine(profileName, o.seed, o.faults);
+export function bootMachine(profile: string | PlatformProfile, o: BootOptions): Machine {
+  const { platform, mm } = machine(profile, o.seed, o.faults);
   const caps = o.capabilities ?? o.backend.capabilities;
   const inner = watched('create', () => o.backend.create({ platform, mm }));
   const problem = backendShapeProblem(inner, caps);

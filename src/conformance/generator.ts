@@ -14,10 +14,11 @@
  */
 import fc from 'fast-check';
 import { type PlatformProfile, hasHighmem } from '../platform/profiles.ts';
+import { VARIANTS, profileVariant, variantProfile } from './variation.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
 import { type ModelMapping, type ModelObject, ModelState, OWNER } from './model.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
-import { type AllocAttrName, BAD_CALLS, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
+import { type AllocAttrName, BAD_CALLS, type GfpName, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
 export type StepWeights = Partial<Record<StepOp, number>>;
@@ -27,7 +28,7 @@ export const DEFAULT_WEIGHTS: Readonly<Required<StepWeights>> = {
   alloc: 4, free: 2, mmap: 1, munmap: 1, getSgtable: 1, kmalloc: 5, kfree: 2, allocPages: 3, freePages: 2,
   mapSingle: 5, mapPage: 4, mapSg: 2, unmapSingle: 3, unmapSg: 2, syncForCpu: 5, syncForDevice: 5,
   cpuWrite: 8, cpuRead: 8, cpuWriteNeighbour: 1, deviceWrite: 8, deviceRead: 6, userRead: 1,
-  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0, setMask: 1,
+  dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0, setMask: 1, platform: 0,
 };
 
 /** Options of {@link StepsArbitrary}. */
@@ -59,6 +60,12 @@ export interface GeneratorOptions {
   readonly deviceBits?: Readonly<Record<string, number>>;
   /** The profile has a ZONE_DMA32, so `alloc_pages(GFP_DMA32)` is drawn. Default false. */
   readonly dma32?: boolean;
+  /**
+   * The profile itself: when given, half the sequences open with a
+   * `platform` step naming one of its variants (`variation.ts`), and are
+   * drawn for that machine. Default: no variation.
+   */
+  readonly profile?: PlatformProfile;
   /**
    * Swarm testing (Groce et al., ISSTA 2012): each sequence enables a random
    * subset of its step kinds, devices and attributes, so rare interactions
@@ -279,7 +286,8 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
   const of = (kind: ModelObject['kind']) => objs.filter((o) => o.kind === kind);
   const unmapped = (kind: ModelObject['kind']) => objs.filter((o) => o.kind === kind && o.mappedBy === null);
   const atomic = s.context === 'atomic';
-  const gfp = () => (atomic ? 'GFP_ATOMIC' : d.int(0, 5) === 0 ? 'GFP_ATOMIC' : 'GFP_KERNEL') as 'GFP_ATOMIC' | 'GFP_KERNEL';
+  // Atomic context: GFP_ATOMIC or GFP_NOWAIT; process context: mostly GFP_KERNEL, a third of the time a non-blocking mask (the pool paths).
+  const gfp = (): GfpName => (atomic ? (d.int(0, 2) === 0 ? 'GFP_NOWAIT' : 'GFP_ATOMIC') : pick(d, ['GFP_KERNEL', 'GFP_KERNEL', 'GFP_KERNEL', 'GFP_KERNEL', 'GFP_ATOMIC', 'GFP_NOWAIT'] as const));
   const pattern = () => d.int(1, 0x7fffffff);
   const flagsOf = (choices: readonly GfpFlagName[]): { flags?: GfpFlagName[] } => (choices.length === 0 || d.int(0, 3) !== 0 ? {} : { flags: [pick(d, choices)] });
   const mapAttrs = (): { attrs?: MapAttrName[] } => {
@@ -287,11 +295,23 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     const a = pick(d, swarm.mapAttrs);
     return { attrs: [a] };
   };
-  const kmallocSize = () => (d.int(0, 3) === 0 ? edgeInt(d, 1, big ? 8192 : 4096) : pick(d, EDGES.filter((e) => e <= (big ? 8192 : 4096))));
+  // Drivers allocate many objects of one size: a third of the time the size of a live kmalloc object again, so slab neighbours share cache lines.
+  const kmallocSize = () => {
+    const live = of('kmalloc');
+    if (live.length > 0 && d.int(0, 2) === 0) return pickRecent(d, s, live).sizeBytes;
+    return d.int(0, 3) === 0 ? edgeInt(d, 1, big ? 8192 : 4096) : pick(d, EDGES.filter((e) => e <= (big ? 8192 : 4096)));
+  };
   // Coherent buffers: mostly descriptor-ring sizes (up to 16 KiB), some up to 64 KiB, and CMA sizes where the property asks.
   const allocSize = () => (o.largeAllocs === true && d.int(0, 2) === 0 ? pick(d, ALLOC_SIZES_LARGE) : d.int(0, 3) === 0 ? edgeInt(d, 16384, 65536) : edgeInt(d, 1, 16384));
   const makers: Partial<Record<StepOp, () => Step | null>> = {
-    alloc: () => ({ op: 'alloc', id: s.nextId('b'), dev: pick(d, devices), size: allocSize(), gfp: gfp(), attrs: pick(d, attrChoices), ...flagsOf(['__GFP_ZERO', '__GFP_NOWARN', 'GFP_DMA', 'GFP_DMA32']) }),
+    alloc: () => {
+      // A third of the time after a free, the same buffer again: rings are refilled, pools hand the same memory back.
+      const f = s.lastFreed;
+      if (f !== null && devices.includes(f.dev) && d.int(0, 2) === 0 && !(atomic && f.gfp === 'GFP_KERNEL')) {
+        return { op: 'alloc', id: s.nextId('b'), dev: f.dev, size: f.sizeBytes, gfp: f.gfp as GfpName, attrs: f.attrs as AllocAttrName[] };
+      }
+      return { op: 'alloc', id: s.nextId('b'), dev: pick(d, devices), size: allocSize(), gfp: gfp(), attrs: pick(d, attrChoices), ...flagsOf(['__GFP_ZERO', '__GFP_NOWARN', 'GFP_DMA', 'GFP_DMA32']) };
+    },
     free: () => {
       const c = of('coherent').filter((o) => o.vmas.size === 0);
       return c.length === 0 || atomic ? null : { op: 'free', ref: pickRecent(d, s, c).id };
@@ -334,7 +354,12 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     syncForDevice: () => syncStep('syncForDevice'),
     cpuWrite: () => cpuStep('cpuWrite'),
     cpuRead: () => cpuStep('cpuRead'),
-    cpuWriteNeighbour: () => (of('kmalloc').length === 0 ? null : { op: 'cpuWriteNeighbour', ref: pickRecent(d, s, of('kmalloc')).id, pattern: pattern() }),
+    cpuWriteNeighbour: () => {
+      // A neighbour write matters while its line-mate is mapped (R10, R11): prefer those.
+      const mapped = of('kmalloc').filter((o) => o.mappedBy !== null);
+      const c = mapped.length > 0 && d.int(0, 2) !== 0 ? mapped : of('kmalloc');
+      return c.length === 0 ? null : { op: 'cpuWriteNeighbour', ref: pickRecent(d, s, c).id, pattern: pattern() };
+    },
     deviceWrite: () => deviceStep('deviceWrite'),
     deviceRead: () => deviceStep('deviceRead'),
     userRead: () => {
@@ -458,14 +483,19 @@ export function fullSwarm(devices: readonly string[], o: GeneratorOptions): Swar
 const SWARM_CORE: readonly StepOp[] = ['kmalloc', 'allocPages', 'alloc', 'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg'];
 
 /**
- * A random swarm: one sequence in four keeps everything; the others keep
- * each optional op, device and attribute with probability 1/2 (at least one
- * device, and the core ops that create buffers and transfer them).
+ * A random swarm. One sequence in four keeps everything. The others keep
+ * each device and each attribute with probability 1/2 (at least one
+ * device), so a rare device or attribute gets whole sequences to itself;
+ * one in three of those also drops each optional step kind with
+ * probability 1/2 (never the core that creates and transfers buffers). Step
+ * kinds are thinned less often than devices: a property's weights already
+ * say which kinds its bugs need, and measurements (`npm run bench`) showed
+ * thinning them every time halves how often those kinds meet.
  */
 export function drawSwarm(d: Draw, o: GeneratorOptions): Swarm {
   const full = fullSwarm(o.devices, o);
   if (o.swarm === false || process.env.NOSWARM === '1' || d.int(0, 3) === 0) return full;
-  const ops = new Set([...full.ops].filter((op) => SWARM_CORE.includes(op) || d.int(0, 1) === 0));
+  const ops = d.int(0, 2) === 0 ? new Set([...full.ops].filter((op) => SWARM_CORE.includes(op) || d.int(0, 1) === 0)) : full.ops;
   let devices = o.devices.filter(() => d.int(0, 1) === 0);
   if (devices.length === 0) devices = [pick(d, o.devices)];
   const allocAttrs = full.allocAttrs.filter(() => d.int(0, 1) === 0);
@@ -569,6 +599,15 @@ export class StepsArbitrary extends fc.Arbitrary<Step[]> {
     const d = draw(mrng);
     const small = biasFactor !== undefined && d.int(1, biasFactor) === 1;
     const length = small ? d.int(1, Math.min(10, this.maxSteps)) : d.int(Math.min(10, this.maxSteps), this.maxSteps);
+    const base = this.options.profile;
+    if (base !== undefined && length > 1 && d.int(0, 1) === 0) {
+      const overrides = profileVariant(base, d.int(1, VARIANTS));
+      if (Object.keys(overrides).length > 0) {
+        const variant = variantProfile(base, overrides);
+        const steps = generateSteps({ ...this.options, ...profileGeneratorOptions(variant) }, d, length - 1);
+        return new fc.Value([{ op: 'platform', overrides }, ...steps], undefined);
+      }
+    }
     return new fc.Value(generateSteps(this.options, d, length), undefined);
   }
 

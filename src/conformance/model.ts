@@ -24,7 +24,7 @@ import { type SgSeg, type Step, definedId, usedIds } from './steps.ts';
 export const GRANULE_BYTES = 128;
 
 /** Why a step is not legal now: a rule it breaks, or a harness reason. */
-export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'mask-while-mapped';
+export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'mask-while-mapped' | 'platform-not-first';
 
 /** Kinds of memory object a driver holds. */
 export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
@@ -39,6 +39,8 @@ export interface ModelObject {
   readonly dev: string | null;
   /** The object has a kernel virtual address the CPU may use (false for NO_KERNEL_MAPPING). */
   readonly kernelMapping: boolean;
+  /** How a coherent buffer was allocated (gfp and attribute names); empty for the others. */
+  readonly alloc?: { readonly gfp: string; readonly attrs: readonly string[] };
   /** Mapping that holds the object now, if any. */
   mappedBy: string | null;
   /** Live user mappings of it. */
@@ -105,6 +107,8 @@ export class ModelState {
    */
   wcPending = false;
   private readonly counters = new Map<string, number>();
+  /** The parameters of the coherent buffer freed last: the generator may allocate the same again (drivers free and refill rings; pools hand the same memory back). */
+  lastFreed: { readonly dev: string; readonly sizeBytes: number; readonly gfp: string; readonly attrs: readonly string[] } | null = null;
   /** When each id was last defined or used (a step count): the generator's locality bias reads it. */
   readonly lastUse = new Map<string, number>();
   private clock = 0;
@@ -298,6 +302,8 @@ export class ModelState {
         // Unmapping with DMA_ATTR_SKIP_CPU_SYNC transfers nothing: what the device wrote must already be the CPU's (R43).
         return step.attrs?.includes('DMA_ATTR_SKIP_CPU_SYNC') === true && !this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device) ? 'R43' : null;
       }
+      case 'platform':
+        return this.clock === 0 ? null : 'platform-not-first';
       case 'setMask': {
         if (!this.devices.includes(step.dev)) return 'no-such-object';
         const busy = [...this.mappings.values()].some((m) => m.dev === step.dev) || [...this.objects.values()].some((o) => o.dev === step.dev);
@@ -406,9 +412,9 @@ export class ModelState {
     }
   }
 
-  private addObject(id: string, kind: ObjKind, sizeBytes: number, dev: string | null, kernelMapping: boolean): void {
+  private addObject(id: string, kind: ObjKind, sizeBytes: number, dev: string | null, kernelMapping: boolean, alloc?: ModelObject['alloc']): void {
     this.noteId(id);
-    this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)) });
+    this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)), ...(alloc === undefined ? {} : { alloc }) });
   }
 
   /**
@@ -428,10 +434,14 @@ export class ModelState {
   /** Apply a legal step (check it first). Steps whose result failed are not applied by the session. */
   apply(step: Step): void {
     this.clock++;
-    for (const id of [...usedIds(step), ...(definedId(step) === null ? [] : [definedId(step) as string])]) this.lastUse.set(id, this.clock);
+    for (const id of [...usedIds(step), ...(definedId(step) === null ? [] : [definedId(step) as string])]) {
+      this.lastUse.set(id, this.clock);
+      // A step on a mapping is a step on the objects under it too.
+      for (const seg of this.mappings.get(id)?.segs ?? []) this.lastUse.set(seg.obj, this.clock);
+    }
     switch (step.op) {
       case 'alloc':
-        this.addObject(step.id, 'coherent', step.size, step.dev, !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING'));
+        this.addObject(step.id, 'coherent', step.size, step.dev, !step.attrs.includes('DMA_ATTR_NO_KERNEL_MAPPING'), { gfp: step.gfp, attrs: step.attrs });
         this.wcPending = true;
         return;
       case 'kmalloc':
@@ -442,9 +452,12 @@ export class ModelState {
         return;
       case 'free':
       case 'kfree':
-      case 'freePages':
+      case 'freePages': {
+        const o = this.objects.get(step.ref);
+        if (step.op === 'free' && o?.alloc !== undefined && o.dev !== null) this.lastFreed = { dev: o.dev, sizeBytes: o.sizeBytes, ...o.alloc };
         this.objects.delete(step.ref);
         return;
+      }
       case 'mmap':
         this.noteId(step.id);
         this.vmas.set(step.id, { id: step.id, obj: step.ref });

@@ -142,7 +142,7 @@ export interface ReadObservation {
 }
 
 /** An ownership transfer after which the oracle peeks at the range that changed hands. */
-export type Transfer = 'dma_map' | 'dma_sync_for_device' | 'dma_sync_for_cpu' | 'dma_unmap';
+export type Transfer = 'dma_alloc' | 'dma_map' | 'dma_sync_for_device' | 'dma_sync_for_cpu' | 'dma_unmap';
 
 /** Where a zone lies and the largest free buddy block it holds now (a fact the `linux`-level fallback checks read). */
 export interface ZoneFacts {

@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts';
 import { noteSequence } from '../backend/guard.ts';
-import { getProfile } from '../platform/profiles.ts';
+import { type PlatformProfile, getProfile } from '../platform/profiles.ts';
+import { variantProfile } from './variation.ts';
 import { StepsArbitrary, profileGeneratorOptions } from './generator.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
@@ -45,11 +46,12 @@ export interface SequenceOptions {
 export function runSequence(steps: readonly Step[], o: SequenceOptions): SequenceOutcome {
   const violations: Violation[] = [];
   const seen = new Set<string>();
-  const ctx = { profile: getProfile(o.profile), capabilities: o.capabilities ?? o.backend.capabilities };
+  const profile = profileOf(o.profile, steps);
+  const ctx = { profile, capabilities: o.capabilities ?? o.backend.capabilities };
   const judges = o.properties.map((p) => judgeOf(p, ctx));
   noteSequence(steps);
   const session = new Session({
-    profile: o.profile,
+    profile,
     backend: o.backend,
     platformSeed: o.platformSeed,
     ...(o.devices === undefined ? {} : { devices: o.devices }),
@@ -69,6 +71,13 @@ export function runSequence(steps: readonly Step[], o: SequenceOptions): Sequenc
   const result = session.run(steps);
   session.dispose();
   return { result, violations };
+}
+
+/** The machine a sequence runs on: the profile, or the variant its opening `platform` step names. */
+export function profileOf(name: string, steps: readonly Step[]): PlatformProfile {
+  const base = getProfile(name);
+  const first = steps[0];
+  return first?.op === 'platform' ? variantProfile(base, first.overrides) : base;
 }
 
 /** Options of {@link checkProperty}. */
@@ -137,6 +146,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
     weights: o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     ...profileGeneratorOptions(profile),
+    profile,
     capabilities: o.capabilities ?? o.backend.capabilities,
     ...(o.property.generator?.allocAttrs === undefined ? {} : { allocAttrs: o.property.generator.allocAttrs }),
     ...(o.property.generator?.bigBuffers === undefined ? {} : { bigBuffers: o.property.generator.bigBuffers }),

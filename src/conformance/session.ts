@@ -31,6 +31,7 @@ import { DeviceFault } from '../platform/device.ts';
 import { BusError } from '../platform/memory.ts';
 import { type PageAttr, PageFault } from '../platform/pgtable.ts';
 import type { Platform } from '../platform/platform.ts';
+import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, teardownSteps } from './model.ts';
@@ -39,8 +40,8 @@ import { type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue,
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
-  /** Platform profile name. */
-  readonly profile: string;
+  /** Platform profile, or its name. */
+  readonly profile: string | PlatformProfile;
   /** Backend under test. */
   readonly backend: BackendFactory;
   /** Platform PRNG seed (garbage bytes, fault injection). */
@@ -641,6 +642,12 @@ export class Session {
         this.objs.set(step.id, rec);
         this.emit({ ...base, ok: true, cpuAddr: r.cpuAddr, dma: r.dmaHandle, kernelMapping, pages, region, cpuAttr, overlaps, changed: [], zones: null, pools: null });
         this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size, 'coherent');
+        // A fresh buffer is zeroed: peek at what the CPU would load from every byte of it now.
+        if (kernelMapping && pages !== null) {
+          const seen = new Uint8Array(step.size);
+          this.cpuChunks(rec, 0, step.size, (va, at, len) => seen.set(p.cpu.peek(va, len), at));
+          this.readObs('cpu-read', step.id, rec, null, r.cpuAddr, [{ o: rec, objOffset: 0, at: 0, len: step.size }], seen, 'dma_alloc');
+        }
         return;
       }
       case 'free': {
@@ -770,6 +777,9 @@ export class Session {
         this.maps.delete(step.ref);
         return;
       }
+      case 'platform':
+        // The machine was built on this variant before the first step (runner.ts `runSequence`).
+        return;
       case 'setMask': {
         const r = step.which === 'mask' ? b.setMask(step.dev, step.bits) : step.which === 'coherent' ? b.setCoherentMask(step.dev, step.bits) : b.setMaskAndCoherent(step.dev, step.bits);
         if (r === 0) {

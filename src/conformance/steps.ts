@@ -12,6 +12,7 @@
  * relative to the object or mapping the step names.
  */
 import * as dmaMapping from '../linux/include/linux/dma-mapping.ts';
+import { type ProfileOverrides, describeOverrides } from './variation.ts';
 import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, type Gfp } from '../linux/include/linux/gfp.ts';
 
 /** Directions a legal driver uses (`DMA_NONE` is only a placeholder, R28). */
@@ -119,6 +120,7 @@ export type Step =
   | { readonly op: 'unmapSingle'; readonly ref: string; readonly attrs?: readonly MapAttrName[] }
   | { readonly op: 'unmapSg'; readonly ref: string; readonly attrs?: readonly MapAttrName[] }
   | { readonly op: 'setMask'; readonly dev: string; readonly which: (typeof MASK_CALLS)[number]; readonly bits: number }
+  | { readonly op: 'platform'; readonly overrides: ProfileOverrides }
   | { readonly op: 'syncForCpu'; readonly ref: string; readonly offset: number; readonly size: number }
   | { readonly op: 'syncForDevice'; readonly ref: string; readonly offset: number; readonly size: number }
   | { readonly op: 'cpuWrite'; readonly ref: string; readonly offset: number; readonly size: number; readonly pattern: number }
@@ -144,7 +146,7 @@ export const STEP_OPS = [
   'alloc', 'free', 'mmap', 'munmap', 'getSgtable', 'kmalloc', 'kfree', 'allocPages', 'freePages',
   'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
   'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
-  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall', 'setMask',
+  'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall', 'setMask', 'platform',
 ] as const satisfies readonly StepOp[];
 
 /** The symbolic id a step creates, if any. */
@@ -254,6 +256,8 @@ export function formatStep(step: Step): string {
       return `dma_unmap_single${withAttrs(step.attrs)}(${step.ref}${attrArg(step.attrs)})`;
     case 'unmapSg':
       return `dma_unmap_sg${withAttrs(step.attrs)}(${step.ref}${attrArg(step.attrs)})`;
+    case 'platform':
+      return `platform: the profile with ${describeOverrides(step.overrides)}`;
     case 'setMask':
       return `${step.which === 'mask' ? 'dma_set_mask' : step.which === 'coherent' ? 'dma_set_coherent_mask' : 'dma_set_mask_and_coherent'}(${step.dev}, DMA_BIT_MASK(${step.bits}))`;
     case 'syncForCpu':

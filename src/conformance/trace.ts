@@ -36,6 +36,23 @@ const dir = v.picklist(DIRECTIONS);
 const gfp = v.picklist(GFP_NAMES);
 const range = { ref: id, offset: nat, size: pos };
 const flags = v.optional(v.array(v.picklist(GFP_FLAGS)));
+const bytes = v.pipe(v.number(), v.integer(), v.minValue(0));
+const DeviceOverridesSchema = v.strictObject({
+  addressBits: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64))),
+  busDmaLimit: v.optional(bytes),
+  minAlignMask: v.optional(bytes),
+  maxSegmentSize: v.optional(bytes),
+  segmentBoundaryMask: v.optional(bytes),
+  coherentPoolBytes: v.optional(bytes),
+  restrictedPoolBytes: v.optional(bytes),
+});
+const OverridesSchema = v.strictObject({
+  ramBytes: v.optional(v.record(v.string(), bytes)),
+  cmaBytes: v.optional(v.record(v.string(), bytes)),
+  coherentPoolBytes: v.optional(bytes),
+  swiotlbSlots: v.optional(bytes),
+  devices: v.optional(v.record(v.string(), DeviceOverridesSchema)),
+});
 const mapAttrs = v.optional(v.array(v.picklist(MAP_ATTRS)));
 
 const StepSchema = v.variant('op', [
@@ -53,6 +70,7 @@ const StepSchema = v.variant('op', [
   v.strictObject({ op: v.literal('mapSg'), id, dev: v.string(), segs: v.pipe(v.array(v.strictObject(range)), v.minLength(1)), dir, attrs: mapAttrs }),
   v.strictObject({ op: v.literal('unmapSingle'), ref: id, attrs: mapAttrs }),
   v.strictObject({ op: v.literal('unmapSg'), ref: id, attrs: mapAttrs }),
+  v.strictObject({ op: v.literal('platform'), overrides: OverridesSchema }),
   v.strictObject({ op: v.literal('setMask'), dev: v.string(), which: v.picklist(MASK_CALLS), bits: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)) }),
   v.strictObject({ op: v.literal('syncForCpu'), ...range }),
   v.strictObject({ op: v.literal('syncForDevice'), ...range }),
