@@ -118,6 +118,7 @@ const property: Property = {
     kmalloc: 2, allocPages: 2, mapSingle: 2, mapPage: 2, mapSg: 1, cpuWriteNeighbour: 0,
     alloc: 10, free: 4, setContext: 4, cpuRead: 8, deviceRead: 4, userRead: 2, mmap: 2, cpuWrite: 2, deviceWrite: 2, speculativeFill: 2,
   },
+  paths: ['buddy'],
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
 };
 

@@ -65,6 +65,7 @@ const property: Property = {
     cpuWrite: 1, cpuRead: 1, cpuWriteNeighbour: 0, deviceWrite: 1, deviceRead: 1, userRead: 0, mmap: 0, munmap: 0, getSgtable: 0,
     speculativeFill: 0, evict: 0, alloc: 12, free: 5, setContext: 6, runWork: 2,
   },
+  paths: ['atomic-pool'],
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
 };
 

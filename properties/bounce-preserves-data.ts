@@ -52,6 +52,7 @@ const property: Property = {
     deviceWrite: 8, deviceRead: 6, syncForCpu: 11, syncForDevice: 5, cpuWrite: 10, cpuRead: 12, cpuWriteNeighbour: 3, speculativeFill: 2, evict: 1,
   },
   generator: { bigBuffers: true },
+  paths: ['bounced'],
   needs: (ctx) => requireSwiotlb(ctx) ?? requireCalls(ctx, ['mapSingle', 'unmapSingle']),
 };
 

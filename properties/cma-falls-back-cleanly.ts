@@ -106,6 +106,7 @@ const property: Property = {
     speculativeFill: 0, evict: 0, alloc: 12, free: 6, setContext: 2, cmaPin: 6, runWork: 1,
   },
   generator: { largeAllocs: true, swarm: false },
+  paths: ['cma', 'buddy'],
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ?? (ctx.profile.cma.length === 0 ? 'the profile has no CMA area' : null),
 };
 

@@ -30,6 +30,7 @@ const property: Property = {
     kmalloc: 0, allocPages: 0, mapSingle: 0, mapPage: 0, mapSg: 0, mmap: 0, getSgtable: 0, cpuWriteNeighbour: 0,
     alloc: 6, free: 2, cpuWrite: 10, deviceWrite: 10, cpuRead: 10, deviceRead: 10, dmaWmb: 3, speculativeFill: 6, evict: 4, wcDrain: 2, setContext: 1,
   },
+  paths: ['remap'],
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
 };
 

@@ -89,6 +89,7 @@ const property: Property = {
   },
   // Large allocations fill the small device pools.
   generator: { largeAllocs: true },
+  paths: ['coherent-pool'],
   needs: (ctx) =>
     requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ??
     (ctx.profile.globalCoherentPool === null && ctx.profile.devices.every((d) => d.coherentPool === null) ? 'the profile has no coherent pool' : null),

@@ -32,6 +32,7 @@ const property: Property = {
     alloc: 8, free: 6, mmap: 6, getSgtable: 6, userRead: 4, munmap: 3, deviceWrite: 4, deviceRead: 1, speculativeFill: 1, evict: 1,
   },
   generator: { allocAttrs: [['DMA_ATTR_NO_KERNEL_MAPPING'], ['DMA_ATTR_NO_KERNEL_MAPPING'], []] },
+  paths: ['no-kernel-mapping'],
   needs: (ctx) =>
     requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ??
     ((ctx.capabilities.attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0 ? 'backend does not declare DMA_ATTR_NO_KERNEL_MAPPING' : null),

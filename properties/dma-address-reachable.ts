@@ -51,6 +51,7 @@ const property: Property = {
     alloc: 6, kmalloc: 6, allocPages: 6, mapSingle: 8, mapPage: 8, mapSg: 6, unmapSingle: 4, unmapSg: 3, deviceWrite: 6, deviceRead: 6,
     syncForCpu: 2, syncForDevice: 2, cpuWrite: 2, cpuRead: 2,
   },
+  paths: ['direct', 'bounced'],
   needs: (ctx) => (['allocAttrs', 'mapSingle', 'mapPage', 'mapSg'] as const).some((c) => ctx.capabilities.calls.includes(c)) ? null : 'backend declares no call that hands out a DMA address',
 };
 

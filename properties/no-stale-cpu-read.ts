@@ -41,6 +41,7 @@ const property: Property = {
     kmalloc: 6, allocPages: 4, mapSingle: 6, mapPage: 5, mapSg: 2, unmapSingle: 4, unmapSg: 2,
     deviceWrite: 12, syncForCpu: 8, syncForDevice: 3, speculativeFill: 10, cpuRead: 12, cpuWrite: 4, cpuWriteNeighbour: 3, deviceRead: 1,
   },
+  paths: ['direct', 'bounced', 'highmem'],
   needs: (ctx) => requireCalls(ctx, ['mapSingle', 'unmapSingle']),
 };
 

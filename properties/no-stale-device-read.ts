@@ -28,6 +28,7 @@ const property: Property = {
     kmalloc: 6, allocPages: 4, mapSingle: 6, mapPage: 5, mapSg: 2, unmapSingle: 3, unmapSg: 2,
     cpuWrite: 12, syncForDevice: 8, syncForCpu: 5, evict: 6, speculativeFill: 3, deviceRead: 12, deviceWrite: 3, cpuRead: 2,
   },
+  paths: ['direct', 'bounced', 'highmem'],
   needs: (ctx) => requireCalls(ctx, ['mapSingle', 'unmapSingle']),
 };
 

@@ -45,6 +45,7 @@ const property: Property = {
     alloc: 8, free: 5, kmalloc: 5, allocPages: 4, mapSingle: 7, mapPage: 6, mapSg: 4, unmapSingle: 4, unmapSg: 3,
     deviceWrite: 6, deviceRead: 6, syncForCpu: 3, syncForDevice: 3, setContext: 3, runWork: 1,
   },
+  paths: ['bounced'],
   needs: (ctx) => (ctx.profile.memEncrypt ? null : 'the profile does not encrypt memory'),
 };
 

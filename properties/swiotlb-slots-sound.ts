@@ -87,6 +87,7 @@ const property: Property = {
     deviceWrite: 2, deviceRead: 2, syncForCpu: 2, syncForDevice: 2, cpuWrite: 1, cpuRead: 1,
   },
   generator: { bigBuffers: true },
+  paths: ['bounced'],
   needs: (ctx) => requireSwiotlb(ctx) ?? requireCalls(ctx, ['mapSingle', 'unmapSingle']),
 };
 

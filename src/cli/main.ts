@@ -34,7 +34,7 @@ import { PROPERTIES, findProperty } from '../../properties/index.ts';
 import { RULES, isRuleId } from '../../spec/rules.ts';
 import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conformance/jobs.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
-import { type Cell, describeRules, failed, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
+import { type Cell, describeRules, failed, renderCoverage, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
 import { whyNot } from '../conformance/property.ts';
 import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
@@ -43,7 +43,7 @@ import { KernelCheckError, kernelCheck } from './kernel-check.ts';
 import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
 const USAGE = [
-  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--device <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--out <dir>]',
+  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--device <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--coverage] [--out <dir>]',
   '       dmacheck replay <trace.json> [--backend <module>] [--profile-file <json>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
   '       dmacheck check-types <module>',
@@ -221,7 +221,7 @@ async function probeBackend(pool: JobPool, spec: string | null, profiles: readon
 
 /** Turn a job's outcome into its cell (shrinking a hang first). */
 async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<Cell | { unusable: string }> {
-  const base = { property: job.property, profile: job.profile, steps: 0, skipped: 0, calls: noCalls() };
+  const base = { property: job.property, profile: job.profile, steps: 0, skipped: 0, calls: noCalls(), coverage: {}, unreached: [] };
   if (out.kind === 'interrupted') return { property: job.property, profile: job.profile, verdict: 'interrupted' };
   if (out.kind === 'crash') return { ...base, runs: 0, verdict: 'oops', message: out.message, counterexample: null };
   if (out.kind === 'done') {
@@ -259,6 +259,7 @@ async function run(argv: string[]): Promise<number> {
       'call-timeout': { type: 'string', default: '10s' },
       json: { type: 'string' },
       junit: { type: 'string' },
+      coverage: { type: 'boolean' },
       out: { type: 'string', default: '.dmacheck' },
       device: { type: 'string' },
       'profile-file': { type: 'string', multiple: true },
@@ -379,6 +380,7 @@ async function run(argv: string[]): Promise<number> {
     const final = cells.filter((c): c is Cell => c !== null);
     for (const f of reports) process.stdout.write(`\n${f}`);
     process.stdout.write(`\n${renderTable(final, propNames, profiles)}`);
+    if (values.coverage === true) process.stdout.write(`\n${renderCoverage(final, profiles)}`);
     const wall = (performance.now() - t0) / 1000;
     const cpuTime = process.cpuUsage(cpu0);
     const cpuSeconds = (cpuTime.user + cpuTime.system) / 1e6;
@@ -411,6 +413,8 @@ function jsonCell(c: Cell): unknown {
     steps: c.steps,
     skipped: c.skipped,
     calls: c.calls,
+    coverage: c.coverage,
+    unreached: c.unreached,
     verdict: c.verdict,
     ...(c.message === undefined ? {} : { message: c.message }),
     ...(ce === null

@@ -182,6 +182,8 @@ async function check(job: CheckJob): Promise<JobResult> {
         steps: out.result.executed,
         skipped: out.result.skipped,
         calls: out.result.calls,
+        coverage: out.result.coverage,
+        unreached: [],
         verdict: out.violations.length > 0 ? 'violated' : 'oops',
         counterexample: { steps: s.steps, violations: out.violations, oops: out.result.oops, seed: s.seed, path: s.path, shrinks: 0 },
       };

@@ -172,19 +172,21 @@ export class ModelState {
   }
 
   /**
-   * The cuts of `[offset, offset+size)` of mapping `m`: its ends and every
-   * ownership-granule boundary of the objects under it, in mapping
-   * offsets, ascending. A mapping may start and end inside a granule; a
-   * partial sync keeps to these cuts.
+   * The cuts of `[offset, offset+size)` of mapping `m`: its ends, and the
+   * ownership-granule boundaries of the objects under it that are also
+   * granule-aligned in mapping offsets, ascending. A partial sync keeps to
+   * these cuts (R9): aligned in the buffer's own addresses and in the
+   * mapping's, because a bounce buffer keeps the mapping's alignment (from
+   * its slot), not the buffer's, unless the device has a `min_align_mask`.
+   * A mapping that starts inside a granule therefore syncs whole.
    */
   granuleCuts(m: ModelMapping, offset: number, size: number): number[] {
     const cuts = new Set<number>([offset, offset + size]);
     for (const sg of m.segs) {
-      for (const edge of [sg.mapOffset, sg.mapOffset + sg.sizeBytes]) if (edge > offset && edge < offset + size) cuts.add(edge);
       const first = Math.ceil(sg.objOffset / GRANULE_BYTES) * GRANULE_BYTES;
       for (let g = first; g < sg.objOffset + sg.sizeBytes; g += GRANULE_BYTES) {
         const at = sg.mapOffset + (g - sg.objOffset);
-        if (at > offset && at < offset + size) cuts.add(at);
+        if (at > offset && at < offset + size && at % GRANULE_BYTES === 0) cuts.add(at);
       }
     }
     return [...cuts].sort((a, b) => a - b);
@@ -526,9 +528,9 @@ export class ModelState {
 
 /**
  * The steps a legal driver takes to tear down what is live in `s`: hand
- * back to the device what the CPU wrote in a mapping it owned (R36, and only
- * that, R35), unmap every mapping, unmap every user mapping, free every
- * object. The session runs them at the end of every sequence; the
+ * back to the device each run (between partial-sync cuts) of a mapping the
+ * CPU owns and wrote (R36; a run the device owns is left alone, R35),
+ * unmap every mapping, unmap every user mapping, free every object. The session runs them at the end of every sequence; the
  * differential run sends them to the kernel too, so both sides make the
  * same calls. Leaves `s` unchanged.
  */
@@ -540,7 +542,7 @@ export function teardownSteps(s: ModelState): Step[] {
         ? s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpuDirty, OWNER.cpu) && !s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu)
           ? [{ offset: 0, size: m.sizeBytes }]
           : []
-        : s.runsOwned(m, OWNER.cpuDirty);
+        : s.runsOwnedBy(m, [OWNER.cpu, OWNER.cpuDirty]).filter((r) => !s.mappingOwned(m, r.offset, r.size, OWNER.cpu));
     for (const r of dirty) out.push({ op: 'syncForDevice', ref: id, ...r });
     out.push(m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id });
   }

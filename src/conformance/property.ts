@@ -56,6 +56,8 @@ export interface Property {
   readonly weights: StepWeights;
   /** Other generator knobs the property's test sets (attribute sets to draw). */
   readonly generator?: Pick<GeneratorOptions, 'allocAttrs' | 'maxSteps' | 'bigBuffers' | 'largeAllocs' | 'swarm'>;
+  /** The paths (`coverage.ts` names) its checks need: a cell where one was possible but never reached is flagged. */
+  readonly paths?: readonly string[];
   /** Why the property cannot run here, or null when it can. */
   needs(ctx: PropertyContext): string | null;
 }

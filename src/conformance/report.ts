@@ -9,6 +9,7 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import { RULES } from '../../spec/rules.ts';
 import { hex } from '../platform/types.ts';
+import { PATHS } from './coverage.ts';
 import { type Observation, type Violation, firstMismatch } from './oracle.ts';
 import type { CheckResult } from './runner.ts';
 import type { SessionResult } from './session.ts';
@@ -42,7 +43,8 @@ function cellText(c: Cell | undefined, note: (reason: string) => number): string
   if (c.verdict === 'interrupted') return pc.yellow('interrupted');
   const numbers = `${c.runs}/${c.steps.toLocaleString('en-US')}`;
   const rates = failureRates(c);
-  const flag = rates.length === 0 ? '' : ` ${pc.yellow(`[${note(`${c.property} on ${c.profile}: ${rates.join('; ')} (see the JSON report)`)}]`)}`;
+  let flag = rates.length === 0 ? '' : ` ${pc.yellow(`[${note(`${c.property} on ${c.profile}: ${rates.join('; ')} (see the JSON report)`)}]`)}`;
+  if (c.unreached.length > 0) flag += ` ${pc.yellow(`[${note(`${c.property} on ${c.profile} never reached ${c.unreached.join(', ')} (a path its checks need): it holds there untested`)}]`)}`;
   if (c.verdict === 'holds') return `${pc.green('holds')} ${numbers}${flag}`;
   return `${pc.red(pc.bold(c.verdict === 'violated' ? 'VIOLATED' : c.verdict.toUpperCase()))} ${numbers}${flag}`;
 }
@@ -75,6 +77,28 @@ export function renderTable(cells: readonly Cell[], properties: readonly string[
     ` · ${runs.toLocaleString('en-US')} runs · ${steps.toLocaleString('en-US')} steps`;
   const legend = notes.map((n, i) => `[${i + 1}] ${n}`).join('\n');
   return `${t.toString()}\ncell: verdict runs/steps; [n] a note below\n${legend === '' ? '' : `${legend}\n`}${bad.length > 0 ? pc.red(total) : pc.green(total)}\n`;
+}
+
+/**
+ * The coverage table (`--coverage`): one row per path any cell reached, one
+ * column per profile, each cell the count summed over the properties run
+ * there. Paths no cell reached on a profile where they are possible show `0`.
+ */
+export function renderCoverage(cells: readonly Cell[], profiles: readonly string[]): string {
+  const ran = cells.filter((c): c is CheckResult => c.verdict !== 'n/a' && c.verdict !== 'interrupted');
+  const paths = new Set<string>(Object.keys(PATHS));
+  for (const c of ran) for (const k of Object.keys(c.coverage)) paths.add(k);
+  const t = new Table({ head: ['path', ...profiles], style: { head: [], border: [], compact: true } });
+  for (const path of paths) {
+    const row = profiles.map((pr) => {
+      const n = ran.filter((c) => c.profile === pr).reduce((m, c) => m + (c.coverage[path] ?? 0), 0);
+      return n === 0 ? pc.dim('0') : n.toLocaleString('en-US');
+    });
+    t.push([path, ...row]);
+  }
+  return `${t.toString()}
+coverage: times each path was reached, over every property run on the profile
+`;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { BackendCapabilities, BackendFactory } from '../backend/backend.ts'
 import { noteSequence } from '../backend/guard.ts';
 import { type PlatformProfile, getProfile } from '../platform/profiles.ts';
 import { variantProfile } from './variation.ts';
+import { type Coverage, addCoverage, unreached } from './coverage.ts';
 import { StepsArbitrary, profileGeneratorOptions } from './generator.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
@@ -113,6 +114,10 @@ export interface CheckResult {
   readonly skipped: number;
   /** Calls made and failed over every sequence (generation and shrinking alike), by kind. */
   readonly calls: CallStats;
+  /** The paths the sequences reached (`coverage.ts`), summed. */
+  readonly coverage: Coverage;
+  /** Paths the property needs, possible on the profile, that no sequence reached. */
+  readonly unreached: readonly string[];
   /**
    * `violated`: a property check failed; `oops`: the backend threw (or
    * faulted) on a legal sequence; `hang`: a backend call never returned
@@ -157,6 +162,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   let steps = 0;
   let skipped = 0;
   const calls = noCalls();
+  const coverage: Coverage = {};
   const judge: SequenceOptions = {
     profile: o.profile,
     backend: o.backend,
@@ -184,13 +190,14 @@ export function checkProperty(o: CheckOptions): CheckResult {
       calls.alloc.failed += out.result.calls.alloc.failed;
       calls.map.made += out.result.calls.map.made;
       calls.map.failed += out.result.calls.map.failed;
+      addCoverage(coverage, out.result.coverage);
       o.onSequence?.(out.result.executed);
       return out.violations.length === 0 && !out.result.halted;
     }),
     { seed: o.seed, numRuns: o.runs, ...(o.path === undefined ? {} : { path: o.path }) },
   );
   if (fatal !== null) throw fatal;
-  const base = { property: o.property.name, profile: o.profile, steps, skipped, calls };
+  const base = { property: o.property.name, profile: o.profile, steps, skipped, calls, coverage, unreached: unreached(o.property.paths ?? [], profile, coverage) };
   if (!details.failed || details.counterexample === null) return { ...base, runs: details.numRuns, verdict: 'holds', counterexample: null };
   const seq = renumber(details.counterexample[0]);
   const out = runSequence(seq, judge);

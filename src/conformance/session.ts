@@ -35,6 +35,7 @@ import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, teardownSteps } from './model.ts';
+import { type Coverage, hit } from './coverage.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
@@ -68,6 +69,8 @@ export interface SessionResult {
   readonly oops: string | null;
   /** Calls made and calls that failed, by kind (allocations; streaming maps). */
   readonly calls: CallStats;
+  /** The paths the calls went down (`coverage.ts`). */
+  readonly coverage: Coverage;
 }
 
 /** How many calls of each kind were made, and how many failed. */
@@ -140,6 +143,7 @@ export class Session {
   /** The calls the backend declares: the only ones made. */
   private readonly declared: ReadonlySet<BackendCall>;
   private readonly calls: CallStats = { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
+  private readonly coverage: Coverage = {};
   /** Masks the driver set with `setMask` steps since probe (probe set the device's natural width). */
   private readonly masks = new Map<string, { streaming?: number; coherent?: number }>();
 
@@ -201,7 +205,7 @@ export class Session {
     const illegal: { index: number; rule: string }[] = [];
     if (this.setupOops !== null) {
       this.emitOops(this.setupOops);
-      return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops, calls: this.calls };
+      return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops, calls: this.calls, coverage: this.coverage };
     }
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i] as Step;
@@ -218,7 +222,7 @@ export class Session {
         illegal.push({ index: i + 1, rule });
         continue;
       }
-      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, calls: this.calls };
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, calls: this.calls, coverage: this.coverage };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
       else {
@@ -230,8 +234,8 @@ export class Session {
     }
     this.at = { index: 0, step: null };
     noteStep(0);
-    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true, oops: this.oops, calls: this.calls };
-    return { executed, skipped, illegal, halted: false, oops: null, calls: this.calls };
+    if (!this.guard(() => this.teardown())) return { executed, skipped, illegal, halted: true, oops: this.oops, calls: this.calls, coverage: this.coverage };
+    return { executed, skipped, illegal, halted: false, oops: null, calls: this.calls, coverage: this.coverage };
   }
 
   private fail(step: Step): void {
@@ -597,6 +601,31 @@ export class Session {
     }
   }
 
+  /** Count the paths of a successful allocation. */
+  private coverAlloc(region: string | null, cpuAttr: PageAttr | null, kernelMapping: boolean, attrs: readonly string[], flags: readonly string[] | undefined): void {
+    const c = this.coverage;
+    if (region !== null) {
+      if (region.startsWith('cma:')) hit(c, 'cma');
+      else if (region.startsWith('pool:')) hit(c, /atomic_pool/.test(region) ? 'atomic-pool' : 'pool');
+      else if (region.startsWith('coherent-pool:') || region === 'global-pool') hit(c, 'coherent-pool');
+      else if (region.startsWith('restricted-pool:')) hit(c, 'restricted-pool');
+      else hit(c, region);
+    }
+    if (cpuAttr !== null && cpuAttr !== 'cacheable') hit(c, 'remap');
+    if (!kernelMapping) hit(c, 'no-kernel-mapping');
+    for (const a of attrs) hit(c, `attr:${a}`);
+    for (const f of flags ?? []) hit(c, `gfp:${f}`);
+  }
+
+  /** Count the paths of a successful mapping. */
+  private coverMap(dev: string, attrs: readonly string[] | undefined, highmem: boolean, bounced: boolean): void {
+    const c = this.coverage;
+    hit(c, bounced ? 'bounced' : 'direct');
+    if (bounced && this.platform.device(dev).config.restrictedDmaPool !== null) hit(c, 'restricted-pool');
+    if (highmem) hit(c, 'highmem');
+    for (const a of attrs ?? []) hit(c, `attr:${a}`);
+  }
+
   // ---- the interpreter ----
 
   private exec(step: Step): void {
@@ -623,6 +652,7 @@ export class Session {
         const base = { kind: 'alloc' as const, at: this.at, ref: step.id, dev: step.dev, sizeBytes: step.size, gfp, attrs, live, faultInjection };
         if (r.cpuAddr === null) {
           this.calls.alloc.failed++;
+          hit(this.coverage, 'alloc-failed');
           const after = JSON.stringify(this.mm.snapshot());
           const zones = this.mm.pages.zones.map((z) => ({ type: z.type, startPhys: z.startPfn * PAGE_SIZE, endPhys: z.endPfn * PAGE_SIZE, maxFreeOrder: z.free.reduce((m, set, o) => (set.size > 0 ? o : m), -1) }));
           const pools = this.mm.genPools.map((g) => ({ name: g.name, availBytes: g.availBytes, placementPhys: g.placementPhys(step.size) }));
@@ -639,6 +669,7 @@ export class Session {
         if (kernelMapping) shadow.fill(0, step.size, 0, ORIGIN.allocZero);
         const rec: ObjRec = { id: step.id, kind: 'coherent', sizeBytes: step.size, dev: step.dev, attrs, cpu: r.cpuAddr, dma: r.dmaHandle, pfn: null, order: getOrder(step.size), physPages: pages ?? [], shadow, region };
         const overlaps = pages === null ? null : this.overlaps(pages, step.id);
+        this.coverAlloc(region, cpuAttr, kernelMapping, step.attrs, step.flags);
         this.objs.set(step.id, rec);
         this.emit({ ...base, ok: true, cpuAddr: r.cpuAddr, dma: r.dmaHandle, kernelMapping, pages, region, cpuAttr, overlaps, changed: [], zones: null, pools: null });
         this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size, 'coherent');
@@ -688,6 +719,7 @@ export class Session {
         return;
       }
       case 'kmalloc': {
+        for (const f of step.flags ?? []) hit(this.coverage, `gfp:${f}`);
         const va = this.mm.slab.kmalloc(step.size, gfpValue(step.gfp, false, step.flags));
         if (va === null) {
           this.failed.add(step.id);
@@ -705,6 +737,7 @@ export class Session {
         return;
       }
       case 'allocPages': {
+        for (const f of step.flags ?? []) hit(this.coverage, `gfp:${f}`);
         const pf = this.mm.pages.allocPages(gfpValue(step.gfp, step.highmem, step.flags), step.order);
         if (pf === null) {
           this.failed.add(step.id);
@@ -732,12 +765,14 @@ export class Session {
         else dma = b.mapPage(step.dev, ((o.pfn as number) + Math.floor(step.offset / PAGE_SIZE)) as Pfn, step.offset % PAGE_SIZE, size, dir, attrs);
         if (this.mapFailed(step.dev, dma)) {
           this.calls.map.failed++;
+          hit(this.coverage, 'map-failed');
           this.failed.add(step.id);
           return;
         }
         this.noteDmaAddress(step.id, step.dev, dma, size, 'streaming');
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
+        this.coverMap(step.dev, step.attrs, o.cpu === null, bounces.length > 0);
         this.mappedFromDevice(step.dir, [{ o, offset, size }]);
         this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
         return;
@@ -754,6 +789,7 @@ export class Session {
         const count = b.mapSg(step.dev, sgl, sgl.length, dir, attrs);
         if (count <= 0) {
           this.calls.map.failed++;
+          hit(this.coverage, 'map-failed');
           this.failed.add(step.id);
           return;
         }
@@ -761,6 +797,7 @@ export class Session {
         for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len, 'streaming');
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset }))) : [];
+        this.coverMap(step.dev, step.attrs, step.segs.some((x) => this.obj(x.ref).cpu === null), bounces.length > 0);
         this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
         this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, attrs, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
@@ -779,8 +816,10 @@ export class Session {
       }
       case 'platform':
         // The machine was built on this variant before the first step (runner.ts `runSequence`).
+        hit(this.coverage, 'platform-variant');
         return;
       case 'setMask': {
+        hit(this.coverage, 'set-mask');
         const r = step.which === 'mask' ? b.setMask(step.dev, step.bits) : step.which === 'coherent' ? b.setCoherentMask(step.dev, step.bits) : b.setMaskAndCoherent(step.dev, step.bits);
         if (r === 0) {
           const cur = this.masks.get(step.dev) ?? {};
@@ -835,6 +874,7 @@ export class Session {
           }
         } catch (err) {
           if (!(err instanceof DeviceFault)) throw err;
+          hit(this.coverage, 'device-fault');
           this.emit({ kind: 'device-fault', at: this.at, ref: step.ref, dev: hw.name, dma: err.dma, sizeBytes: err.lenBytes, faultKind: err.kind, reason: err.reason });
           return;
         }
@@ -885,6 +925,7 @@ export class Session {
         this.mm.workqueue.run();
         return;
       case 'badCall':
+        hit(this.coverage, `bad:${step.call}`);
         this.badCall(step);
         return;
     }
