@@ -66,8 +66,11 @@ export class SimpleDirect implements DmaBackend {
 
   constructor(private readonly env: BackendEnv) {}
 
+  /** Highest address `dev` can reach: its mask, and the interconnect's limit where the platform has one (DT `dma-ranges`, `bus_dma_limit`). */
   private limit(dev: string): number {
-    return maskLimit(this.masks.get(dev) ?? 32);
+    const mask = maskLimit(this.masks.get(dev) ?? 32);
+    const bus = this.env.platform.devices.find((d) => d.name === dev)?.config.busDmaLimit ?? 0;
+    return bus === 0 ? mask : Math.min(mask, bus);
   }
 
   /** The zone modifier that keeps pages below `limit`. */

@@ -108,7 +108,7 @@ describe('dmacheck run', () => {
       [['run', '--seed', '4294967297'], /^dmacheck: --seed 4294967297: accepted is an integer from -2147483648 to 2147483647$/],
       [['run', '--jobs', '0'], /^dmacheck: --jobs 0: accepted is an integer from 1 to 256$/],
       [['run', '--call-timeout', 'soon'], /^dmacheck: --call-timeout soon: accepted is a time from 100ms to 60m, such as 10s, 500ms or 2m$/],
-      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --out, --device, --profile-file$/],
+      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --coverage, --out, --device, --profile-file$/],
       [['run', '--json', '/proc/x.json'], /^dmacheck: --json \/proc\/x\.json: cannot be written \(\w+\); accepted is a file path in an existing, writable directory$/],
       [['run', '--json', dir], /^dmacheck: --json .*a-directory: is a directory; accepted is a file path/],
       [['run', '--junit', '/no/such/dir/r.xml'], /^dmacheck: --junit \/no\/such\/dir\/r\.xml: cannot be written/],
