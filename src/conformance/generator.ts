@@ -402,7 +402,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     if (c.length === 0) return null;
     const m = pickRecent(d, s, c);
     if (m.kind === 'sg') return { op, ref: m.id, offset: 0, size: m.sizeBytes };
-    const who = op === 'syncForCpu' ? [OWNER.device, OWNER.deviceDirty] : [OWNER.cpu, OWNER.cpuDirty, OWNER.device];
+    const who = op === 'syncForCpu' ? [OWNER.device, OWNER.deviceDirty, OWNER.cpu] : [OWNER.cpu, OWNER.cpuDirty, OWNER.device];
     const runs = s.runsOwnedBy(m, who);
     const run = pickRun(d, runs);
     if (run === null) return null;

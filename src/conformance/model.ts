@@ -12,7 +12,7 @@
  * The model holds no addresses and no bytes: those are the session's and the
  * oracle's.
  */
-import type { RuleId } from '../../spec/rules.ts';
+import type { LegalityReason } from '../../spec/legality.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
 import { type SgSeg, type Step, definedId, usedIds } from './steps.ts';
 
@@ -23,8 +23,8 @@ import { type SgSeg, type Step, definedId, usedIds } from './steps.ts';
  */
 export const GRANULE_BYTES = 128;
 
-/** Why a step is not legal now: a rule it breaks, or a harness reason. */
-export type Illegal = RuleId | 'no-such-object' | 'wrong-object-kind' | 'out-of-range' | 'process-context-only' | 'mask-while-mapped' | 'platform-not-first';
+/** Why a step is not legal now: a rule it breaks, or a harness reason; each is listed, with its source, in spec/legality.ts. */
+export type Illegal = LegalityReason;
 
 /** Kinds of memory object a driver holds. */
 export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
@@ -316,7 +316,8 @@ export class ModelState {
         const m = this.mappingRange(step.ref, step.offset, step.size);
         if (typeof m === 'string') return m;
         if (m.kind === 'sg' && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
-        if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty)) return 'R35';
+        // Taking back again what the CPU owns and has not written is harmless (the copy and the invalidate change nothing).
+        if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty, OWNER.cpu)) return 'R35';
         if (step.op === 'syncForDevice' && !this.mappingOwned(m, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty, OWNER.device)) return 'R35';
         return null;
       }
