@@ -119,6 +119,7 @@ const property: Property = {
     alloc: 10, free: 4, setContext: 4, cpuRead: 8, deviceRead: 4, userRead: 2, mmap: 2, cpuWrite: 2, deviceWrite: 2, speculativeFill: 2,
   },
   paths: ['buddy'],
+  runs: 200,
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']),
 };
 

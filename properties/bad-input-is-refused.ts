@@ -49,6 +49,7 @@ const property: Property = {
     cpuWriteNeighbour: 0, userRead: 0,
     badCall: 12, alloc: 3, kmalloc: 3, allocPages: 2, mapSingle: 3, mapPage: 2, mmap: 1, cpuWrite: 3, deviceWrite: 1, speculativeFill: 2,
   },
+  runs: 60,
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs', 'mapSingle', 'mapPage', 'unmapSingle', 'syncSingleForDevice', 'mapSg', 'mmapAttrs', 'getSgtableAttrs']),
 };
 

@@ -53,6 +53,7 @@ const property: Property = {
   },
   generator: { bigBuffers: true },
   paths: ['bounced'],
+  runs: 200,
   needs: (ctx) => requireSwiotlb(ctx) ?? requireCalls(ctx, ['mapSingle', 'unmapSingle']),
 };
 

@@ -107,6 +107,7 @@ const property: Property = {
   },
   generator: { largeAllocs: true, swarm: false },
   paths: ['cma', 'buddy'],
+  runs: 200,
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ?? (ctx.profile.cma.length === 0 ? 'the profile has no CMA area' : null),
 };
 

@@ -33,6 +33,7 @@ const property: Property = {
   },
   generator: { allocAttrs: [['DMA_ATTR_NO_KERNEL_MAPPING'], ['DMA_ATTR_NO_KERNEL_MAPPING'], []] },
   paths: ['no-kernel-mapping'],
+  runs: 60,
   needs: (ctx) =>
     requireCalls(ctx, ['allocAttrs', 'freeAttrs']) ??
     ((ctx.capabilities.attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0 ? 'backend does not declare DMA_ATTR_NO_KERNEL_MAPPING' : null),

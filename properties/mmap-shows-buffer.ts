@@ -39,6 +39,7 @@ const property: Property = {
     kmalloc: 0, allocPages: 0, mapSingle: 0, mapPage: 0, mapSg: 0, cpuWriteNeighbour: 0,
     alloc: 6, mmap: 8, userRead: 10, cpuWrite: 6, deviceWrite: 6, munmap: 2, free: 2, dmaWmb: 2, speculativeFill: 2,
   },
+  runs: 60,
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs', 'mmapAttrs']),
 };
 

@@ -43,6 +43,13 @@ const line = 64;
 /** Every mutant of this file, by the check it breaks. */
 export const CHECK_MUTANTS: readonly CheckMutant[] = [
   {
+    property: 'no-stale-cpu-read',
+    check: 'kmalloc-line-shared-in-place',
+    profile: 'arm64-soc',
+    // dma_kmalloc_needs_bounce says no: a small kmalloc buffer of a non-coherent device is mapped in place.
+    backend: factory('kmalloc-bounce-omitted', (env) => new ReferenceBackend(env, { quirks: { kmallocBounceOmitted: true } })),
+  },
+  {
     property: 'no-stale-device-read',
     check: 'stale-read',
     profile: 'arm64-soc',

@@ -45,6 +45,7 @@ const property: Property = {
     kmalloc: 0, allocPages: 0, mapSingle: 0, mapPage: 0, mapSg: 0, cpuWriteNeighbour: 0,
     alloc: 8, getSgtable: 10, free: 4, cpuWrite: 1, deviceWrite: 1,
   },
+  runs: 60,
   needs: (ctx) => requireCalls(ctx, ['allocAttrs', 'freeAttrs', 'getSgtableAttrs']),
 };
 

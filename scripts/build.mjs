@@ -50,7 +50,17 @@ export async function build() {
     logLevel: 'warning',
   });
   mkdirSync(dist, { recursive: true });
-  for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(dist, f));
+  const fresh = new Set(readdirSync(tmp));
+  for (const f of fresh) renameSync(join(tmp, f), join(dist, f));
+  // Chunks of earlier builds are content-named and unused now; those older than ten minutes (no run can still be loading them) go.
+  for (const f of readdirSync(dist)) {
+    if (!f.startsWith('chunk-') || fresh.has(f)) continue;
+    try {
+      if (Date.now() - statSync(join(dist, f)).mtimeMs > 600_000) (await import('node:fs')).rmSync(join(dist, f), { force: true });
+    } catch {
+      // removed meanwhile
+    }
+  }
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
   try {
     (await import('node:fs')).rmSync(tmp, { recursive: true, force: true });

@@ -35,7 +35,7 @@ import { RULES, isRuleId } from '../../spec/rules.ts';
 import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conformance/jobs.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
 import { type Cell, describeRules, failed, renderCoverage, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
-import { whyNot } from '../conformance/property.ts';
+import { DEFAULT_RUNS, whyNot } from '../conformance/property.ts';
 import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { parseProfileFile } from '../platform/profile-file.ts';
@@ -252,7 +252,7 @@ async function run(argv: string[]): Promise<number> {
       backend: { type: 'string' },
       profile: { type: 'string' },
       property: { type: 'string' },
-      runs: { type: 'string', default: '100' },
+      runs: { type: 'string' },
       seed: { type: 'string', default: '1' },
       'max-steps': { type: 'string', default: '100' },
       jobs: { type: 'string', default: String(availableParallelism()) },
@@ -271,7 +271,9 @@ async function run(argv: string[]): Promise<number> {
   const allDevices = [...new Set(profiles.flatMap((p) => getProfile(p).devices.map((d) => d.name)))];
   const onlyDevices = values.device === undefined ? null : list(values.device, allDevices, 'device');
   const propNames = list(values.property, PROPERTIES.map((p) => p.name), 'property');
-  const runs = int(values.runs, 'runs', LIMITS.runs);
+  // Without --runs each property runs its own default budget (`Property.runs`), measured so the fixtures are found.
+  const runsOption = values.runs === undefined ? null : int(values.runs, 'runs', LIMITS.runs);
+  const runsOf = (property: string): number => runsOption ?? findProperty(property)?.runs ?? DEFAULT_RUNS;
   const seed = int(values.seed, 'seed', LIMITS.seed);
   const maxSteps = int(values['max-steps'], 'max-steps', LIMITS.maxSteps);
   const jobs = int(values.jobs, 'jobs', LIMITS.jobs);
@@ -305,7 +307,7 @@ async function run(argv: string[]): Promise<number> {
       onlyDevices === null
         ? probed
         : { ...probed, devices: Object.fromEntries(Object.entries(probed.devices).map(([p, d]) => [p, { attached: d.attached.filter((x) => onlyDevices.includes(x)), refused: d.refused }])) };
-    process.stdout.write(`dmacheck run: backend=${info.name} profiles=${profiles.join(',')} runs=${runs} seed=${seed} jobs=${jobs}\n`);
+    process.stdout.write(`dmacheck run: backend=${info.name} profiles=${profiles.join(',')} runs=${runsOption ?? 'per property'} seed=${seed} jobs=${jobs}\n`);
     for (const [profile, d] of Object.entries(info.devices)) for (const r of d.refused) process.stdout.write(`note: ${profile}: the backend refused ${r.dev} (${r.why}); it is left out\n`);
 
     // Plan: one job per applicable cell, in table order.
@@ -329,7 +331,7 @@ async function run(argv: string[]): Promise<number> {
         const file = traceFile(out, info, name, profile);
         const stored = storedFailure(file, (line) => process.stdout.write(`${line}\n`));
         if (stored !== null) process.stdout.write(`replaying stored failure ${file}${stored.seed === seed ? '' : ` (recorded with --seed ${stored.seed}; new sequences use --seed ${seed})`}\n`);
-        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs, seed, maxSteps, stored, userProfiles } });
+        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs: runsOf(name), seed, maxSteps, stored, userProfiles } });
         cells.push(null);
       }
     }
@@ -339,16 +341,16 @@ async function run(argv: string[]): Promise<number> {
     }
 
     const progress = new Map<number, number>();
-    bar?.start(planned.length * runs, 0);
+    bar?.start(planned.reduce((n, p) => n + p.job.runs, 0), 0);
     const report = () => bar?.update([...progress.values()].reduce((a, b) => a + b, 0));
     const results = await Promise.all(
       planned.map(async ({ index, job }) => {
         const o = await pool.run(job, (n) => {
-          progress.set(index, Math.min(n, runs));
+          progress.set(index, Math.min(n, job.runs));
           report();
         });
         const c = await cellOf(pool, job, o);
-        progress.set(index, runs);
+        progress.set(index, job.runs);
         report();
         return { index, job, cell: c };
       }),
@@ -386,7 +388,7 @@ async function run(argv: string[]): Promise<number> {
     const cpuSeconds = (cpuTime.user + cpuTime.system) / 1e6;
     process.stdout.write(`time: ${wall.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU, ${jobs} worker${jobs === 1 ? '' : 's'}\n`);
     if (json !== null) {
-      const doc = { backend: info.name, backendModule: spec, seed, runs, maxSteps, jobs, wallSeconds: Number(wall.toFixed(3)), cpuSeconds: Number(cpuSeconds.toFixed(3)), cells: final.map(jsonCell) };
+      const doc = { backend: info.name, backendModule: spec, seed, runs: runsOption ?? 'per property', maxSteps, jobs, wallSeconds: Number(wall.toFixed(3)), cpuSeconds: Number(cpuSeconds.toFixed(3)), cells: final.map(jsonCell) };
       writeFileSync(json, `${JSON.stringify(doc, null, 2)}\n`);
     }
     if (junitFile !== null) writeFileSync(junitFile, junitReport(final, profiles, propNames));

@@ -268,6 +268,28 @@ export type Observation =
   | { readonly kind: 'mmap'; readonly at: StepRef; readonly ref: string; readonly ret: number; readonly populatedPages: number; readonly expectedPages: number }
   | { readonly kind: 'leak'; readonly at: StepRef; readonly differences: readonly string[] }
   | {
+      /**
+       * A streaming mapping used a kmalloc object in place (its DMA address
+       * leads to the object itself), with the facts R11 is judged on.
+       */
+      readonly kind: 'kmalloc-in-place';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly obj: string;
+      readonly dev: string;
+      readonly dir: 'DMA_TO_DEVICE' | 'DMA_FROM_DEVICE' | 'DMA_BIDIRECTIONAL';
+      /** The platform's device snoops the CPU cache (or the arch has no caches to maintain). */
+      readonly coherent: boolean;
+      /** First byte mapped and bytes mapped. */
+      readonly phys: number;
+      readonly sizeBytes: number;
+      /** The object's slab slot (`ksize` bytes from its start): bytes beyond it belong to other objects, now or later. */
+      readonly slotPhys: number;
+      readonly slotBytes: number;
+      /** CPU cache line, bytes. */
+      readonly lineBytes: number;
+    }
+  | {
       /** A mapping segment whose DMA address leads to other memory than the buffer: a bounce buffer. */
       readonly kind: 'bounce';
       readonly at: StepRef;

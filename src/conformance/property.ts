@@ -56,11 +56,21 @@ export interface Property {
   readonly weights: StepWeights;
   /** Other generator knobs the property's test sets (attribute sets to draw). */
   readonly generator?: Pick<GeneratorOptions, 'allocAttrs' | 'maxSteps' | 'bigBuffers' | 'largeAllocs' | 'swarm'>;
+  /**
+   * Sequences per profile when `dmacheck run` is not given `--runs`
+   * (default {@link DEFAULT_RUNS}): properties whose bugs need longer
+   * interleavings get more, chosen from `npm run bench` so that every
+   * fixture is found in every seed.
+   */
+  readonly runs?: number;
   /** The paths (`coverage.ts` names) its checks need: a cell where one was possible but never reached is flagged. */
   readonly paths?: readonly string[];
   /** Why the property cannot run here, or null when it can. */
   needs(ctx: PropertyContext): string | null;
 }
+
+/** Sequences per property and profile of `dmacheck run` without `--runs`, unless the property says otherwise. */
+export const DEFAULT_RUNS = 100;
 
 /** The levels a backend claims: its declared `levels`, or `contract` alone. */
 export function claimedLevels(caps: BackendCapabilities): readonly CheckLevel[] {

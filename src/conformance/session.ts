@@ -37,7 +37,7 @@ import { UserFault, type VmArea } from '../platform/user.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, teardownSteps } from './model.ts';
 import { type Coverage, hit } from './coverage.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
-import { type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
+import { type DirName, type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
@@ -476,7 +476,7 @@ export class Session {
    * buffer mapped. Each is recorded with where it lies and what live bounce
    * buffer or driver object it overlaps; swiotlb-slots-sound judges them.
    */
-  private bounceSegments(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[]): { phys: number; len: number }[] {
+  private bounceSegments(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[], dir: DirName): { phys: number; len: number }[] {
     const cfg = this.platform.device(dev).config;
     const out: { phys: number; len: number }[] = [];
     dmaSegs.forEach((s, i) => {
@@ -484,7 +484,14 @@ export class Session {
       const target = rangeDmaToPhys(cfg.dmaRanges, s.dma);
       if (src === undefined || target === null) return;
       const origPhys = this.physOf(src.o, src.objOffset);
-      if (target === origPhys) return;
+      if (target === origPhys) {
+        if (src.o.kind === 'kmalloc') {
+          const slotPhys = src.o.physPages[0] as number;
+          const coherent = cfg.coherent || this.platform.profile.dma.archSync === 'none';
+          this.emit({ kind: 'kmalloc-in-place', at: this.at, ref, obj: src.o.id, dev, dir, coherent, phys: origPhys, sizeBytes: s.len, slotPhys, slotBytes: this.mm.slab.ksize(src.o.cpu as CpuAddr), lineBytes: this.platform.cache.lineSizeBytes });
+        }
+        return;
+      }
       src.o.bounced = true;
       const overlaps = this.bounceOverlap(target, s.len, ref) ?? this.objectOverlap(target, s.len);
       this.emit({ kind: 'bounce', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, bouncePhys: target, origPhys, overlaps });
@@ -771,7 +778,7 @@ export class Session {
         }
         this.noteDmaAddress(step.id, step.dev, dma, size, 'streaming');
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
-        const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
+        const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }], step.dir);
         this.coverMap(step.dev, step.attrs, o.cpu === null, bounces.length > 0);
         this.mappedFromDevice(step.dir, [{ o, offset, size }]);
         this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
@@ -796,7 +803,7 @@ export class Session {
         const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
         for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len, 'streaming');
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
-        const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset }))) : [];
+        const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset })), step.dir) : [];
         this.coverMap(step.dev, step.attrs, step.segs.some((x) => this.obj(x.ref).cpu === null), bounces.length > 0);
         this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);

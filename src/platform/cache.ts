@@ -281,7 +281,8 @@ export class CpuCache {
     if (this.slots.size === 0) return;
     const first = this.lineOf(phys);
     const last = this.lineOf(phys + lenBytes - 1);
-    if (last - first + 1 <= this.slots.size) {
+    // Whichever is cheaper: look each line of the range up, or scan the table once.
+    if (last - first + 1 <= this.slots.capacity) {
       for (let line = first; line <= last; line++) {
         const s = this.slots.get(line);
         if (s >= 0) fn(line, s);

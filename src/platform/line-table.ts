@@ -16,6 +16,11 @@ export class LineTable {
   /** Entries held. */
   size = 0;
 
+  /** Slots of the table (a scan of every entry costs this much). */
+  get capacity(): number {
+    return this.keys.length;
+  }
+
   constructor(capacity = 1024) {
     let c = 16;
     while (c < capacity * 2) c *= 2;

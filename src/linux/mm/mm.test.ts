@@ -115,6 +115,26 @@ describe('page allocator', () => {
   });
 });
 
+describe('memblock-style top-down allocation (mm/memblock.c)', () => {
+  it('takes the highest aligned block under the limit, leaves the rest free, and frees back to where it was', () => {
+    const platform = createPlatform(X86_64, { seed: 'topdown' });
+    const mm = createSubstrate(platform);
+    const before = mm.snapshot();
+    const limit = 2 ** 32 - 1;
+    const p = mm.pages.allocTopDown(4, limit) as number;
+    expect(p).not.toBeNull();
+    expect(p % 16).toBe(0);
+    expect(pfnToPhys(pfn(p)) + 16 * PAGE_SIZE - 1).toBeLessThanOrEqual(limit);
+    // Nothing free above it and under the limit can hold another such block.
+    const q = mm.pages.allocTopDown(4, limit) as number;
+    expect(q).toBeLessThan(p);
+    expect(mm.pages.freePages(pfn(q), 4)).toBe(true);
+    expect(mm.pages.freePages(pfn(p), 4)).toBe(true);
+    expect(mm.snapshot()).toEqual(before);
+    expect(mm.pages.allocTopDown(4, 15 * PAGE_SIZE)).toBeNull(); // no 16-page block fits under 60 KiB
+  });
+});
+
 describe('kmalloc', () => {
   it('packs objects at their class stride, so small objects share cache lines when the minimum alignment allows', () => {
     const p = createPlatform({ ...ARM64_SOC, kmallocMinAlignBytes: 8 }, { seed: '1' });

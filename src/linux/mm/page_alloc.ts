@@ -230,6 +230,49 @@ export class PageAllocator {
     return null;
   }
 
+  /**
+   * A boot-time allocation the way memblock makes it: top-down, the highest
+   * naturally aligned block of `order` that ends at or below `limitPhys`
+   * (`memblock_alloc_low` and friends allocate from the top of the allowed
+   * range, so early reservations such as the swiotlb pool sit at the top of
+   * low memory). The block is carved out of whatever free block holds it.
+   * @returns the first pfn, or null when no free block fits
+   * @see mm/memblock.c memblock_find_in_range_node (top-down)
+   */
+  allocTopDown(order: number, limitPhys: number): Pfn | null {
+    if (!Number.isInteger(order) || order < 0 || order > this.maxOrder) return null;
+    const n = 2 ** order;
+    const limitPfn = Math.floor((limitPhys + 1) / PAGE_SIZE);
+    let best: { zone: Zone; block: number; o: number; at: number } | null = null;
+    for (const zone of this.zones) {
+      for (let o = order; o <= this.maxOrder; o++) {
+        for (const block of zone.free[o] as Set<number>) {
+          // The highest aligned sub-block of `order` inside this free block, under the limit.
+          const top = Math.min(block + 2 ** o, limitPfn) - n;
+          const at = Math.floor(top / n) * n;
+          if (at < block) continue;
+          if (best === null || at > best.at) best = { zone, block, o, at };
+        }
+      }
+    }
+    if (best === null) return null;
+    const { zone, block, at } = best;
+    let o = best.o;
+    let start = block;
+    this.own(zone, o).delete(start);
+    // Split down to `order`, keeping the half that holds `at` and freeing the other.
+    while (o > order) {
+      o--;
+      const half = 2 ** o;
+      const keep = at >= start + half ? start + half : start;
+      this.own(zone, o).add(keep === start ? start + half : start);
+      start = keep;
+    }
+    zone.freePages -= n;
+    this.allocated.set(start, { order, zone, boot: false });
+    return pfn(start);
+  }
+
   private takeFrom(zone: Zone, order: number): number | null {
     for (let o = order; o <= this.maxOrder; o++) {
       const first = (zone.free[o] as Set<number>).values().next();

@@ -45,7 +45,7 @@ import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
 import { dmaCapable, dmaStreamingLimit, forceDmaUnencrypted, physToDma } from '../../include/linux/dma-direct.ts';
 import { dmaCoherentOk } from './direct.ts';
 import { dmaAllocFromPool, dmaFreeFromPool } from './pool.ts';
-import { GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
+import { GFP_DMA, GFP_DMA32, GFP_NOWAIT, __GFP_NOWARN, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
 import { archSyncDmaForDevice } from '../../arch/dma-sync-policy.ts';
 
 /** `IO_TLB_SHIFT`: log2 of the slot size. */
@@ -265,15 +265,18 @@ function allocTransientPool(dev: Device, nslabs: number, physLimit: number): IoT
 }
 
 /**
- * The boot pool's memory (`swiotlb_memblock_alloc`, low memory when `low`):
- * taken before any driver runs, shared with the host later by
+ * The boot pool's memory (`swiotlb_memblock_alloc`: `memblock_alloc_low`
+ * when `low`, below 4 GiB, else anywhere): taken before any driver runs,
+ * top-down as memblock allocates, and shared with the host later by
  * `swiotlb_update_mem_attributes`. @returns null when none is found
+ * @see kernel/dma/swiotlb.c swiotlb_memblock_alloc
  */
 function bootTlbMemory(k: DmaKernel, nslabs: number, physLimit: number): TlbMemory | null {
   const order = getOrder(nslabs * IO_TLB_SIZE);
   const pages = k.mm.pages;
-  const zoneGfp = physLimit <= maskLimit(32) ? (pages.zones.some((z) => z.type === 'DMA32') ? GFP_DMA32 : pages.zones.some((z) => z.type === 'DMA') ? GFP_DMA : 0) : 0;
-  const first = pages.allocPages(GFP_KERNEL | zoneGfp, order);
+  // Top-down, but in the linear map: the bounce copy needs a kernel address (highmem has none).
+  const lowmemEnd = k.platform.profile.va.lowmemEndPhys;
+  const first = pages.allocTopDown(order, Math.min(physLimit, lowmemEnd - 1));
   if (first === null) return null;
   const phys = pfnToPhys(first);
   const va = pages.pageAddress(first);
