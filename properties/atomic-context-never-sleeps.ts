@@ -12,6 +12,7 @@
 import { allocEvidence, atomicPoolChain, linuxAllocPath, reaches } from '../src/conformance/judge.ts';
 import { type Property, requireCalls } from '../src/conformance/property.ts';
 import { gfpflagsAllowBlocking } from '../src/linux/include/linux/gfp.ts';
+import { PAGE_SIZE, getOrder } from '../src/platform/types.ts';
 
 /** Is this allocation one Linux serves from an atomic pool (dma-direct's or ARM32's)? */
 const fromAtomicPool = (path: string, blocking: boolean) => path === 'atomic-pool' || (path === 'arm' && !blocking);
@@ -57,6 +58,27 @@ const property: Property = {
         const pools = path === 'arm' ? obs.pools.filter((g) => g.name === 'arm_atomic_pool') : atomicPoolChain(ctx.profile, obs.dev, obs.pools);
         const room = pools.find((g) => g.placementPhys !== null && reaches(ctx.profile, obs.dev, g.placementPhys, obs.sizeBytes));
         return room === undefined ? null : `a non-blocking allocation failed although atomic pool ${room.name} had room ${allocEvidence(obs)} [avail=${room.availBytes}]`;
+      },
+    },
+    {
+      id: 'atomic-pool-size',
+      level: 'linux',
+      rules: [],
+      see: 'kernel/dma/pool.c dma_atomic_pool_init (coherent_pool=, else 128 KiB per GiB of RAM, at least 128 KiB, at most MAX_PAGE_ORDER), atomic_pool_expand (one block of that order); arch/arm/mm/dma-mapping.c atomic_pool_size (coherent_pool=, else 256 KiB)',
+      summary: 'the atomic pools start at the size the kernel computes from coherent_pool= or the RAM size',
+      judge(obs, ctx) {
+        if (obs.kind !== 'boot') return null;
+        const p = ctx.profile;
+        const ramBytes = p.ram.reduce((n, b) => n + b.sizeBytes, 0);
+        const sized = p.coherentPoolBytes ?? Math.max(Math.min(Math.floor(ramBytes / (8 * 1024) / PAGE_SIZE), 2 ** p.maxOrder) * PAGE_SIZE, 128 * 1024);
+        // atomic_pool_expand takes one block of min(get_order(size), MAX_PAGE_ORDER).
+        const directBytes = PAGE_SIZE * 2 ** Math.min(getOrder(sized), p.maxOrder);
+        const armBytes = p.coherentPoolBytes ?? 256 * 1024;
+        for (const g of obs.pools) {
+          const want = g.name === 'arm_atomic_pool' ? armBytes : g.name.startsWith('atomic_pool_') ? directBytes : null;
+          if (want !== null && g.sizeBytes !== want) return `atomic pool ${g.name} starts at ${g.sizeBytes} bytes, not the ${want} the kernel sizes it at [coherent_pool=${p.coherentPoolBytes ?? 'default'}] [ram=${ramBytes}]`;
+        }
+        return null;
       },
     },
   ],

@@ -15,6 +15,7 @@ import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR } from '../src/li
 import { ENXIO } from '../src/linux/include/linux/errno.ts';
 import { GFP_KERNEL, __GFP_COMP, type Gfp, gfpflagsAllowBlocking } from '../src/linux/include/linux/gfp.ts';
 import { type CpuAddr, type DmaAddr, PAGE_SIZE, type Pfn, type PhysAddr, pfnToPhys } from '../src/platform/types.ts';
+import type { PlatformProfile } from '../src/platform/profiles.ts';
 import type { VmArea } from '../src/platform/user.ts';
 
 function factory(name: string, create: BackendFactory['create']): BackendFactory {
@@ -41,7 +42,28 @@ export interface CheckMutant {
 const line = 64;
 
 /** Every mutant of this file, by the check it breaks. */
+/** The backend's view of the platform with its profile changed (what a backend reads its boot options from), everything else the same. */
+function withProfile(env: BackendEnv, change: (p: PlatformProfile) => PlatformProfile): BackendEnv {
+  const profile = change(env.platform.profile);
+  const platform = new Proxy(env.platform, { get: (t, k) => (k === 'profile' ? profile : Reflect.get(t, k, t)) });
+  return { ...env, platform };
+}
+
 export const CHECK_MUTANTS: readonly CheckMutant[] = [
+  {
+    property: 'atomic-context-never-sleeps',
+    check: 'atomic-pool-size',
+    profile: 'arm64-soc',
+    // coherent_pool= is ignored: the pools take the RAM-based default size.
+    backend: factory('ignores-coherent-pool', (env) => new ReferenceBackend(withProfile(env, (p) => ({ ...p, coherentPoolBytes: null })))),
+  },
+  {
+    property: 'swiotlb-slots-sound',
+    check: 'pool-size',
+    profile: 'x86-64',
+    // swiotlb= is misread: the boot pool gets half the slots asked for.
+    backend: factory('swiotlb-half-size', (env) => new ReferenceBackend(withProfile(env, (p) => ({ ...p, swiotlb: p.swiotlb === null ? null : { ...p.swiotlb, slots: p.swiotlb.slots / 2 } })))),
+  },
   {
     property: 'no-stale-cpu-read',
     check: 'kmalloc-line-shared-in-place',

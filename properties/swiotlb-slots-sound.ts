@@ -80,6 +80,22 @@ const property: Property = {
         return `swiotlb accounting of ${obs.dev} differs after everything was unmapped and freed ${obs.differences.join(' ')}`;
       },
     },
+    {
+      id: 'pool-size',
+      level: 'linux',
+      rules: [],
+      see: 'kernel/dma/swiotlb.c swiotlb_init_remap, setup_io_tlb_npages (swiotlb=<slots>); rmem_swiotlb_device_init (a restricted pool is its reserved region)',
+      summary: 'the boot-time swiotlb has the slots the profile configures (swiotlb=), a restricted pool one slot per 2 KiB of its region',
+      judge(obs, ctx) {
+        if (obs.kind !== 'boot') return null;
+        for (const [dev, slots] of Object.entries(obs.swiotlbSlots)) {
+          const region = ctx.profile.devices.find((d) => d.name === dev)?.restrictedDmaPool ?? null;
+          const want = region !== null ? region.sizeBytes / 2048 : ctx.profile.swiotlb?.slots;
+          if (want !== undefined && slots !== want) return `the swiotlb of ${dev} has ${slots} slots at boot, not the ${want} configured [swiotlb=${ctx.profile.swiotlb?.slots ?? 'none'}]`;
+        }
+        return null;
+      },
+    },
   ],
   weights: {
     mmap: 0, munmap: 0, getSgtable: 0, userRead: 0, cpuWriteNeighbour: 0, speculativeFill: 0, evict: 0, badCall: 0,

@@ -165,6 +165,18 @@ export interface PoolFacts {
 export type Observation =
   | ReadObservation
   | {
+      /**
+       * What the machine looked like once the backend booted, before the
+       * first step: the gen_pools it created (atomic pools, device pools)
+       * with their sizes, and the size of each device's swiotlb.
+       */
+      readonly kind: 'boot';
+      readonly at: StepRef;
+      readonly pools: readonly { readonly name: string; readonly sizeBytes: number }[];
+      /** Slots of the swiotlb each device uses, when the backend reports it. */
+      readonly swiotlbSlots: Readonly<Record<string, number>>;
+    }
+  | {
       /** A `dma_set_mask`/`dma_set_coherent_mask`/`dma_set_mask_and_coherent` call and what it returned. */
       readonly kind: 'set-mask';
       readonly at: StepRef;

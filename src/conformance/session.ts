@@ -207,6 +207,9 @@ export class Session {
       this.emitOops(this.setupOops);
       return { executed: 0, skipped: 0, illegal, halted: true, oops: this.oops, calls: this.calls, coverage: this.coverage };
     }
+    const swiotlbSlots: Record<string, number> = {};
+    for (const [dev, st] of this.swiotlbStart) swiotlbSlots[dev] = st.pools.filter((p) => !p.transient).reduce((n, p) => n + p.nslabs, 0);
+    this.emit({ kind: 'boot', at: this.at, pools: this.mm.genPools.map((g) => ({ name: g.name, sizeBytes: g.sizeBytes })), swiotlbSlots });
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i] as Step;
       this.at = { index: i + 1, step };
