@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   process.stdout.write(`reference backend, ${SEQUENCES} generated sequences of up to 100 steps per profile\n${t.toString()}\n\n`);
 
   const s = npmStart();
-  process.stdout.write(`npm start (dmacheck run, every property on every profile, 100 runs each): ${s.wall.toFixed(1)} s wall, ${s.cpu.toFixed(1)} s CPU, ${s.steps.toLocaleString('en-US')} steps\n\n`);
+  process.stdout.write(`npm start (dmacheck run, every property on every profile, each property's default budget): ${s.wall.toFixed(1)} s wall, ${s.cpu.toFixed(1)} s CPU, ${s.steps.toLocaleString('en-US')} steps\n\n`);
 
   const manifest = JSON.parse(readFileSync(join(root, 'fixtures/manifest.json'), 'utf8')) as { fixtures: { name: string; property: string; profile: string; search: { runs: number } }[] };
   const f = new Table({ head: ['fixture', 'property', 'profile', 'runs to failure (median)', 'worst', 'seconds (median)', 'shrunk steps', 'found'], style: { head: [], border: [], compact: true } });

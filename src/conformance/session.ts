@@ -558,25 +558,35 @@ export class Session {
     const m = unmapped ?? this.model.mappings.get(id);
     if (m === undefined) return;
     this.peekNeighbours(m, transfer);
-    const objects = new Map<string, ObjRec>();
+    // The mapped ranges, widened by a cache line on each side (what the transfer's copies and cache maintenance can reach), and the kmalloc objects sharing their lines.
+    const L = this.platform.cache.lineSizeBytes;
+    const ranges = new Map<string, { o: ObjRec; lo: number; hi: number }>();
+    const widen = (o: ObjRec, lo: number, hi: number) => {
+      const r = ranges.get(o.id);
+      ranges.set(o.id, { o, lo: Math.min(r?.lo ?? lo, lo), hi: Math.max(r?.hi ?? hi, hi) });
+    };
     for (const seg of m.segs) {
       const o = this.objs.get(seg.obj);
       if (o === undefined) continue;
-      objects.set(o.id, o);
-      for (const n of this.lineNeighbours(o)) objects.set(n.id, n);
+      widen(o, Math.max(0, seg.objOffset - L), Math.min(o.sizeBytes, seg.objOffset + seg.sizeBytes + L));
+      for (const n of this.lineNeighbours(o)) widen(n, 0, n.sizeBytes);
     }
-    for (const o of objects.values()) this.peekCpuOwned(o, transfer);
+    for (const r of ranges.values()) this.peekCpuOwned(r.o, r.lo, r.hi, transfer);
     // A FROM_DEVICE buffer is not the device's to read (R28).
     if (unmapped === undefined && m.dir !== 'DMA_FROM_DEVICE') {
       for (const r of this.model.runsOwnedBy(m, [OWNER.device, OWNER.deviceDirty])) this.peekDevice(id, r.offset, r.size, transfer);
     }
   }
 
-  /** What CPU loads of every CPU-owned byte of object `o` would return now, judged like CPU reads. */
-  private peekCpuOwned(o: ObjRec, transfer: Transfer): void {
+  /** What CPU loads of every CPU-owned byte of object `o` within `[lo, hi)` would return now, judged like CPU reads. */
+  private peekCpuOwned(o: ObjRec, lo: number, hi: number, transfer: Transfer): void {
     const mo = this.model.objects.get(o.id);
     if (mo === undefined || o.kind === 'coherent') return;
-    for (const r of this.model.objectRunsOwnedBy(mo, [OWNER.cpu, OWNER.cpuDirty])) {
+    for (const run of this.model.objectRunsOwnedBy(mo, [OWNER.cpu, OWNER.cpuDirty])) {
+      const a = Math.max(run.offset, lo);
+      const b = Math.min(run.offset + run.size, hi);
+      if (a >= b) continue;
+      const r = { offset: a, size: b - a };
       const seen = new Uint8Array(r.size);
       this.cpuChunks(o, r.offset, r.size, (va, at, len) => seen.set(this.platform.cpu.peek(va, len), at));
       this.readObs('cpu-read', o.id, o, null, (o.cpu ?? (o.physPages[0] as number)) + r.offset, [{ o, objOffset: r.offset, at: 0, len: r.size }], seen, transfer);
@@ -683,11 +693,14 @@ export class Session {
         this.objs.set(step.id, rec);
         this.emit({ ...base, ok: true, cpuAddr: r.cpuAddr, dma: r.dmaHandle, kernelMapping, pages, region, cpuAttr, overlaps, changed: [], zones: null, pools: null });
         this.noteDmaAddress(step.id, step.dev, r.dmaHandle, step.size, 'coherent');
-        // A fresh buffer is zeroed: peek at what the CPU would load from every byte of it now.
+        // A fresh buffer is zeroed: peek at what the CPU would load from it now (the first and last 8 KiB of a large one).
         if (kernelMapping && pages !== null) {
-          const seen = new Uint8Array(step.size);
-          this.cpuChunks(rec, 0, step.size, (va, at, len) => seen.set(p.cpu.peek(va, len), at));
-          this.readObs('cpu-read', step.id, rec, null, r.cpuAddr, [{ o: rec, objOffset: 0, at: 0, len: step.size }], seen, 'dma_alloc');
+          const parts = step.size <= 16384 ? [[0, step.size]] : [[0, 8192], [step.size - 8192, 8192]];
+          for (const [off, len] of parts as [number, number][]) {
+            const seen = new Uint8Array(len);
+            this.cpuChunks(rec, off, len, (va, at, n) => seen.set(p.cpu.peek(va, n), at));
+            this.readObs('cpu-read', step.id, rec, null, r.cpuAddr + off, [{ o: rec, objOffset: off, at: 0, len }], seen, 'dma_alloc');
+          }
         }
         return;
       }
