@@ -105,11 +105,11 @@ const property: Property = {
       id: 'needless-failure',
       level: 'contract',
       rules: ['R19'],
-      summary: 'an allocation of one page, with nothing else live and ample free memory the device reaches, succeeds in any context',
-      latitude: 'any failure under fault injection, for larger sizes, or while other buffers are live (pools and zones may be exhausted)',
+      summary: 'an allocation of one page, with nothing else live and ample free memory in a zone the device reaches whole, succeeds in any context',
+      latitude: 'any failure under fault injection, for larger sizes, or while other buffers are live (pools and zones may be exhausted); and when the device reaches only part of every zone (a narrow mask: the pages an allocator hands out may lie beyond it, and Linux gives up after GFP_DMA too)',
       judge(obs, ctx) {
         if (obs.kind !== 'alloc' || obs.ok || obs.faultInjection || obs.sizeBytes > PAGE_SIZE || obs.live > 0 || obs.zones === null) return null;
-        const ample = obs.zones.find((z) => z.type !== 'HIGHMEM' && z.maxFreeOrder >= 4 && reaches(ctx.profile, obs.dev, z.startPhys, PAGE_SIZE));
+        const ample = obs.zones.find((z) => z.type !== 'HIGHMEM' && z.maxFreeOrder >= 4 && reaches(ctx.profile, obs.dev, z.startPhys, z.endPhys - z.startPhys, obs.coherentMaskBits));
         return ample === undefined ? null : `dma_alloc_attrs failed although nothing else is live and zone ${ample.type} has free blocks up to order ${ample.maxFreeOrder} the device reaches ${allocEvidence(obs)}`;
       },
     },

@@ -56,7 +56,7 @@ const property: Property = {
         const path = linuxAllocPath(ctx.profile, obs.dev, obs.gfp, obs.attrs);
         if (!fromAtomicPool(path, gfpflagsAllowBlocking(obs.gfp))) return null;
         const pools = path === 'arm' ? obs.pools.filter((g) => g.name === 'arm_atomic_pool') : atomicPoolChain(ctx.profile, obs.dev, obs.pools);
-        const room = pools.find((g) => g.placementPhys !== null && reaches(ctx.profile, obs.dev, g.placementPhys, obs.sizeBytes));
+        const room = pools.find((g) => g.placementPhys !== null && reaches(ctx.profile, obs.dev, g.placementPhys, obs.sizeBytes, obs.coherentMaskBits));
         return room === undefined ? null : `a non-blocking allocation failed although atomic pool ${room.name} had room ${allocEvidence(obs)} [avail=${room.availBytes}]`;
       },
     },

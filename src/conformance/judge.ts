@@ -32,12 +32,16 @@ export function coherentLimit(profile: PlatformProfile, dev: string): number {
   return Math.min(maskLimit(cfg.addressBits), cfg.busDmaLimit === 0 ? Infinity : cfg.busDmaLimit);
 }
 
-/** Can `dev` reach `[phys, phys+size)` through its windows, within {@link coherentLimit}? */
-export function reaches(profile: PlatformProfile, dev: string, phys: number, size: number): boolean {
+/**
+ * Can `dev` reach `[phys, phys+size)` through its windows, within
+ * {@link coherentLimit} and, when given, the coherent mask of `maskBits` the
+ * driver set (and the backend accepted)?
+ */
+export function reaches(profile: PlatformProfile, dev: string, phys: number, size: number, maskBits?: number): boolean {
   const ranges = deviceConfig(profile, dev).dmaRanges;
   const lo = rangePhysToDma(ranges, phys);
   const hi = rangePhysToDma(ranges, phys + size - 1);
-  return lo !== null && hi !== null && hi <= coherentLimit(profile, dev);
+  return lo !== null && hi !== null && hi <= coherentLimit(profile, dev) && (maskBits === undefined || hi <= maskLimit(maskBits));
 }
 
 /**

@@ -246,6 +246,8 @@ export type Observation =
       readonly pools: readonly PoolFacts[] | null;
       /** Fault injection was on (page allocation or page-state conversion may fail on purpose). */
       readonly faultInjection: boolean;
+      /** The device's coherent DMA mask in bits when the call was made: its width, or the last mask the backend accepted. */
+      readonly coherentMaskBits: number;
     }
   | {
       /** A coherent buffer was freed: which of its pages are still held, and where. */

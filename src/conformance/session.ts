@@ -342,11 +342,16 @@ export class Session {
     return this.model.segmentsIn(m, offset, size).map((s) => ({ o: this.obj(s.obj), objOffset: s.objOffset, at: s.at, len: s.sizeBytes }));
   }
 
+  /** The mask of `dev` in bits: its width, narrowed by the last mask of that kind the backend accepted. */
+  private maskBits(dev: string, mask: 'streaming' | 'coherent'): number {
+    const set = this.masks.get(dev);
+    return Math.min(this.platform.device(dev).config.addressBits, (mask === 'streaming' ? set?.streaming : set?.coherent) ?? Infinity);
+  }
+
   /** Record where a DMA range handed to `dev` leads: unreachable, private memory, outside its restricted pool. */
   private noteDmaAddress(ref: string, dev: string, dma: number, size: number, mask: 'streaming' | 'coherent'): void {
     const cfg = this.platform.device(dev).config;
-    const set = this.masks.get(dev);
-    const maskBits = Math.min(cfg.addressBits, (mask === 'streaming' ? set?.streaming : set?.coherent) ?? cfg.addressBits);
+    const maskBits = this.maskBits(dev, mask);
     const last = dma + size - 1;
     let unreachable: string | null = null;
     let privatePhys: number | null = null;
@@ -669,7 +674,8 @@ export class Session {
           ctx.current = saved;
         }
         const faultInjection = p.faults.options.pageAllocFailRate > 0 || p.faults.options.setMemoryFailRate > 0;
-        const base = { kind: 'alloc' as const, at: this.at, ref: step.id, dev: step.dev, sizeBytes: step.size, gfp, attrs, live, faultInjection };
+        const coherentMaskBits = this.maskBits(step.dev, 'coherent');
+        const base = { kind: 'alloc' as const, at: this.at, ref: step.id, dev: step.dev, sizeBytes: step.size, gfp, attrs, live, faultInjection, coherentMaskBits };
         if (r.cpuAddr === null) {
           this.calls.alloc.failed++;
           hit(this.coverage, 'alloc-failed');
