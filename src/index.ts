@@ -51,6 +51,7 @@ export type { IoTlbMemState, IoTlbPoolState } from './linux/kernel/dma/swiotlb.t
 export { BACKEND_CALLS, supports, type BackendCall, type BackendCapabilities, type BackendEnv, type BackendFactory, type CheckLevel, type DmaBackend } from './backend/backend.ts';
 export { REFERENCE_CAPABILITIES, ReferenceBackend, referenceBackend, type ReferenceOptions } from './backend/reference.ts';
 export { BackendLoadError, loadBackend } from './backend/loader.ts';
+export { WASM_ABI_VERSION, WasmBackendError, loadWasmBackend } from './backend/wasm.ts';
 export { setUp, type SetUp, type SetUpOptions } from './backend/setup.ts';
 
 export { type Step, type StepOp, type SgSeg, type DirName, type GfpName, type AllocAttrName, type BadCall, STEP_OPS, formatStep, renumber, patternBytes } from './conformance/steps.ts';
@@ -59,7 +60,7 @@ export { StepsArbitrary, DEFAULT_WEIGHTS, generateSteps, shrinkSteps, repair, ty
 export { ORIGIN, Shadow, firstMismatch, describeMismatch, fromDeviceMapMayDiscard, type Observation, type ReadObservation, type Violation } from './conformance/oracle.ts';
 export { Session, type SessionOptions, type SessionResult } from './conformance/session.ts';
 export { checkProperty, runSequence, platformSeedOf, type CheckOptions, type CheckResult, type SequenceOptions } from './conformance/runner.ts';
-export { activeChecks, claimedLevels, judgeOf, propertyRules, requireCalls, whyNot, type Check, type Property, type PropertyContext } from './conformance/property.ts';
+export { DEFAULT_RUNS, activeChecks, claimedLevels, judgeOf, propertyRules, requireCalls, whyNot, type Check, type Property, type PropertyContext } from './conformance/property.ts';
 export { TRACE_VERSION, TraceError, makeTrace, parseTrace, serializeTrace, type Trace } from './conformance/trace.ts';
 export { RULES, isRuleId, type Rule, type RuleId } from '../spec/rules.ts';
 export { PROPERTIES, findProperty } from '../properties/index.ts';

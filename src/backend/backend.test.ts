@@ -52,7 +52,7 @@ describe('loadBackend', () => {
       [module('badcall.ts', "export default { name: 'x', create() {}, capabilities: { calls: ['mapBogus'], attrs: 0, profiles: 'all' } };\n"), /unknown call 'mapBogus'/],
       [module('throws.ts', "throw new Error('boom at load');\n"), /the module failed to load: boom at load/],
       [module('plain.js', 'export default 42;\n'), /is not an object/],
-      [join(dir, 'missing.ts'), /no such file \(accepted: 'reference' or a path to a \.ts\/\.js module\)/],
+      [join(dir, 'missing.ts'), /no such file \(accepted: 'reference', a path to a \.ts\/\.js module, or a \.wasm module of include\/dmacheck\.h\)/],
     ];
     for (const [path, message] of cases) {
       const err = await loadBackend(path).catch((e: unknown) => e);

@@ -7,6 +7,7 @@
  * `backend`. Anything else gives a {@link BackendLoadError} whose one-line
  * message names the module and what is accepted.
  */
+import { WasmBackendError, loadWasmBackend } from './wasm.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -86,7 +87,15 @@ export function snapshotFactory(f: BackendFactory): BackendFactory {
 export async function loadBackend(spec: string | undefined): Promise<BackendFactory> {
   if (spec === undefined || spec === 'reference') return referenceBackend;
   const path = resolve(spec);
-  if (!existsSync(path)) throw new BackendLoadError(`--backend ${spec}: no such file (accepted: 'reference' or a path to a .ts/.js module)`);
+  if (!existsSync(path)) throw new BackendLoadError(`--backend ${spec}: no such file (accepted: 'reference', a path to a .ts/.js module, or a .wasm module of include/dmacheck.h)`);
+  if (path.endsWith('.wasm')) {
+    try {
+      return snapshotFactory(loadWasmBackend(path));
+    } catch (err) {
+      if (err instanceof WasmBackendError) throw new BackendLoadError(`--backend ${spec}: ${err.message}`);
+      throw err;
+    }
+  }
   let mod: Record<string, unknown>;
   try {
     if (/\.[cm]?tsx?$/.test(path)) {

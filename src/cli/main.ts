@@ -40,6 +40,7 @@ import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { parseProfileFile } from '../platform/profile-file.ts';
 import { KernelCheckError, kernelCheck } from './kernel-check.ts';
+import { WASM_ABI_VERSION, WasmBackendError, loadWasmBackend } from '../backend/wasm.ts';
 import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
 const USAGE = [
@@ -529,13 +530,25 @@ function explain(argv: string[]): number {
 
 /**
  * `dmacheck check-types <module>`: type-check a backend module (and what it
- * imports) with the project's compiler options. Exit 0 when it is clean;
- * exit 2 with the compiler's first error otherwise.
+ * imports) with the project's compiler options, or check a `.wasm` module
+ * against the ABI. Exit 0 when it is clean; exit 2 with the compiler's (or
+ * the ABI check's) first error otherwise.
  */
 async function checkTypes(argv: string[]): Promise<number> {
   const [file, extra] = argv;
   if (file === undefined || extra !== undefined) throw new UsageError(`check-types takes one backend module: ${USAGE.split('\n')[3]?.trim()}`);
-  if (!existsSync(file)) throw new UsageError(`check-types ${file}: no such file; a path to a .ts backend module is accepted`);
+  if (!existsSync(file)) throw new UsageError(`check-types ${file}: no such file; a path to a .ts backend module or a .wasm module is accepted`);
+  if (file.endsWith('.wasm')) {
+    // A wasm module has no TypeScript types: check it against the ABI (exports, signatures, capabilities) instead.
+    try {
+      const f = loadWasmBackend(resolve(file));
+      process.stdout.write(`check-types: ${file} conforms to the wasm ABI v${WASM_ABI_VERSION} of include/dmacheck.h (${f.name}: ${f.capabilities.calls.length} calls)\n`);
+      return 0;
+    } catch (err) {
+      if (err instanceof WasmBackendError) throw new UsageError(`check-types ${file}: ${err.message}`);
+      throw err;
+    }
+  }
   const ts = (await import('typescript')).default;
   const options: import('typescript').CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
