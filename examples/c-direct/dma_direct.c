@@ -103,7 +103,7 @@ static const char caps[] =
 	"\"allocAttrs\",\"freeAttrs\",\"mmapAttrs\",\"getSgtableAttrs\",\"mapPage\",\"unmapPage\",\"mapSingle\","
 	"\"unmapSingle\",\"mapSg\",\"unmapSg\",\"syncSingleForCpu\",\"syncSingleForDevice\",\"syncSgForCpu\","
 	"\"syncSgForDevice\",\"mappingError\",\"maxMappingSize\",\"getCacheAlignment\",\"needSync\",\"canMmap\"],"
-	"\"attrs\":0,\"profiles\":[\"x86-64\",\"arm64-soc\",\"cc-guest\"],\"levels\":[\"contract\"]}";
+	"\"attrs\":0,\"profiles\":[\"x86-64\",\"arm64-soc\",\"cc-guest\",\"armv7-highmem\"],\"levels\":[\"contract\"]}";
 
 DMACHECK_EXPORT(dmacheck_abi_version) u32 abi_version(void) { return DMACHECK_ABI_VERSION; }
 DMACHECK_EXPORT(dmacheck_capabilities) const char *capabilities(void) { return caps; }
@@ -328,7 +328,7 @@ DMACHECK_EXPORT(dma_attach) s32 attach(u32 dev)
 		dmacheck_platform_info(&plat);
 		plat_ready = 1;
 		u32 low = plat.zone_dma_end ? __GFP_DMA : plat.zone_dma32 ? __GFP_DMA32 : 0;
-		if (plat.arch == 1 && pool_init(&atomic_pool, POOL_PAGES, GFP_KERNEL | low, 1, 0) != 0)
+		if (plat.arch != 0 && pool_init(&atomic_pool, POOL_PAGES, GFP_KERNEL | low, 1, 0) != 0)
 			log_str(1, "c-direct: no atomic pool: atomic allocations for non-coherent devices will fail");
 		if (plat.mem_encrypt) {
 			if (pool_init(&atomic_pool, POOL_PAGES, GFP_KERNEL | __GFP_DMA32, 0, 1) != 0)
