@@ -236,6 +236,23 @@ DMACHECK_IMPORT(platform_info) void dmacheck_platform_info(struct dmacheck_platf
  *   u32 dma_get_cache_alignment(u32 dev);
  *   u32 dma_need_sync(u32 dev, u64 addr);
  *   u32 dma_can_mmap(u32 dev);
+ *
+ * The non-coherent allocators (Documentation/core-api/dma-api.rst Part II;
+ * the memory is owned like a streaming mapping and moves with the
+ * dma_sync_single_* calls), resources and queries:
+ *   s64 dma_alloc_pages(u32 dev, u64 size, u64 *dma_handle, u32 dir, u32 gfp);   the first pfn, -1 on failure
+ *   void dma_free_pages(u32 dev, u64 size, u64 pfn, u64 dma_handle, u32 dir);
+ *   s32 dma_mmap_pages(u32 dev, u32 vma, u64 size, u64 pfn);
+ *   u64 dma_alloc_noncoherent(u32 dev, u64 size, u64 *dma_handle, u32 dir, u32 gfp);   a kva, 0 on failure
+ *   void dma_free_noncoherent(u32 dev, u64 size, u64 vaddr, u64 dma_handle, u32 dir);
+ *   u64 dma_map_resource(u32 dev, u64 phys, u64 size, u32 dir, u32 attrs);   device MMIO (not RAM)
+ *   void dma_unmap_resource(u32 dev, u64 addr, u64 size, u32 dir, u32 attrs);
+ *   u64 dma_get_required_mask(u32 dev);
+ *   u32 dma_addressing_limited(u32 dev);
+ *   u64 dma_opt_mapping_size(u32 dev);
+ *   u32 dma_need_unmap(u32 dev);
+ *   u64 dma_get_merge_boundary(u32 dev);
+ * dma_alloc_noncontiguous and swiotlbState are not in ABI version 1.
  */
 
 #endif /* DMACHECK_H */

@@ -52,6 +52,23 @@ export const BACKEND_CALLS = [
   'needSync',
   'canMmap',
   'swiotlbState',
+  'allocPages',
+  'freePages',
+  'mmapPages',
+  'allocNoncoherent',
+  'freeNoncoherent',
+  'allocNoncontiguous',
+  'freeNoncontiguous',
+  'vmapNoncontiguous',
+  'vunmapNoncontiguous',
+  'mmapNoncontiguous',
+  'mapResource',
+  'unmapResource',
+  'getRequiredMask',
+  'addressingLimited',
+  'optMappingSize',
+  'needUnmap',
+  'getMergeBoundary',
 ] as const;
 
 /** One callable entry point. */
@@ -140,6 +157,48 @@ export interface DmaBackend {
    * counts have no other observable (the `swiotlb-slots-sound` property).
    */
   swiotlbState?(dev: string): IoTlbMemState | null;
+
+  /*
+   * The rest of the API (Documentation/core-api/dma-api.rst Part II and the
+   * queries), optional: a backend implements what it declares. Memory from
+   * the three non-coherent allocators is owned like a streaming mapping and
+   * moves with the ordinary `dma_sync_*` calls.
+   */
+
+  /** `dma_alloc_pages`: cacheable pages; `page` null on failure. */
+  allocPages?(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): { page: Pfn | null; dmaHandle: DmaAddr };
+  /** `dma_free_pages`. */
+  freePages?(dev: string, sizeBytes: number, page: Pfn, dmaHandle: DmaAddr, dir: DmaDataDirection): void;
+  /** `dma_mmap_pages` into an empty VMA. @returns 0 or negative errno */
+  mmapPages?(dev: string, vma: VmArea, sizeBytes: number, page: Pfn): number;
+  /** `dma_alloc_noncoherent`: a kernel virtual address; `cpuAddr` null on failure. */
+  allocNoncoherent?(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): DmaAllocation;
+  /** `dma_free_noncoherent`. */
+  freeNoncoherent?(dev: string, sizeBytes: number, cpuAddr: CpuAddr, dmaHandle: DmaAddr, dir: DmaDataDirection): void;
+  /** `dma_alloc_noncontiguous`: a table whose `nents` DMA segments are filled in (one on dma-direct), or null. */
+  allocNoncontiguous?(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp, attrs: number): SgTable | null;
+  /** `dma_free_noncontiguous`. */
+  freeNoncontiguous?(dev: string, sizeBytes: number, sgt: SgTable, dir: DmaDataDirection): void;
+  /** `dma_vmap_noncontiguous`: one kernel address for the whole buffer, or null. */
+  vmapNoncontiguous?(dev: string, sizeBytes: number, sgt: SgTable): CpuAddr | null;
+  /** `dma_vunmap_noncontiguous`. */
+  vunmapNoncontiguous?(dev: string, cpuAddr: CpuAddr): void;
+  /** `dma_mmap_noncontiguous` into an empty VMA. @returns 0 or negative errno */
+  mmapNoncontiguous?(dev: string, vma: VmArea, sizeBytes: number, sgt: SgTable): number;
+  /** `dma_map_resource`: device MMIO at a physical address; `DMA_MAPPING_ERROR` on failure. */
+  mapResource?(dev: string, physAddr: number, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr;
+  /** `dma_unmap_resource`. */
+  unmapResource?(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): void;
+  /** `dma_get_required_mask`, as a limit in bytes (`DMA_BIT_MASK(n)`). */
+  getRequiredMask?(dev: string): number;
+  /** `dma_addressing_limited`. */
+  addressingLimited?(dev: string): boolean;
+  /** `dma_opt_mapping_size`, bytes. */
+  optMappingSize?(dev: string): number;
+  /** `dma_need_unmap`. */
+  needUnmap?(dev: string): boolean;
+  /** `dma_get_merge_boundary`, a mask (0: never merges). */
+  getMergeBoundary?(dev: string): number;
 }
 
 /** What a backend module exports (as `default` or as `backend`). */

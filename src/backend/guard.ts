@@ -261,8 +261,7 @@ function allocation(v: unknown): DmaAllocation {
 /** Largest sg table a backend may return, entries. */
 export const MAX_SG_ENTRIES = 65536;
 
-function sgtable(v: unknown): { ret: number; sgt: SgTable | null } {
-  const call = 'getSgtableAttrs';
+function sgtable(v: unknown, call = 'getSgtableAttrs'): { ret: number; sgt: SgTable | null } {
   const shape = '{ ret: 0 or a negative errno, sgt: an sg table or null }';
   if (typeof v !== 'object' || v === null) throw new BackendReturnError(call, describeValue(v), shape);
   const ret = errno(`${call} (ret)`, field(call, v, 'ret'));
@@ -392,6 +391,88 @@ export class GuardedBackend {
   }
   canMmap(dev: string): boolean {
     return bool('canMmap', watched('canMmap', () => this.inner.canMmap(dev)));
+  }
+  /** The backend's optional method `call`, or a TypeError as a NULL op would oops. */
+  private op<K extends keyof DmaBackend>(call: K): NonNullable<DmaBackend[K]> {
+    const f = this.inner[call];
+    if (typeof f !== 'function') throw new TypeError(`the backend has no ${String(call)}`);
+    return (f as (...a: unknown[]) => unknown).bind(this.inner) as NonNullable<DmaBackend[K]>;
+  }
+  allocPages(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): { page: Pfn | null; dmaHandle: DmaAddr } {
+    const r = watched('allocPages', () => this.op('allocPages')(dev, sizeBytes, dir, gfp)) as unknown;
+    const shape = '{ page: a page frame number or null, dmaHandle: a DMA address }';
+    if (typeof r !== 'object' || r === null) throw new BackendReturnError('allocPages', describeValue(r), shape);
+    const page = field('allocPages', r, 'page');
+    if (page === null) return { page: null, dmaHandle: DMA_MAPPING_ERROR };
+    if (!isInt(page) || page < 0) throw new BackendReturnError('allocPages (page)', describeValue(page), shape);
+    return { page: page as Pfn, dmaHandle: dmaAddr('allocPages (dmaHandle)', field('allocPages', r, 'dmaHandle')) };
+  }
+  freePages(dev: string, sizeBytes: number, page: Pfn, dmaHandle: DmaAddr, dir: DmaDataDirection): void {
+    watched('freePages', () => this.op('freePages')(dev, sizeBytes, page, dmaHandle, dir));
+  }
+  mmapPages(dev: string, vma: VmArea, sizeBytes: number, page: Pfn): number {
+    return errno('mmapPages', watched('mmapPages', () => this.op('mmapPages')(dev, vma, sizeBytes, page)));
+  }
+  allocNoncoherent(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): DmaAllocation {
+    return allocation(watched('allocNoncoherent', () => this.op('allocNoncoherent')(dev, sizeBytes, dir, gfp)));
+  }
+  freeNoncoherent(dev: string, sizeBytes: number, cpuAddr: CpuAddr, dmaHandle: DmaAddr, dir: DmaDataDirection): void {
+    watched('freeNoncoherent', () => this.op('freeNoncoherent')(dev, sizeBytes, cpuAddr, dmaHandle, dir));
+  }
+  allocNoncontiguous(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp, attrs: number): SgTable | null {
+    const call = 'allocNoncontiguous';
+    const r = watched(call, () => this.op('allocNoncontiguous')(dev, sizeBytes, dir, gfp, attrs)) as unknown;
+    if (r === null) return null;
+    const t = sgtable({ ret: 0, sgt: r }, call).sgt;
+    if (t === null || t.origNents < 1) throw new BackendReturnError(call, describeValue(r), 'null or an sg table with at least one entry');
+    // The DMA side: nents segments with integer addresses and lengths (dma_alloc_noncontiguous fills them).
+    const nents = field(call, r as object, 'nents');
+    if (!isInt(nents) || nents < 1 || nents > t.origNents) throw new BackendReturnError(`${call} (nents)`, describeValue(nents), `1..origNents (${t.origNents})`);
+    const raw = field(call, r as object, 'sgl') as unknown[];
+    for (let i = 0; i < nents; i++) {
+      const e = raw[i] as object;
+      dmaAddr(`${call} (sgl[${i}].dmaAddress)`, field(call, e, 'dmaAddress'));
+      const len = field(call, e, 'dmaLength');
+      if (!isInt(len) || len < 0) throw new BackendReturnError(`${call} (sgl[${i}].dmaLength)`, describeValue(len), 'an integer ≥ 0');
+    }
+    // Checked: hand back the backend's own object, which it may know by identity.
+    return r as SgTable;
+  }
+  freeNoncontiguous(dev: string, sizeBytes: number, sgt: SgTable, dir: DmaDataDirection): void {
+    watched('freeNoncontiguous', () => this.op('freeNoncontiguous')(dev, sizeBytes, sgt, dir));
+  }
+  vmapNoncontiguous(dev: string, sizeBytes: number, sgt: SgTable): CpuAddr | null {
+    const r = watched('vmapNoncontiguous', () => this.op('vmapNoncontiguous')(dev, sizeBytes, sgt)) as unknown;
+    if (r === null) return null;
+    if (!isInt(r) || r < 0) throw new BackendReturnError('vmapNoncontiguous', describeValue(r), 'a kernel virtual address (an integer ≥ 0) or null');
+    return r as CpuAddr;
+  }
+  vunmapNoncontiguous(dev: string, cpuAddr: CpuAddr): void {
+    watched('vunmapNoncontiguous', () => this.op('vunmapNoncontiguous')(dev, cpuAddr));
+  }
+  mmapNoncontiguous(dev: string, vma: VmArea, sizeBytes: number, sgt: SgTable): number {
+    return errno('mmapNoncontiguous', watched('mmapNoncontiguous', () => this.op('mmapNoncontiguous')(dev, vma, sizeBytes, sgt)));
+  }
+  mapResource(dev: string, physAddr: number, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+    return dmaAddr('mapResource', watched('mapResource', () => this.op('mapResource')(dev, physAddr, sizeBytes, dir, attrs)));
+  }
+  unmapResource(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): void {
+    watched('unmapResource', () => this.op('unmapResource')(dev, addr, sizeBytes, dir, attrs));
+  }
+  getRequiredMask(dev: string): number {
+    return count('getRequiredMask', watched('getRequiredMask', () => this.op('getRequiredMask')(dev)), 0);
+  }
+  addressingLimited(dev: string): boolean {
+    return bool('addressingLimited', watched('addressingLimited', () => this.op('addressingLimited')(dev)));
+  }
+  optMappingSize(dev: string): number {
+    return count('optMappingSize', watched('optMappingSize', () => this.op('optMappingSize')(dev)), 0);
+  }
+  needUnmap(dev: string): boolean {
+    return bool('needUnmap', watched('needUnmap', () => this.op('needUnmap')(dev)));
+  }
+  getMergeBoundary(dev: string): number {
+    return count('getMergeBoundary', watched('getMergeBoundary', () => this.op('getMergeBoundary')(dev)), 0);
   }
   /** Undefined when the backend has no `swiotlbState`. */
   swiotlbState(dev: string): IoTlbMemState | null | undefined {

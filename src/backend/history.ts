@@ -25,6 +25,18 @@ export interface HistoryEntry {
 /** Every replayable change, oldest first. */
 export const KERNEL_HISTORY: readonly HistoryEntry[] = [
   {
+    knob: 'nonConsistentFallback',
+    fixedIn: '5.10',
+    commit: 'dma-mapping: add a new dma_alloc_noncoherent API (and remove DMA_ATTR_NON_CONSISTENT)',
+    old: { quirks: { nonConsistentFallback: true } },
+  },
+  {
+    knob: 'cacheSyncNoOwnership',
+    fixedIn: '5.10',
+    commit: 'dma-mapping: remove dma_cache_sync',
+    old: { quirks: { cacheSyncNoOwnership: true } },
+  },
+  {
     knob: 'swiotlbMapTimeCopy=to-device-only',
     fixedIn: '5.17',
     commit: 'swiotlb: fix info leak with DMA_FROM_DEVICE (reworked in v5.18)',

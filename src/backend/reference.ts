@@ -7,7 +7,7 @@
  * (the same table the kernel's arch code fills), and let the dma-debug model
  * observe the API boundary.
  */
-import type { CpuAddr, DmaAddr, Pfn } from '../platform/types.ts';
+import type { CpuAddr, DmaAddr, Pfn, PhysAddr } from '../platform/types.ts';
 import type { VmArea } from '../platform/user.ts';
 import { ARCH_SYNC_POLICIES, type ArchSyncPolicy } from '../linux/arch/dma-sync-policy.ts';
 import { type Device, type DmaKernel, type DmaQuirks, NO_QUIRKS, createDevice } from '../linux/include/linux/device.ts';
@@ -169,6 +169,57 @@ export class ReferenceBackend implements DmaBackend {
   swiotlbState(dev: string): IoTlbMemState | null {
     const d = this.device(dev);
     return d.dmaIoTlbMem === null ? null : swiotlbState(d.dmaIoTlbMem, d.dmaIoTlbPools);
+  }
+  allocPages(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): dma.DmaPages {
+    return dma.dmaAllocPages(this.device(dev), sizeBytes, dir, gfp);
+  }
+  freePages(dev: string, sizeBytes: number, page: Pfn, dmaHandle: DmaAddr, dir: DmaDataDirection): void {
+    dma.dmaFreePages(this.device(dev), sizeBytes, page, dmaHandle, dir);
+  }
+  mmapPages(dev: string, vma: VmArea, sizeBytes: number, page: Pfn): number {
+    return dma.dmaMmapPages(this.device(dev), vma, sizeBytes, page);
+  }
+  allocNoncoherent(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): DmaAllocation {
+    return dma.dmaAllocNoncoherent(this.device(dev), sizeBytes, dir, gfp);
+  }
+  freeNoncoherent(dev: string, sizeBytes: number, cpuAddr: CpuAddr, dmaHandle: DmaAddr, dir: DmaDataDirection): void {
+    dma.dmaFreeNoncoherent(this.device(dev), sizeBytes, cpuAddr, dmaHandle, dir);
+  }
+  allocNoncontiguous(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp, attrs: number): SgTable | null {
+    return dma.dmaAllocNoncontiguous(this.device(dev), sizeBytes, dir, gfp, attrs);
+  }
+  freeNoncontiguous(dev: string, sizeBytes: number, sgt: SgTable, dir: DmaDataDirection): void {
+    dma.dmaFreeNoncontiguous(this.device(dev), sizeBytes, sgt, dir);
+  }
+  vmapNoncontiguous(dev: string, sizeBytes: number, sgt: SgTable): CpuAddr | null {
+    return dma.dmaVmapNoncontiguous(this.device(dev), sizeBytes, sgt);
+  }
+  vunmapNoncontiguous(dev: string, cpuAddr: CpuAddr): void {
+    dma.dmaVunmapNoncontiguous(this.device(dev), cpuAddr);
+  }
+  mmapNoncontiguous(dev: string, vma: VmArea, sizeBytes: number, sgt: SgTable): number {
+    return dma.dmaMmapNoncontiguous(this.device(dev), vma, sizeBytes, sgt);
+  }
+  mapResource(dev: string, physAddr: number, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+    return dma.dmaMapResource(this.device(dev), physAddr as PhysAddr, sizeBytes, dir, attrs);
+  }
+  unmapResource(dev: string, addr: DmaAddr, sizeBytes: number, dir: DmaDataDirection, attrs: number): void {
+    dma.dmaUnmapResource(this.device(dev), addr, sizeBytes, dir, attrs);
+  }
+  getRequiredMask(dev: string): number {
+    return dma.dmaGetRequiredMask(this.device(dev));
+  }
+  addressingLimited(dev: string): boolean {
+    return dma.dmaAddressingLimited(this.device(dev));
+  }
+  optMappingSize(dev: string): number {
+    return dma.dmaOptMappingSize(this.device(dev));
+  }
+  needUnmap(dev: string): boolean {
+    return dma.dmaNeedUnmap(this.device(dev));
+  }
+  getMergeBoundary(dev: string): number {
+    return dma.dmaGetMergeBoundary(this.device(dev));
   }
 }
 

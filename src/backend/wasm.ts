@@ -71,6 +71,18 @@ const CALL_EXPORTS: Readonly<Partial<Record<BackendCall, Readonly<Record<string,
   getCacheAlignment: { dma_get_cache_alignment: sig('i32', 'i32') },
   needSync: { dma_need_sync: sig('i32,i64', 'i32') },
   canMmap: { dma_can_mmap: sig('i32', 'i32') },
+  allocPages: { dma_alloc_pages: sig('i32,i64,i32,i32,i32', 'i64') },
+  freePages: { dma_free_pages: sig('i32,i64,i64,i64,i32', '') },
+  mmapPages: { dma_mmap_pages: sig('i32,i32,i64,i64', 'i32') },
+  allocNoncoherent: { dma_alloc_noncoherent: sig('i32,i64,i32,i32,i32', 'i64') },
+  freeNoncoherent: { dma_free_noncoherent: sig('i32,i64,i64,i64,i32', '') },
+  mapResource: { dma_map_resource: sig('i32,i64,i64,i32,i32', 'i64') },
+  unmapResource: { dma_unmap_resource: sig('i32,i64,i64,i32,i32', '') },
+  getRequiredMask: { dma_get_required_mask: sig('i32', 'i64') },
+  addressingLimited: { dma_addressing_limited: sig('i32', 'i32') },
+  optMappingSize: { dma_opt_mapping_size: sig('i32', 'i64') },
+  needUnmap: { dma_need_unmap: sig('i32', 'i32') },
+  getMergeBoundary: { dma_get_merge_boundary: sig('i32', 'i64') },
 };
 
 /** A module that cannot be a backend: one line naming what is wrong. */
@@ -445,6 +457,54 @@ class WasmBackend implements DmaBackend {
   canMmap(dev: string): boolean {
     return (this.x.dma_can_mmap?.(this.dev(dev)) as number) !== 0;
   }
+  allocPages(dev: string, sizeBytes: number, dir: number, gfp: Gfp): { page: Pfn | null; dmaHandle: DmaAddr } {
+    const out = this.scratch(8);
+    new DataView(this.x.memory.buffer).setBigUint64(out, U64_MAX, true);
+    const p = this.x.dma_alloc_pages?.(this.dev(dev), BigInt(sizeBytes), out, dir, gfp) as bigint;
+    if (p < 0n) return { page: null, dmaHandle: DMA_MAPPING_ERROR as DmaAddr };
+    return { page: pfn(Number(p)), dmaHandle: num(new DataView(this.x.memory.buffer).getBigUint64(out, true)) as DmaAddr };
+  }
+  freePages(dev: string, sizeBytes: number, page: Pfn, dmaHandle: DmaAddr, dir: number): void {
+    this.x.dma_free_pages?.(this.dev(dev), BigInt(sizeBytes), BigInt(page), big(dmaHandle), dir);
+  }
+  mmapPages(dev: string, vma: VmArea, sizeBytes: number, page: Pfn): number {
+    this.vmas.set(vma.id, vma);
+    return this.x.dma_mmap_pages?.(this.dev(dev), vma.id, BigInt(sizeBytes), BigInt(page)) as number;
+  }
+  allocNoncoherent(dev: string, sizeBytes: number, dir: number, gfp: Gfp): DmaAllocation {
+    const out = this.scratch(8);
+    new DataView(this.x.memory.buffer).setBigUint64(out, U64_MAX, true);
+    const cpu = this.x.dma_alloc_noncoherent?.(this.dev(dev), BigInt(sizeBytes), out, dir, gfp) as bigint;
+    const handle = new DataView(this.x.memory.buffer).getBigUint64(out, true);
+    return { cpuAddr: cpu === 0n ? null : (Number(u64(cpu)) as CpuAddr), dmaHandle: num(handle) as DmaAddr };
+  }
+  freeNoncoherent(dev: string, sizeBytes: number, cpuAddr: CpuAddr, dmaHandle: DmaAddr, dir: number): void {
+    this.x.dma_free_noncoherent?.(this.dev(dev), BigInt(sizeBytes), BigInt(cpuAddr), big(dmaHandle), dir);
+  }
+  mapResource(dev: string, physAddr: number, sizeBytes: number, dir: number, attrs: number): DmaAddr {
+    return num(this.x.dma_map_resource?.(this.dev(dev), BigInt(physAddr), BigInt(sizeBytes), dir, attrs) as bigint) as DmaAddr;
+  }
+  unmapResource(dev: string, addr: DmaAddr, sizeBytes: number, dir: number, attrs: number): void {
+    this.x.dma_unmap_resource?.(this.dev(dev), big(addr), BigInt(sizeBytes), dir, attrs);
+  }
+  getRequiredMask(dev: string): number {
+    const v = u64(this.x.dma_get_required_mask?.(this.dev(dev)) as bigint);
+    return v >= BigInt(SIZE_MAX) ? SIZE_MAX : Number(v);
+  }
+  addressingLimited(dev: string): boolean {
+    return (this.x.dma_addressing_limited?.(this.dev(dev)) as number) !== 0;
+  }
+  optMappingSize(dev: string): number {
+    const v = u64(this.x.dma_opt_mapping_size?.(this.dev(dev)) as bigint);
+    return v >= BigInt(SIZE_MAX) ? SIZE_MAX : Number(v);
+  }
+  needUnmap(dev: string): boolean {
+    return (this.x.dma_need_unmap?.(this.dev(dev)) as number) !== 0;
+  }
+  getMergeBoundary(dev: string): number {
+    const v = u64(this.x.dma_get_merge_boundary?.(this.dev(dev)) as bigint);
+    return v >= BigInt(SIZE_MAX) ? SIZE_MAX : Number(v);
+  }
 }
 
 /**
@@ -495,6 +555,8 @@ export function loadWasmBackend(path: string): BackendFactory {
   if (profiles === null) throw new WasmBackendError('dmacheck_capabilities(): profiles must be "all" or a list of profile names');
   const levels = caps.levels === undefined ? ['contract'] : caps.levels;
   if (!Array.isArray(levels) || !levels.every((l) => l === 'contract' || l === 'linux' || l === 'hardening')) throw new WasmBackendError('dmacheck_capabilities(): levels must list contract, linux, hardening');
+  const outside = (calls as BackendCall[]).find((c) => CALL_EXPORTS[c] === undefined);
+  if (outside !== undefined) throw new WasmBackendError(`dmacheck_capabilities(): ${outside} is not in the wasm ABI v${WASM_ABI_VERSION} (include/dmacheck.h); accepted are ${Object.keys(CALL_EXPORTS).join(', ')}`);
   const problem = exportProblem(sigs, calls as BackendCall[]);
   if (problem !== null) throw new WasmBackendError(problem);
   const capabilities: BackendCapabilities = { calls: calls as BackendCall[], attrs: caps.attrs, profiles, levels: levels as ('contract' | 'linux' | 'hardening')[] };

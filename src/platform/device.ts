@@ -18,6 +18,7 @@
  *   {@link DeviceFault};
  * - a coherent device snoops the CPU cache; a non-coherent one sees RAM only.
  */
+import type { MmioSpace } from './mmio.ts';
 import { rangeDmaToPhys, type DmaRange } from './bus.ts';
 import type { CpuCache } from './cache.ts';
 import type { PhysicalMemory } from './memory.ts';
@@ -159,6 +160,8 @@ export class DeviceHw {
     private readonly cache: CpuCache,
     /** The guest's memory encryption, null when memory is not encrypted. */
     private readonly encryption: MemoryEncryption | null = null,
+    /** Device MMIO the engine can target (`dma_map_resource`), never cached. */
+    private readonly mmio: MmioSpace | null = null,
   ) {}
 
   get name(): string {
@@ -166,9 +169,9 @@ export class DeviceHw {
   }
 
   /** Resolve a device access into physical chunks, or throw {@link DeviceFault}. Nothing is accessed. */
-  private resolve(dma: number, lenBytes: number, access: 'read' | 'write'): [number, number, number][] {
+  private resolve(dma: number, lenBytes: number, access: 'read' | 'write'): [number, number, number, boolean][] {
     const c = this.config;
-    const chunks: [number, number, number][] = [];
+    const chunks: [number, number, number, boolean][] = [];
     let done = 0;
     while (done < lenBytes) {
       // The engine drives addressBits lines: higher bits are dropped.
@@ -181,6 +184,11 @@ export class DeviceHw {
       if (phys === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== phys + n - 1) {
         throw new DeviceFault(c.name, dma, lenBytes, access, 'outside every dma-ranges window');
       }
+      if (this.mmio?.find(phys, n) != null) {
+        chunks.push([phys, done, n, true]);
+        done += n;
+        continue;
+      }
       if (!this.mem.isRam(phys, n)) throw new DeviceFault(c.name, dma, lenBytes, access, `not RAM at phys ${hex(phys)}`);
       const pool = c.restrictedDmaPool;
       if (pool !== null && (phys < pool.basePhys || phys + n > pool.basePhys + pool.sizeBytes)) {
@@ -188,7 +196,7 @@ export class DeviceHw {
       }
       const priv = this.encryption?.firstPrivate(phys, n) ?? null;
       if (priv !== null) throw new DeviceFault(c.name, dma, lenBytes, access, `private (encrypted) guest page at phys ${hex(priv * PAGE_SIZE)}`, 'private-memory');
-      chunks.push([phys, done, n]);
+      chunks.push([phys, done, n, false]);
       done += n;
     }
     return chunks;
@@ -197,8 +205,9 @@ export class DeviceHw {
   /** The device reads `lenBytes` at DMA address `dma`. @throws DeviceFault when unreachable */
   read(dma: number, lenBytes: number): Uint8Array {
     const out = new Uint8Array(lenBytes);
-    for (const [phys, off, n] of this.resolve(dma, lenBytes, 'read')) {
-      if (this.config.coherent) this.cache.snoopReadInto(phys, out, off, n);
+    for (const [phys, off, n, mmio] of this.resolve(dma, lenBytes, 'read')) {
+      if (mmio) out.set((this.mmio as MmioSpace).read(phys, n), off);
+      else if (this.config.coherent) this.cache.snoopReadInto(phys, out, off, n);
       else this.mem.readInto(phys, out, off, n);
     }
     return out;
@@ -206,8 +215,9 @@ export class DeviceHw {
 
   /** The device writes `data` at DMA address `dma`. @throws DeviceFault when unreachable (nothing written) */
   write(dma: number, data: Uint8Array): void {
-    for (const [phys, off, n] of this.resolve(dma, data.length, 'write')) {
-      if (this.config.coherent) this.cache.snoopWrite(phys, data, off, n);
+    for (const [phys, off, n, mmio] of this.resolve(dma, data.length, 'write')) {
+      if (mmio) (this.mmio as MmioSpace).write(phys, data.subarray(off, off + n));
+      else if (this.config.coherent) this.cache.snoopWrite(phys, data, off, n);
       else this.mem.write(phys, data, off, n);
     }
   }

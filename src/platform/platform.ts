@@ -9,6 +9,7 @@
  * It also carries the legal hardware events of DESIGN.md "The hardware
  * model": speculative fill, eviction, write-combine drain.
  */
+import { MmioSpace } from './mmio.ts';
 import { CpuCache } from './cache.ts';
 import { ExecutionContext, ViolationLog } from './context.ts';
 import { Cpu, WriteCombineBuffer } from './cpu.ts';
@@ -41,6 +42,8 @@ export class Platform {
   readonly faults: FaultInjector;
   /** Page states of an encrypted guest (`profile.memEncrypt`); null otherwise. */
   readonly encryption: MemoryEncryption | null;
+  /** Device MMIO regions a DMA engine can target (`dma_map_resource`). */
+  readonly mmio: MmioSpace;
   private readonly devs = new Map<string, DeviceHw>();
 
   constructor(
@@ -61,7 +64,8 @@ export class Platform {
     this.context = new ExecutionContext(this.violations);
     this.faults = new FaultInjector(faults, this.prng.fork('faults'));
     this.encryption = profile.memEncrypt ? new MemoryEncryption() : null;
-    for (const d of profile.devices) this.devs.set(d.name, new DeviceHw(d, this.mem, this.cache, this.encryption));
+    this.mmio = new MmioSpace(profile.mmio);
+    for (const d of profile.devices) this.devs.set(d.name, new DeviceHw(d, this.mem, this.cache, this.encryption, this.mmio));
   }
 
   /** The device named `name`; throws with the accepted names when unknown. */

@@ -77,6 +77,7 @@ const ProfileSchema = v.strictObject({
   coherentPoolBytes: v.nullable(int),
   globalCoherentPool: v.nullable(region),
   devices: v.array(DeviceSchema),
+  mmio: v.optional(v.array(v.object({ name: v.string(), basePhys: int, sizeBytes: int, description: v.optional(v.string(), '') })), []),
 });
 
 /** A profile file that cannot be used: one line naming the file, the field and what is accepted. */

@@ -12,6 +12,7 @@
  * (CMA areas, the atomic pools' `coherent_pool=` size, per-device and global
  * coherent pools, all of them boot-time reservations a board describes).
  */
+import type { MmioRegionConfig } from './mmio.ts';
 import type { DmaRange } from './bus.ts';
 import type { PartialLinePolicy } from './cache.ts';
 import { DEVICE_DEFAULTS, type DeviceConfig, type ReservedRegion } from './device.ts';
@@ -125,6 +126,8 @@ export interface PlatformProfile {
   /** The global coherent pool (DT `shared-dma-pool` with `linux,dma-default`), used with `dma.globalPool`; null = none. */
   readonly globalCoherentPool: ReservedRegion | null;
   readonly devices: readonly DeviceConfig[];
+  /** Device MMIO a DMA engine can target with `dma_map_resource` (FIFOs, PCI BARs); empty = none. */
+  readonly mmio: readonly MmioRegionConfig[];
 }
 
 /**
@@ -202,6 +205,10 @@ export const X86_64: PlatformProfile = {
     dev({ name: 'nic0', coherent: true, addressBits: 32 }),
     dev({ name: 'isa0', coherent: true, addressBits: 24 }),
   ],
+  mmio: [
+    // A PCIe peer's memory BAR in the 32-bit hole: an NVMe controller memory buffer a DMA engine writes submission entries into (P2P DMA).
+    { name: 'nvme-cmb', basePhys: 0xfe00_0000, sizeBytes: 64 * 1024, description: 'NVMe controller memory buffer (PCI BAR 2, P2P target)' },
+  ],
 };
 
 /** arm64 SoC: non-coherent devices, a `dma-ranges` offset, Normal-NC remap. */
@@ -266,6 +273,10 @@ export const ARM64_SOC: PlatformProfile = {
     // A DSP with a no-map shared-dma-pool carveout: its coherent allocations come only from there (kernel/dma/coherent.c `dma_alloc_from_dev_coherent`).
     dev({ name: 'dsp0', coherent: false, addressBits: 32, coherentPool: { basePhys: 0xb180_0000, sizeBytes: 256 * 1024 } }),
   ],
+  mmio: [
+    // QEMU virt's PL011 UART (the data register a PL330 DMA engine feeds), identity-mapped for the engines without dma-ranges offsets.
+    { name: 'uart0-fifo', basePhys: 0x0900_0000, sizeBytes: 4096, description: 'PL011 UART data FIFO (QEMU virt, 0x09000000)' },
+  ],
 };
 
 /** ARMv7 with highmem: 32-bit, 768 MiB lowmem, 256 MiB highmem, ARM32 arch allocator. */
@@ -313,6 +324,10 @@ export const ARMV7_HIGHMEM: PlatformProfile = {
     dev({ name: 'mmc0', coherent: false, addressBits: 32 }),
     dev({ name: 'dmac0', coherent: false, addressBits: 32, maxSegmentSize: 0x1_0000 }),
   ],
+  mmio: [
+    // i.MX6 UART1, whose RX/TX FIFOs the SDMA engine serves.
+    { name: 'uart1-fifo', basePhys: 0x0202_0000, sizeBytes: 4096, description: 'i.MX6 UART1 FIFO (0x02020000)' },
+  ],
 };
 
 /** ARMv7 without MMU: caches on, RAM aliased uncached at a fixed offset (seed 001). */
@@ -356,6 +371,10 @@ export const ARMV7_NOMMU: PlatformProfile = {
   // DT shared-dma-pool with linux,dma-default: the only source of non-coherent allocations, accessed through the uncached alias.
   globalCoherentPool: { basePhys: 0x6300_0000, sizeBytes: 1 * MiB },
   devices: [dev({ name: 'dmac0', coherent: false, addressBits: 32 })],
+  mmio: [
+    // STM32F7 SPI2, fed by a DMA stream.
+    { name: 'spi2-fifo', basePhys: 0x4000_3800, sizeBytes: 1024, description: 'STM32F7 SPI2 data register (0x40003800)' },
+  ],
 };
 
 /**
@@ -465,6 +484,12 @@ export function validateProfile(p: PlatformProfile): string[] {
     if (prev !== undefined && prev.startPhys + prev.sizeBytes > b.startPhys) {
       e.push(`ram[${i - 1}] and ram[${i}] overlap or are not sorted`);
     }
+  });
+  // MMIO: not RAM, inside the physical space, unique names
+  p.mmio.forEach((r, i) => {
+    if (!(r.sizeBytes > 0) || r.basePhys < 0 || r.basePhys + r.sizeBytes > top) e.push(`mmio[${i}] ${r.name}: basePhys=${hex(r.basePhys)} sizeBytes=${r.sizeBytes} must be a non-empty range of the ${p.wordBits}-bit physical space`);
+    if (p.ram.some((b) => r.basePhys < b.startPhys + b.sizeBytes && b.startPhys < r.basePhys + r.sizeBytes)) e.push(`mmio[${i}] ${r.name}: overlaps RAM (MMIO is not RAM)`);
+    if (p.mmio.findIndex((x) => x.name === r.name) !== i) e.push(`mmio[${i}]: the name ${r.name} is taken`);
   });
   const ramStart = p.ram[0]?.startPhys ?? 0;
   const last = p.ram[p.ram.length - 1];

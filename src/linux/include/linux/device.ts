@@ -68,10 +68,27 @@ export interface DmaQuirks {
   readonly swiotlbUnmapNoCopyBack: boolean;
   /** Injected bug: `dma_kmalloc_needs_bounce` always says no, so small kmalloc buffers of non-coherent devices are mapped in place. */
   readonly kmallocBounceOmitted: boolean;
+  /**
+   * Seed 003, kernel history before v5.10: a non-coherent allocation is
+   * `dma_alloc_attrs(..., DMA_ATTR_NON_CONSISTENT)`, which an arch without
+   * `DMA_NONCOHERENT_CACHE_SYNC` (arm64, ARM) ignores: the driver that asked
+   * for cacheable memory silently gets the slow uncached coherent buffer.
+   */
+  readonly nonConsistentFallback: boolean;
+  /**
+   * Seed 003, kernel history before v5.10: ownership of non-coherent memory
+   * moved with `dma_cache_sync()`, called before the device's transfer; there
+   * was no call that gave the buffer back to the CPU, so
+   * `dma_sync_single_for_cpu` on it does nothing and lines the CPU fetched
+   * during the transfer stay stale.
+   */
+  readonly cacheSyncNoOwnership: boolean;
 }
 
 /** Every quirk off: the current kernel. */
 export const NO_QUIRKS: DmaQuirks = Object.freeze({
+  nonConsistentFallback: false,
+  cacheSyncNoOwnership: false,
   cmaIgnoresGfp: false,
   cmaNoBuddyFallback: false,
   devCoherentFallback: false,

@@ -8,7 +8,7 @@
  * value (`NULL`, `-ENXIO`, `DMA_MAPPING_ERROR`, 0).
  */
 import type { VmArea } from '../../../platform/user.ts';
-import type { CpuAddr, DmaAddr, PhysAddr } from '../../../platform/types.ts';
+import type { CpuAddr, DmaAddr, Pfn, PhysAddr } from '../../../platform/types.ts';
 import type { Device } from './device.ts';
 import { DMA_MAPPING_ERROR, DMA_TO_DEVICE, type DmaDataDirection } from './dma-mapping.ts';
 import type { Gfp } from './gfp.ts';
@@ -42,6 +42,14 @@ export interface DmaMapOps {
   maxMappingSize?(dev: Device): number;
   /** `get_required_mask`, as a limit in bytes. */
   getRequiredMask?(dev: Device): number;
+  /** `alloc_pages_op`: cacheable pages for `dma_alloc_pages` (size page aligned). */
+  allocPages?(dev: Device, size: number, dir: DmaDataDirection, gfp: Gfp): { page: Pfn; dmaHandle: DmaAddr } | null;
+  /** `free_pages`. */
+  freePages?(dev: Device, size: number, page: Pfn, dmaHandle: DmaAddr, dir: DmaDataDirection): void;
+  /** `opt_mapping_size`, bytes. */
+  optMappingSize?(dev: Device): number;
+  /** `get_merge_boundary`, a mask. */
+  getMergeBoundary?(dev: Device): number;
 }
 
 /** `dev_is_dma_coherent`: on an arch without sync hooks every device is coherent. */

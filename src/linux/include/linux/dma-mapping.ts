@@ -28,6 +28,12 @@ export function dirToString(dir: number): string {
 /** `DMA_ATTR_*` bits (values as in include/linux/dma-mapping.h). */
 export const DMA_ATTR_WEAK_ORDERING = 1 << 1;
 export const DMA_ATTR_WRITE_COMBINE = 1 << 2;
+/**
+ * Removed in v5.10 ("dma-mapping: remove DMA_ATTR_NON_CONSISTENT"): asked
+ * `dma_alloc_attrs` for cacheable memory whose ownership moved with
+ * `dma_cache_sync()`. Only the kernel-history knobs of seed 003 use it.
+ */
+export const DMA_ATTR_NON_CONSISTENT = 1 << 3;
 export const DMA_ATTR_NO_KERNEL_MAPPING = 1 << 4;
 export const DMA_ATTR_SKIP_CPU_SYNC = 1 << 5;
 export const DMA_ATTR_FORCE_CONTIGUOUS = 1 << 6;

@@ -301,6 +301,45 @@ export function dmaDirectFree(dev: Device, sizeIn: number, cpuAddr: CpuAddr, dma
   dmaDirectFreePages(dev, dmaDirectToPage(dev, dmaAddr), size);
 }
 
+/**
+ * `dma_direct_alloc_pages` (behind `dma_alloc_pages`, `dma_alloc_noncoherent`
+ * and, on dma-direct, `dma_alloc_noncontiguous`): lowmem pages the device
+ * reaches with its coherent mask, **cacheable** even for a non-coherent
+ * device (no remap, no `arch_dma_prep_coherent`: ownership moves with the
+ * streaming syncs), zeroed through the linear map. A device that needs
+ * shared memory on an encrypted guest gets, when it may not sleep, memory
+ * from the atomic pools (decrypting sleeps); a failed decryption leaks the
+ * pages. `gfp` is passed through (the core refused zone modifiers).
+ * @param size bytes, page aligned by the core
+ * @returns the first pfn and the DMA handle, or null
+ * @see kernel/dma/direct.c dma_direct_alloc_pages (v6.18)
+ */
+export function dmaDirectAllocPagesApi(dev: Device, size: number, gfp: Gfp): { page: Pfn; dmaHandle: DmaAddr } | null {
+  const k = dev.kernel;
+  if (forceDmaUnencrypted(dev) && !gfpflagsAllowBlocking(gfp) && !isSwiotlbForAlloc(dev)) {
+    const r = dmaAllocFromPool(dev, size, gfp | dmaDirectOptimalGfpMask(dev).gfp, (d, phys, len) => dmaCoherentOk(d, phys, len));
+    return r === null ? null : { page: r.page, dmaHandle: physToDmaDirect(dev, pfnToPhys(r.page)) };
+  }
+  const page = dmaDirectAllocPages(dev, size, gfp, false);
+  if (page === null) return null;
+  const ret = k.mm.pages.pageAddress(page) as CpuAddr;
+  if (dmaSetDecrypted(dev, ret, size) !== 0) return null;
+  k.platform.cpu.memset(ret, 0, size, 'dma-direct:memset');
+  return { page, dmaHandle: physToDmaDirect(dev, pfnToPhys(page)) };
+}
+
+/**
+ * `dma_direct_free_pages`: back to the atomic pool that holds the pages, else
+ * re-encrypt (leaking on failure) and free.
+ * @see kernel/dma/direct.c dma_direct_free_pages (v6.18)
+ */
+export function dmaDirectFreePagesApi(dev: Device, size: number, page: Pfn): void {
+  const vaddr = dev.kernel.mm.pages.pageAddress(page) as CpuAddr;
+  if (dmaFreeFromPool(dev, vaddr, size)) return;
+  if (dmaSetEncrypted(dev, vaddr, size) !== 0) return;
+  dmaDirectFreePages(dev, page, size);
+}
+
 /** `dma_direct_can_mmap`: coherent devices, or any with `CONFIG_DMA_NONCOHERENT_MMAP`. */
 export function dmaDirectCanMmap(dev: Device): boolean {
   return devIsDmaCoherent(dev) || dev.kernel.platform.profile.dma.noncoherentMmap;

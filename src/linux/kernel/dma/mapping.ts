@@ -26,23 +26,28 @@
  * goes through, so the oracle can see what it does.
  */
 import type { VmArea } from '../../../platform/user.ts';
-import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, getOrder, hex, maskLimit, minNotZero, pfnToPhys } from '../../../platform/types.ts';
+import { type CpuAddr, type DmaAddr, type Pfn, type PhysAddr, getOrder, hex, maskLimit, minNotZero, pageAlign, pagesFor, pfnToPhys, physToPfn } from '../../../platform/types.ts';
 import type { Device } from '../../include/linux/device.ts';
 import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../include/linux/dma-map-ops.ts';
-import { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
+import { DMA_ATTR_ALLOC_SINGLE_PAGES, DMA_ATTR_MMIO, DMA_ATTR_NON_CONSISTENT, DMA_ATTR_REQUIRE_COHERENT, DMA_MAPPING_ERROR, SIZE_MAX, type DmaDataDirection, dirToString, validDmaDirection } from '../../include/linux/dma-mapping.ts';
 import { devIsDmaCoherent } from '../../include/linux/dma-map-ops.ts';
 import { EINVAL, EIO, ENOMEM, ENXIO, EOPNOTSUPP, EREMOTEIO } from '../../include/linux/errno.ts';
 import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, type Gfp } from '../../include/linux/gfp.ts';
-import type { Scatterlist, SgTable } from '../../include/linux/scatterlist.ts';
+import { type Scatterlist, type SgTable, sgEntry, sgTable } from '../../include/linux/scatterlist.ts';
 import { dmaAllocFromDevCoherent, dmaDevCoherentOwns, dmaReleaseFromDevCoherent } from './coherent.ts';
 import * as direct from './direct.ts';
+import { dmaToPhys } from '../../include/linux/dma-direct.ts';
 
 /* ------------------------------------------------------------------ */
 /* Live allocations and mappings                                        */
 /* ------------------------------------------------------------------ */
 
-/** Kind of a live entry, as dma-debug types them. */
-export type LiveKind = 'coherent' | 'single' | 'sg';
+/**
+ * Kind of a live entry, as dma-debug types them: `pages` is memory from
+ * `dma_alloc_pages` / `dma_alloc_noncoherent` (dma-debug's "noncoherent"
+ * type), owned like a streaming mapping and synced like one.
+ */
+export type LiveKind = 'coherent' | 'single' | 'sg' | 'pages';
 
 /** One live allocation or mapping. Sizes in bytes. */
 export interface LiveEntry {
@@ -84,7 +89,7 @@ export class LiveDmaTable {
     const same = this.exact.get(k);
     if (same === undefined) this.exact.set(k, [e]);
     else same.push(e);
-    if (e.kind === 'single') {
+    if (e.kind === 'single' || e.kind === 'pages') {
       let set = this.singles.get(e.dev);
       if (set === undefined) this.singles.set(e.dev, (set = new Set()));
       set.add(e);
@@ -110,7 +115,7 @@ export class LiveDmaTable {
     return this.exact.get(LiveDmaTable.key(dev, kind, dmaAddr))?.[0];
   }
 
-  /** The streaming (single) entry of `dev` containing `[addr, addr+size)`, or undefined (`bucket_find_contain`). */
+  /** The streaming (single) or non-coherent (pages) entry of `dev` containing `[addr, addr+size)`, or undefined (`bucket_find_contain`). */
   findContaining(dev: Device, addr: number, size: number): LiveEntry | undefined {
     for (const e of this.singles.get(dev) ?? []) {
       if (addr >= e.dmaAddr && addr + size <= e.dmaAddr + e.sizeBytes) return e;
@@ -317,6 +322,232 @@ export function dmaGetSgtableAttrs(dev: Device, cpuAddr: CpuAddr, handle: DmaAdd
 }
 
 /* ------------------------------------------------------------------ */
+/* Non-coherent allocations                                             */
+/* ------------------------------------------------------------------ */
+
+/** What `dma_alloc_pages` hands out: the first page and the DMA handle; `page` null on failure. */
+export interface DmaPages {
+  readonly page: Pfn | null;
+  readonly dmaHandle: DmaAddr;
+}
+
+const PAGES_FAILED: DmaPages = Object.freeze({ page: null, dmaHandle: DMA_MAPPING_ERROR });
+
+/**
+ * `__dma_alloc_pages`: the checks of the core (a WARN and NULL without a
+ * coherent mask, for a zone modifier — refused, not stripped as
+ * `dma_alloc_attrs` does — and for `__GFP_COMP`), then dma-direct or the ops.
+ * Beyond the kernel, a size of 0 and a bad direction are refused.
+ */
+function allocPages(dev: Device, call: string, size: number, dir: DmaDataDirection, gfp: Gfp): DmaPages {
+  const k = dev.kernel;
+  if (dev.coherentDmaMask === 0) {
+    k.dmesg.warnOnce(`${call}:mask:${dev.name}`, `WARNING: ${call}: coherent_dma_mask is 0 [dev=${dev.name}]`);
+    return PAGES_FAILED;
+  }
+  if ((gfp & (__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM)) !== 0) {
+    k.dmesg.warn(`WARNING: ${call} with a zone modifier [dev=${dev.name}] [gfp=${hex(gfp)}]`);
+    return PAGES_FAILED;
+  }
+  if ((gfp & __GFP_COMP) !== 0) {
+    k.dmesg.warn(`WARNING: ${call} with __GFP_COMP [dev=${dev.name}]`);
+    return PAGES_FAILED;
+  }
+  if (!validSize(size)) {
+    refuse(dev, call, 'size must be a positive whole number of bytes', { size });
+    return PAGES_FAILED;
+  }
+  if (!validDmaDirection(dir)) {
+    refuse(dev, call, 'not a DMA direction', { dir: dirToString(dir) });
+    return PAGES_FAILED;
+  }
+  const aligned = pageAlign(size);
+  let r: { page: Pfn; dmaHandle: DmaAddr } | null = null;
+  if (dmaAllocDirect(dev)) r = direct.dmaDirectAllocPagesApi(dev, aligned, gfp);
+  else if (dev.dmaOps?.allocPages !== undefined) r = dev.dmaOps.allocPages(dev, aligned, dir, gfp);
+  return r === null ? PAGES_FAILED : r;
+}
+
+/**
+ * `dma_alloc_pages`: pages the device reaches, cacheable, owned by the CPU
+ * until `dma_sync_single_for_device` (Documentation/core-api/dma-api.rst,
+ * "Part II - Non-coherent DMA allocations").
+ * @param size bytes (rounded up to whole pages)
+ * @returns the first pfn and the handle; `page` null on failure
+ * @see kernel/dma/mapping.c dma_alloc_pages (v6.18)
+ */
+export function dmaAllocPages(dev: Device, size: number, dir: DmaDataDirection, gfp: Gfp): DmaPages {
+  const r = allocPages(dev, 'dma_alloc_pages', size, dir, gfp);
+  if (r.page === null) return r;
+  const cpuAddr = dev.kernel.mm.pages.pageAddress(r.page);
+  dev.kernel.live.add({ dev, kind: 'pages', dmaAddr: r.dmaHandle, sizeBytes: size, dir, attrs: 0, cpuAddr, phys: pfnToPhys(r.page) as PhysAddr, sgl: null, nents: 0, mappedEnts: 0 });
+  return r;
+}
+
+/** The live non-coherent allocation (dev, handle) of `size` bytes, or a logged refusal (R22). */
+function findPages(dev: Device, call: string, handle: DmaAddr, size: number): LiveEntry | null {
+  const e = dev.kernel.live.find(dev, 'pages', handle);
+  if (e !== undefined && e.sizeBytes === size) return e;
+  refuse(dev, call, e === undefined ? 'not a live non-coherent allocation' : 'size differs from the allocation', { handle: hex(handle), size, allocated_size: e?.sizeBytes ?? 'none' });
+  return null;
+}
+
+function freePages(dev: Device, e: LiveEntry, page: Pfn): void {
+  const k = dev.kernel;
+  k.live.remove(e);
+  if ((e.attrs & DMA_ATTR_NON_CONSISTENT) !== 0) {
+    // The pre-v5.10 fallback: the buffer came from the coherent allocator.
+    direct.dmaDirectFree(dev, pageAlign(e.sizeBytes), e.cpuAddr as CpuAddr, e.dmaAddr, 0);
+    return;
+  }
+  if (dmaAllocDirect(dev)) direct.dmaDirectFreePagesApi(dev, pageAlign(e.sizeBytes), page);
+  else dev.dmaOps?.freePages?.(dev, pageAlign(e.sizeBytes), page, e.dmaAddr, e.dir);
+}
+
+/**
+ * `dma_free_pages`: free what `dma_alloc_pages` returned. Refused unless
+ * (handle, size) is a live allocation of this device and `page` its first page.
+ * @see kernel/dma/mapping.c dma_free_pages
+ */
+export function dmaFreePages(dev: Device, size: number, page: Pfn, handle: DmaAddr, dir: DmaDataDirection): void {
+  const e = findPages(dev, 'dma_free_pages', handle, size);
+  if (e === null) return;
+  if (e.phys !== pfnToPhys(page)) {
+    refuse(dev, 'dma_free_pages', 'page is not the allocation\'s first page', { page: hex(page), handle: hex(handle) });
+    return;
+  }
+  void dir;
+  freePages(dev, e, page);
+}
+
+/**
+ * `dma_mmap_pages`: map pages from `dma_alloc_pages` into a user VMA with
+ * the VMA's own (cacheable) protection; `-ENXIO` when `vm_pgoff` and the
+ * VMA's length do not fit the allocation.
+ * @see kernel/dma/mapping.c dma_mmap_pages
+ */
+export function dmaMmapPages(dev: Device, vma: VmArea, size: number, page: Pfn): number {
+  const count = pagesFor(size);
+  if (!validSize(size) || vma.pgoff >= count || vma.nrPages > count - vma.pgoff) return -ENXIO;
+  return dev.kernel.platform.user.remapPfnRange(vma, 0, (page + vma.pgoff) as Pfn, vma.nrPages, 'cacheable');
+}
+
+/**
+ * `dma_alloc_noncoherent`: `page_address(dma_alloc_pages(...))`. Before
+ * v5.10 (the {@link DmaQuirks.nonConsistentFallback} knob) it was
+ * `dma_alloc_attrs(..., DMA_ATTR_NON_CONSISTENT)`, and on an arch that did
+ * not implement the attribute a non-coherent device got the uncached
+ * coherent buffer instead.
+ * @returns the kernel virtual address and handle; `cpuAddr` null on failure
+ * @see include/linux/dma-mapping.h dma_alloc_noncoherent
+ */
+export function dmaAllocNoncoherent(dev: Device, size: number, dir: DmaDataDirection, gfp: Gfp): DmaAllocation {
+  const k = dev.kernel;
+  if (k.quirks.nonConsistentFallback && !devIsDmaCoherent(dev) && validSize(size)) {
+    const r = dmaAllocDirect(dev) ? direct.dmaDirectAlloc(dev, size, gfp & ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM), 0) : DMA_ALLOC_FAILED;
+    if (r.cpuAddr === null) return DMA_ALLOC_FAILED;
+    k.live.add({ dev, kind: 'pages', dmaAddr: r.dmaHandle, sizeBytes: size, dir, attrs: DMA_ATTR_NON_CONSISTENT, cpuAddr: r.cpuAddr, phys: dmaToPhys(dev, r.dmaHandle), sgl: null, nents: 0, mappedEnts: 0 });
+    return r;
+  }
+  const r = dmaAllocPages(dev, size, dir, gfp);
+  if (r.page === null) return DMA_ALLOC_FAILED;
+  return { cpuAddr: k.mm.pages.pageAddress(r.page), dmaHandle: r.dmaHandle };
+}
+
+/**
+ * `dma_free_noncoherent`: `dma_free_pages(virt_to_page(vaddr))`.
+ * @see include/linux/dma-mapping.h dma_free_noncoherent
+ */
+export function dmaFreeNoncoherent(dev: Device, size: number, vaddr: CpuAddr, handle: DmaAddr, dir: DmaDataDirection): void {
+  const e = findPages(dev, 'dma_free_noncoherent', handle, size);
+  if (e === null) return;
+  if (e.cpuAddr !== vaddr) {
+    refuse(dev, 'dma_free_noncoherent', 'vaddr is not the allocation\'s address', { vaddr: hex(vaddr), handle: hex(handle) });
+    return;
+  }
+  void dir;
+  freePages(dev, e, physToPfn(e.phys as PhysAddr));
+}
+
+/**
+ * `dma_alloc_noncontiguous`: on dma-direct a one-entry `sg_table` over
+ * `dma_alloc_pages` memory (the entry `PAGE_ALIGN(size)` long), with
+ * `nents = 1`; recorded like an sg mapping, so `dma_sync_sgtable_*` move its
+ * ownership. Attributes other than `DMA_ATTR_ALLOC_SINGLE_PAGES` and
+ * `__GFP_COMP` are refused with a WARN.
+ * @returns the table, or null
+ * @see kernel/dma/mapping.c dma_alloc_noncontiguous, alloc_single_sgt
+ */
+export function dmaAllocNoncontiguous(dev: Device, size: number, dir: DmaDataDirection, gfp: Gfp, attrs: number): SgTable | null {
+  const k = dev.kernel;
+  if ((attrs & ~DMA_ATTR_ALLOC_SINGLE_PAGES) !== 0) {
+    k.dmesg.warn(`WARNING: dma_alloc_noncontiguous with attrs ${hex(attrs)} [dev=${dev.name}]`);
+    return null;
+  }
+  if ((gfp & __GFP_COMP) !== 0) {
+    k.dmesg.warn(`WARNING: dma_alloc_noncontiguous with __GFP_COMP [dev=${dev.name}]`);
+    return null;
+  }
+  const r = allocPages(dev, 'dma_alloc_noncontiguous', size, dir, gfp);
+  if (r.page === null) return null;
+  const sg = sgEntry(r.page, 0, pageAlign(size));
+  sg.dmaAddress = r.dmaHandle;
+  sg.dmaLength = sg.length;
+  const sgt = sgTable([sg]);
+  sgt.nents = 1;
+  k.live.add({ dev, kind: 'sg', dmaAddr: r.dmaHandle, sizeBytes: size, dir, attrs, cpuAddr: null, phys: pfnToPhys(r.page) as PhysAddr, sgl: sgt.sgl, nents: sgt.origNents, mappedEnts: 1 });
+  return sgt;
+}
+
+/**
+ * `dma_free_noncontiguous`: free a table from `dma_alloc_noncontiguous`.
+ * Refused unless it is a live one of this device, of this size.
+ * @see kernel/dma/mapping.c dma_free_noncontiguous
+ */
+export function dmaFreeNoncontiguous(dev: Device, size: number, sgt: SgTable, dir: DmaDataDirection): void {
+  const e = dev.kernel.live.findSg(dev, sgt.sgl);
+  if (e === undefined || e.cpuAddr !== null || e.sizeBytes !== size || e.phys === null) {
+    refuse(dev, 'dma_free_noncontiguous', e === undefined ? 'not a live non-contiguous allocation' : 'size differs from the allocation', { size, allocated_size: e?.sizeBytes ?? 'none' });
+    return;
+  }
+  void dir;
+  dev.kernel.live.remove(e);
+  const page = physToPfn(e.phys);
+  if (dmaAllocDirect(dev)) direct.dmaDirectFreePagesApi(dev, pageAlign(size), page);
+  else dev.dmaOps?.freePages?.(dev, pageAlign(size), page, e.dmaAddr, e.dir);
+}
+
+/**
+ * `dma_vmap_noncontiguous`: a kernel address for the whole buffer. On
+ * dma-direct the buffer is one lowmem run: its linear address (no vmap).
+ * @returns the address, or null for a table that is not live
+ * @see kernel/dma/mapping.c dma_vmap_noncontiguous
+ */
+export function dmaVmapNoncontiguous(dev: Device, size: number, sgt: SgTable): CpuAddr | null {
+  void size;
+  const e = dev.kernel.live.findSg(dev, sgt.sgl);
+  const first = sgt.sgl[0];
+  if (e === undefined || first === undefined) return null;
+  return dev.kernel.mm.pages.pageAddress(first.page);
+}
+
+/** `dma_vunmap_noncontiguous`: nothing to undo on dma-direct. @see kernel/dma/mapping.c dma_vunmap_noncontiguous */
+export function dmaVunmapNoncontiguous(dev: Device, vaddr: CpuAddr): void {
+  void dev;
+  void vaddr;
+}
+
+/**
+ * `dma_mmap_noncontiguous`: on dma-direct, `dma_mmap_pages` of the table's page.
+ * @see kernel/dma/mapping.c dma_mmap_noncontiguous
+ */
+export function dmaMmapNoncontiguous(dev: Device, vma: VmArea, size: number, sgt: SgTable): number {
+  const first = sgt.sgl[0];
+  if (dev.kernel.live.findSg(dev, sgt.sgl) === undefined || first === undefined) return -ENXIO;
+  return dmaMmapPages(dev, vma, size, first.page);
+}
+
+/* ------------------------------------------------------------------ */
 /* Streaming mappings                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -416,6 +647,24 @@ export function dmaUnmapPhys(dev: Device, addr: DmaAddr, size: number, dir: DmaD
 }
 
 /**
+ * `dma_map_resource`: map device MMIO (a FIFO, another device's BAR) for a
+ * DMA engine: `dma_map_phys` with `DMA_ATTR_MMIO`, so never bounced and
+ * never cache-maintained; on dma-direct the DMA address is the physical
+ * address, checked against the mask only (not translated through
+ * `dma_range_map`, and not refused for RAM: dma-debug reports that).
+ * @returns the DMA address or `DMA_MAPPING_ERROR`
+ * @see kernel/dma/mapping.c dma_map_resource (v6.18), kernel/dma/direct.h dma_direct_map_phys
+ */
+export function dmaMapResource(dev: Device, phys: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): DmaAddr {
+  return dmaMapPhys(dev, phys, size, dir, attrs | DMA_ATTR_MMIO);
+}
+
+/** `dma_unmap_resource`: `dma_unmap_phys` with `DMA_ATTR_MMIO`. @see kernel/dma/mapping.c dma_unmap_resource */
+export function dmaUnmapResource(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection, attrs: number): void {
+  dmaUnmapPhys(dev, addr, size, dir, attrs | DMA_ATTR_MMIO);
+}
+
+/**
  * `dma_map_sg_attrs`: map the first `nents` entries of `sgl`.
  * @returns the number of DMA segments (≤ nents), or 0 on any failure
  * @see kernel/dma/mapping.c dma_map_sg_attrs
@@ -510,6 +759,8 @@ function checkSync(dev: Device, call: string, addr: DmaAddr, size: number, dir: 
 export function dmaSyncSingleForCpu(dev: Device, addr: DmaAddr, size: number, dir: DmaDataDirection): void {
   if (dev.dmaSkipSync && dev.kernel.debug === null) return;
   if (!checkSync(dev, 'dma_sync_single_for_cpu', addr, size, dir)) return;
+  // Before v5.10 non-coherent memory had dma_cache_sync() before the transfer and no call after it.
+  if (dev.kernel.quirks.cacheSyncNoOwnership && dev.kernel.live.findContaining(dev, addr, size)?.kind === 'pages') return;
   if (dmaMapDirect(dev)) direct.dmaDirectSyncSingleForCpu(dev, addr, size, dir);
   else dev.dmaOps?.syncSingleForCpu?.(dev, addr, size, dir);
   dev.kernel.debug?.syncSingleForCpu?.(dev, addr, size, dir);
@@ -682,5 +933,37 @@ export function dmaNeedSync(dev: Device, addr: DmaAddr): boolean {
   if (dev.dmaSkipSync && dev.kernel.debug === null) return false;
   if (dmaMapDirect(dev)) return direct.dmaDirectNeedSync(dev, addr);
   return true;
+}
+
+/**
+ * `dma_opt_mapping_size`: the largest mapping that stays fast, bytes:
+ * `min(dma_max_mapping_size, the ops' optimum)`; dma-direct has no optimum.
+ * @see kernel/dma/mapping.c dma_opt_mapping_size
+ */
+export function dmaOptMappingSize(dev: Device): number {
+  const opt = dmaMapDirect(dev) ? SIZE_MAX : (dev.dmaOps?.optMappingSize?.(dev) ?? SIZE_MAX);
+  return Math.min(dmaMaxMappingSize(dev), opt);
+}
+
+/**
+ * `dma_need_unmap`: must the driver keep the DMA address to unmap? False
+ * only for a dma-direct device that skips syncs (coherent and never
+ * bounced so far) without dma-debug.
+ * @see kernel/dma/mapping.c dma_need_unmap
+ */
+export function dmaNeedUnmap(dev: Device): boolean {
+  if (!dmaMapDirect(dev)) return true;
+  if (!dev.dmaSkipSync) return true;
+  return dev.kernel.debug !== null;
+}
+
+/**
+ * `dma_get_merge_boundary`: the boundary below which `dma_map_sg` may merge
+ * segments, as a mask; 0 when it never merges (dma-direct).
+ * @see kernel/dma/mapping.c dma_get_merge_boundary
+ */
+export function dmaGetMergeBoundary(dev: Device): number {
+  if (dmaMapDirect(dev)) return 0;
+  return dev.dmaOps?.getMergeBoundary?.(dev) ?? 0;
 }
 
