@@ -42,6 +42,8 @@ export const KERNEL_CHECK_WEIGHTS: StepWeights = {
   mmap: 0, munmap: 0, getSgtable: 0, cpuWriteNeighbour: 0, userRead: 0, setContext: 0, speculativeFill: 0, evict: 0, wcDrain: 0, cmaPin: 0, runWork: 0, badCall: 0,
   alloc: 4, free: 2, kmalloc: 6, kfree: 2, allocPages: 4, freePages: 2, mapSingle: 6, mapPage: 5, mapSg: 3, unmapSingle: 3, unmapSg: 2,
   syncForCpu: 7, syncForDevice: 5, cpuWrite: 8, cpuRead: 8, deviceWrite: 8, deviceRead: 6, dmaWmb: 1, setMask: 1,
+  // Not in the kernel module's vocabulary yet: the non-coherent allocators, resources and the queries.
+  allocNc: 0, freeNc: 0, mapResource: 0, unmapResource: 0, queryAddressing: 0,
 };
 
 const OP = {

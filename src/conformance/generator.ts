@@ -16,9 +16,10 @@ import fc from 'fast-check';
 import { type PlatformProfile, hasHighmem } from '../platform/profiles.ts';
 import { VARIANTS, profileVariant, variantProfile } from './variation.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
-import { type ModelMapping, type ModelObject, ModelState, OWNER } from './model.ts';
+import { type ModelMapping, type ModelObject, ModelState, OWNER, resourceUsers } from './model.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
-import { type AllocAttrName, BAD_CALLS, type GfpName, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
+import { DMA_ATTR_MMIO } from '../linux/include/linux/dma-mapping.ts';
+import { type AllocAttrName, NC_APIS, type NcApi, BAD_CALLS, type GfpName, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
 export type StepWeights = Partial<Record<StepOp, number>>;
@@ -29,6 +30,7 @@ export const DEFAULT_WEIGHTS: Readonly<Required<StepWeights>> = {
   mapSingle: 5, mapPage: 4, mapSg: 2, unmapSingle: 3, unmapSg: 2, syncForCpu: 5, syncForDevice: 5,
   cpuWrite: 8, cpuRead: 8, cpuWriteNeighbour: 1, deviceWrite: 8, deviceRead: 6, userRead: 1,
   dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0, setMask: 1, platform: 0,
+  allocNc: 2, freeNc: 1, mapResource: 1, unmapResource: 1, queryAddressing: 1,
 };
 
 /** Options of {@link StepsArbitrary}. */
@@ -52,6 +54,8 @@ export interface GeneratorOptions {
    * past `CMA_ALIGNMENT` and past small pools. Default false.
    */
   readonly largeAllocs?: boolean;
+  /** The profile's MMIO regions with the devices that may map them (`resourceUsers`); default none. */
+  readonly resources?: ReadonlyMap<string, { readonly sizeBytes: number; readonly users: readonly string[] }>;
   /** The profile's CMA areas (name, pages), where `cmaPin` events land. */
   readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
@@ -91,7 +95,22 @@ const STEP_CALLS: Partial<Record<StepOp, readonly BackendCall[]>> = {
   mapPage: ['mapPage', 'unmapPage'],
   mapSg: ['mapSg', 'unmapSg'],
   setMask: ['setMask', 'setCoherentMask', 'setMaskAndCoherent'],
+  mapResource: ['mapResource', 'unmapResource'],
+  unmapResource: ['unmapResource'],
+  queryAddressing: ['addressingLimited'],
 };
+
+/** The calls of each non-coherent allocator: allocate, free, and map to user space. */
+export const NC_CALLS: Readonly<Record<NcApi, { readonly alloc: readonly BackendCall[]; readonly mmap: BackendCall }>> = {
+  pages: { alloc: ['allocPages', 'freePages'], mmap: 'mmapPages' },
+  noncoherent: { alloc: ['allocNoncoherent', 'freeNoncoherent'], mmap: 'mmapPages' },
+  noncontiguous: { alloc: ['allocNoncontiguous', 'freeNoncontiguous', 'vmapNoncontiguous', 'vunmapNoncontiguous'], mmap: 'mmapNoncontiguous' },
+};
+
+/** The mmap function for a non-coherent object: `dma_mmap_pages` (also for `dma_alloc_noncoherent` memory, through `virt_to_page`) or `dma_mmap_noncontiguous`. */
+export function ncMmapApi(api: NcApi): 'pages' | 'noncontiguous' {
+  return api === 'noncontiguous' ? 'noncontiguous' : 'pages';
+}
 
 /** The calls each invalid call makes. */
 const BAD_CALL_CALLS: Readonly<Record<BadCall, BackendCall>> = {
@@ -110,6 +129,25 @@ const BAD_CALL_CALLS: Readonly<Record<BadCall, BackendCall>> = {
   mapSgZeroNents: 'mapSg',
 };
 
+/**
+ * The calls `step` makes, as far as the step alone says: a replayed trace
+ * recorded on another backend skips (as a failed call) a step whose calls
+ * this backend does not declare.
+ */
+export function stepCalls(step: Step): readonly BackendCall[] {
+  switch (step.op) {
+    case 'allocNc':
+    case 'freeNc':
+      return NC_CALLS[step.api].alloc;
+    case 'mmap':
+      return step.api === undefined ? ['mmapAttrs'] : [NC_CALLS[step.api].mmap];
+    case 'badCall':
+      return [BAD_CALL_CALLS[step.call]];
+    default:
+      return STEP_CALLS[step.op] ?? [];
+  }
+}
+
 /** What a backend's capabilities let the generator draw. */
 interface Allowed {
   readonly ops: ReadonlySet<StepOp>;
@@ -120,6 +158,10 @@ interface Allowed {
   readonly allocAttrs: readonly (readonly AllocAttrName[])[];
   /** Streaming attributes the backend honours. */
   readonly mapAttrs: readonly MapAttrName[];
+  /** Non-coherent allocators the backend declares. */
+  readonly ncApis: readonly NcApi[];
+  /** ... and those of them it can map to user space. */
+  readonly ncMmap: readonly NcApi[];
 }
 
 const allowedCache = new WeakMap<GeneratorOptions, Allowed>();
@@ -132,12 +174,22 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   const can = (c: BackendCall) => caps === undefined || caps.calls.includes(c);
   const ops = new Set<StepOp>(STEP_OPS.filter((op) => (STEP_CALLS[op] ?? []).every(can)));
   const levels = caps?.levels ?? (caps === undefined ? ['contract', 'linux', 'hardening'] : ['contract']);
-  const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]));
+  // DMA_ATTR_MMIO given to dma_map_page_attrs is refused only by a backend that knows the attribute (mainline since v6.18); an older kernel maps the page.
+  const knowsMmio = caps === undefined || (caps.attrs & DMA_ATTR_MMIO) !== 0;
+  const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]) && (b !== 'mapPageMmio' || knowsMmio));
   if (badCalls.length === 0) ops.delete('badCall');
   const attrsOk = (set: readonly AllocAttrName[]) => caps === undefined || (attrsValue(set) & ~caps.attrs) === 0;
   const choices = (o.allocAttrs ?? ATTR_CHOICES).filter(attrsOk);
   if (o.deviceBits === undefined) ops.delete('setMask');
+  const ncApis = NC_APIS.filter((api) => NC_CALLS[api].alloc.every(can));
+  if (ncApis.length === 0) {
+    ops.delete('allocNc');
+    ops.delete('freeNc');
+  }
+  if ((o.resources?.size ?? 0) === 0) ops.delete('mapResource');
   a = {
+    ncApis,
+    ncMmap: ncApis.filter((api) => can(NC_CALLS[api].mmap)),
     ops,
     mapAttrs: MAP_ATTRS.filter((n) => caps === undefined || (attrsValue([n]) & ~caps.attrs) === 0),
     syncSingle: can('syncSingleForCpu') && can('syncSingleForDevice'),
@@ -150,8 +202,9 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
 }
 
 /** What the generator takes from a profile: highmem, ZONE_DMA32, the CMA areas and each device's address width. */
-export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits'>> {
+export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits' | 'resources'>> {
   return {
+    resources: resourceUsers(profile),
     highmem: hasHighmem(profile),
     dma32: profile.zones.dma32,
     cmaAreas: cmaPinTargets(profile),
@@ -316,7 +369,34 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       const c = of('coherent').filter((o) => o.vmas.size === 0);
       return c.length === 0 || atomic ? null : { op: 'free', ref: pickRecent(d, s, c).id };
     },
-    mmap: () => (of('coherent').length === 0 || atomic ? null : { op: 'mmap', id: s.nextId('u'), ref: pick(d, of('coherent')).id }),
+    mmap: () => {
+      const c = [...of('coherent'), ...of('noncoherent').filter((x) => allowed.ncMmap.includes(x.api as NcApi))];
+      if (c.length === 0 || atomic) return null;
+      const x = pick(d, c);
+      return { op: 'mmap', id: s.nextId('u'), ref: x.id, ...(x.api === undefined ? {} : { api: ncMmapApi(x.api) }) };
+    },
+    allocNc: () => {
+      const apis = allowed.ncApis;
+      if (apis.length === 0) return null;
+      return { op: 'allocNc', id: s.nextId('n'), dev: pick(d, devices), api: pick(d, apis), size: allocSize(), dir: pick(d, DIRECTIONS), gfp: gfp(), ...flagsOf(['__GFP_ZERO', '__GFP_NOWARN']) };
+    },
+    freeNc: () => {
+      const c = of('noncoherent').filter((x) => x.vmas.size === 0);
+      if (c.length === 0 || atomic) return null;
+      const x = pickRecent(d, s, c);
+      return { op: 'freeNc', ref: x.id, api: x.api as NcApi };
+    },
+    mapResource: () => {
+      const rs = [...(o.resources ?? new Map<string, { readonly sizeBytes: number; readonly users: readonly string[] }>()).entries()].filter(([, r]) => r.users.some((u) => devices.includes(u)));
+      if (rs.length === 0) return null;
+      const [name, r] = pick(d, rs);
+      return { op: 'mapResource', id: s.nextId('r'), dev: pick(d, r.users.filter((u) => devices.includes(u))), resource: name, ...edgeRange(d, Math.min(r.sizeBytes, 4096)), dir: pick(d, DIRECTIONS) };
+    },
+    unmapResource: () => {
+      const c = maps.filter((m) => m.kind === 'resource');
+      return c.length === 0 ? null : { op: 'unmapResource', ref: pickRecent(d, s, c).id };
+    },
+    queryAddressing: () => ({ op: 'queryAddressing', dev: pick(d, devices) }),
     munmap: () => (s.vmas.size === 0 ? null : { op: 'munmap', ref: pick(d, [...s.vmas.keys()]) }),
     getSgtable: () => (of('coherent').length === 0 || atomic ? null : { op: 'getSgtable', ref: pick(d, of('coherent')).id }),
     kmalloc: () => ({ op: 'kmalloc', id: s.nextId('k'), size: kmallocSize(), gfp: gfp(), ...flagsOf(['__GFP_ZERO', 'GFP_DMA', '__GFP_NOWARN']) }),
@@ -343,7 +423,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       return { op: 'mapSg', id: s.nextId('s'), dev: pick(d, devices), segs, dir: pick(d, DIRECTIONS), ...mapAttrs() };
     },
     unmapSingle: () => {
-      const c = maps.filter((m) => m.kind !== 'sg');
+      const c = maps.filter((m) => m.kind === 'single' || m.kind === 'page');
       return c.length === 0 ? null : { op: 'unmapSingle', ref: pickRecent(d, s, c).id, ...unmapAttrs() };
     },
     unmapSg: () => {
@@ -398,10 +478,10 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
     return { attrs: [pick(d, swarm.mapAttrs)] };
   }
   function syncStep(op: 'syncForCpu' | 'syncForDevice'): Step | null {
-    const c = maps.filter((m) => (m.kind === 'sg' ? allowed.syncSg : allowed.syncSingle));
+    const c = maps.filter((m) => (m.kind === 'resource' ? false : m.kind === 'sg' || m.kind === 'ncsg' ? allowed.syncSg : allowed.syncSingle));
     if (c.length === 0) return null;
     const m = pickRecent(d, s, c);
-    if (m.kind === 'sg') return { op, ref: m.id, offset: 0, size: m.sizeBytes };
+    if (m.kind === 'sg' || m.kind === 'ncsg') return { op, ref: m.id, offset: 0, size: m.sizeBytes };
     const who = op === 'syncForCpu' ? [OWNER.device, OWNER.deviceDirty, OWNER.cpu] : [OWNER.cpu, OWNER.cpuDirty, OWNER.device];
     const runs = s.runsOwnedBy(m, who);
     const run = pickRun(d, runs);
@@ -504,7 +584,7 @@ export function drawSwarm(d: Draw, o: GeneratorOptions): Swarm {
 
 /** Generate a legal sequence of `length` steps (fewer when nothing legal is left). */
 export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Step[] {
-  const s = new ModelState(o.devices);
+  const s = new ModelState(o.devices, o.resources);
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
   const swarm = drawSwarm(d, o);
   const out: Step[] = [];
@@ -521,8 +601,8 @@ export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Ste
  * Replay `steps` through a fresh model and keep only the legal ones whose
  * names are all defined: what is left is again a legal driver.
  */
-export function repair(devices: readonly string[], steps: readonly Step[]): Step[] {
-  const s = new ModelState(devices);
+export function repair(devices: readonly string[], steps: readonly Step[], resources?: ModelState['resources']): Step[] {
+  const s = new ModelState(devices, resources);
   const out: Step[] = [];
   const defined = new Set<string>();
   for (const step of steps) {
@@ -562,18 +642,18 @@ function simplerStep(step: Step): Step[] {
 }
 
 /** Shrink candidates of `steps`, biggest cuts first; each is repaired and strictly simpler. */
-export function* shrinkSteps(devices: readonly string[], steps: readonly Step[]): Generator<Step[]> {
+export function* shrinkSteps(devices: readonly string[], steps: readonly Step[], resources?: ModelState['resources']): Generator<Step[]> {
   const n = steps.length;
   for (let chunk = Math.max(1, n >> 1); chunk >= 1; chunk >>= 1) {
     for (let start = n - chunk; start >= 0; start -= chunk) {
-      const cand = repair(devices, [...steps.slice(0, start), ...steps.slice(start + chunk)]);
+      const cand = repair(devices, [...steps.slice(0, start), ...steps.slice(start + chunk)], resources);
       if (cand.length < n) yield cand;
     }
     if (chunk === 1) break;
   }
   for (let i = 0; i < n; i++) {
     for (const simpler of simplerStep(steps[i] as Step)) {
-      const cand = repair(devices, [...steps.slice(0, i), simpler, ...steps.slice(i + 1)]);
+      const cand = repair(devices, [...steps.slice(0, i), simpler, ...steps.slice(i + 1)], resources);
       if (cand.length === n) yield cand;
     }
   }
@@ -617,6 +697,6 @@ export class StepsArbitrary extends fc.Arbitrary<Step[]> {
 
   shrink(value: Step[], _context: unknown): fc.Stream<fc.Value<Step[]>> {
     const devices = this.options.devices;
-    return new fc.Stream(shrinkSteps(devices, value)).map((v) => new fc.Value(v, undefined));
+    return new fc.Stream(shrinkSteps(devices, value, this.options.resources)).map((v) => new fc.Value(v, undefined));
   }
 }

@@ -14,7 +14,28 @@
  */
 import type { LegalityReason } from '../../spec/legality.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
-import { type SgSeg, type Step, definedId, usedIds } from './steps.ts';
+import { rangePhysToDma } from '../platform/bus.ts';
+import type { PlatformProfile } from '../platform/profiles.ts';
+import { type NcApi, type SgSeg, type Step, definedId, usedIds } from './steps.ts';
+
+/**
+ * For each MMIO region of `profile`, its size and the devices that may
+ * target it with `dma_map_resource`: those that see it at its CPU physical
+ * address (no `dma-ranges`, or a window mapping it 1:1). Linux does not
+ * translate a resource through `dma_range_map` (kernel/dma/direct.h
+ * `dma_direct_map_phys` with `DMA_ATTR_MMIO`, v6.18), so for any other
+ * device the mapping would lead elsewhere: a driver does not do that.
+ */
+export function resourceUsers(profile: PlatformProfile): Map<string, { readonly sizeBytes: number; readonly users: readonly string[] }> {
+  const out = new Map<string, { sizeBytes: number; users: string[] }>();
+  for (const r of profile.mmio) {
+    const users = profile.devices
+      .filter((d) => rangePhysToDma(d.dmaRanges, r.basePhys) === r.basePhys && rangePhysToDma(d.dmaRanges, r.basePhys + r.sizeBytes - 1) === r.basePhys + r.sizeBytes - 1)
+      .map((d) => d.name);
+    out.set(r.name, { sizeBytes: r.sizeBytes, users });
+  }
+  return out;
+}
 
 /**
  * Ownership granule, bytes: the largest `dma_get_cache_alignment()` of any
@@ -26,8 +47,13 @@ export const GRANULE_BYTES = 128;
 /** Why a step is not legal now: a rule it breaks, or a harness reason; each is listed, with its source, in spec/legality.ts. */
 export type Illegal = LegalityReason;
 
-/** Kinds of memory object a driver holds. */
-export type ObjKind = 'coherent' | 'kmalloc' | 'pages';
+/**
+ * Kinds of memory object a driver holds. A `noncoherent` object (from
+ * `dma_alloc_pages`, `dma_alloc_noncoherent` or `dma_alloc_noncontiguous`)
+ * comes with a mapping of the same name that holds it for as long as it
+ * lives: ownership moves with the syncs alone (dma-api.rst Part II).
+ */
+export type ObjKind = 'coherent' | 'kmalloc' | 'pages' | 'noncoherent';
 
 /** A live memory object. */
 export interface ModelObject {
@@ -41,6 +67,8 @@ export interface ModelObject {
   readonly kernelMapping: boolean;
   /** How a coherent buffer was allocated (gfp and attribute names); empty for the others. */
   readonly alloc?: { readonly gfp: string; readonly attrs: readonly string[] };
+  /** Which allocator a non-coherent object came from. */
+  readonly api?: NcApi;
   /** Mapping that holds the object now, if any. */
   mappedBy: string | null;
   /** Live user mappings of it. */
@@ -57,10 +85,15 @@ export interface ModelSegment {
   readonly mapOffset: number;
 }
 
-/** A live streaming mapping. */
+/**
+ * A live streaming mapping: `single`/`page`/`sg` from the map calls; `nc`
+ * and `ncsg`, the lifelong mapping of a non-coherent object (synced in
+ * ranges, or whole as an sg table); `resource`, device MMIO (no object,
+ * no ownership, no syncs).
+ */
 export interface ModelMapping {
   readonly id: string;
-  readonly kind: 'single' | 'page' | 'sg';
+  readonly kind: 'single' | 'page' | 'sg' | 'nc' | 'ncsg' | 'resource';
   readonly dev: string;
   readonly dir: 'DMA_TO_DEVICE' | 'DMA_FROM_DEVICE' | 'DMA_BIDIRECTIONAL';
   readonly segs: readonly ModelSegment[];
@@ -113,8 +146,14 @@ export class ModelState {
   readonly lastUse = new Map<string, number>();
   private clock = 0;
 
-  /** @param devices device names of the profile */
-  constructor(readonly devices: readonly string[]) {}
+  /**
+   * @param devices device names of the profile
+   * @param resources MMIO regions with their size and the devices that may map them ({@link resourceUsers})
+   */
+  constructor(
+    readonly devices: readonly string[],
+    readonly resources: ReadonlyMap<string, { readonly sizeBytes: number; readonly users: readonly string[] }> = new Map(),
+  ) {}
 
   /** The next unused id with `prefix` (`b1`, `b2`, ...). */
   nextId(prefix: string): string {
@@ -261,8 +300,11 @@ export class ModelState {
       }
       case 'mmap':
       case 'getSgtable': {
-        const o = this.obj(step.ref, 'coherent');
+        const o = this.obj(step.ref, ...(step.op === 'mmap' ? (['coherent', 'noncoherent'] as const) : (['coherent'] as const)));
         if (typeof o === 'string') return o;
+        if (step.op === 'mmap' && (o.kind === 'noncoherent') !== (step.api !== undefined)) return 'wrong-object-kind';
+        // dma_mmap_pages serves dma_alloc_pages and dma_alloc_noncoherent memory (through virt_to_page), dma_mmap_noncontiguous its tables.
+        if (step.op === 'mmap' && o.kind === 'noncoherent' && (o.api === 'noncontiguous' ? 'noncontiguous' : 'pages') !== step.api) return 'wrong-object-kind';
         return atomic ? 'process-context-only' : null;
       }
       case 'munmap':
@@ -270,6 +312,31 @@ export class ModelState {
       case 'kmalloc':
       case 'allocPages':
         return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
+      case 'allocNc':
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        if (step.size <= 0) return 'out-of-range';
+        return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
+      case 'freeNc': {
+        const o = this.obj(step.ref, 'noncoherent');
+        if (typeof o === 'string') return o;
+        if (o.api !== step.api) return 'wrong-object-kind';
+        if (atomic) return 'R20';
+        return o.vmas.size > 0 ? 'R26' : null;
+      }
+      case 'mapResource': {
+        if (!this.devices.includes(step.dev)) return 'no-such-object';
+        const r = this.resources.get(step.resource);
+        if (r === undefined) return 'R6';
+        if (!r.users.includes(step.dev)) return 'resource-through-window';
+        return step.size <= 0 || step.offset < 0 || step.offset + step.size > r.sizeBytes ? 'out-of-range' : null;
+      }
+      case 'unmapResource': {
+        const m = this.mappings.get(step.ref);
+        if (m === undefined) return 'no-such-object';
+        return m.kind === 'resource' ? null : 'R40';
+      }
+      case 'queryAddressing':
+        return this.devices.includes(step.dev) ? null : 'no-such-object';
       case 'kfree':
       case 'freePages': {
         const o = this.obj(step.ref, step.op === 'kfree' ? 'kmalloc' : 'pages');
@@ -299,6 +366,7 @@ export class ModelState {
       case 'unmapSg': {
         const m = this.mappings.get(step.ref);
         if (m === undefined) return 'no-such-object';
+        if (m.kind === 'nc' || m.kind === 'ncsg' || m.kind === 'resource') return 'R40';
         if ((m.kind === 'sg') !== (step.op === 'unmapSg')) return 'R40';
         if (!this.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu, OWNER.device, OWNER.deviceDirty)) return 'R36';
         // Unmapping with DMA_ATTR_SKIP_CPU_SYNC transfers nothing: what the device wrote must already be the CPU's (R43).
@@ -315,7 +383,8 @@ export class ModelState {
       case 'syncForDevice': {
         const m = this.mappingRange(step.ref, step.offset, step.size);
         if (typeof m === 'string') return m;
-        if (m.kind === 'sg' && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
+        if (m.kind === 'resource') return 'not-synced';
+        if ((m.kind === 'sg' || m.kind === 'ncsg') && (step.offset !== 0 || step.size !== m.sizeBytes)) return 'R45';
         // Taking back again what the CPU owns and has not written is harmless (the copy and the invalidate change nothing).
         if (step.op === 'syncForCpu' && !this.mappingOwned(m, step.offset, step.size, OWNER.device, OWNER.deviceDirty, OWNER.cpu)) return 'R35';
         if (step.op === 'syncForDevice' && !this.mappingOwned(m, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty, OWNER.device)) return 'R35';
@@ -323,7 +392,7 @@ export class ModelState {
       }
       case 'cpuWrite':
       case 'cpuRead': {
-        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages');
+        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages', 'noncoherent');
         if (typeof o === 'string') return o;
         if (step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes) return 'out-of-range';
         if (o.kind === 'coherent') return o.kernelMapping ? null : 'R25';
@@ -341,7 +410,7 @@ export class ModelState {
       case 'deviceWrite':
       case 'deviceRead': {
         const b = this.objects.get(step.ref);
-        if (b !== undefined) {
+        if (b !== undefined && b.kind !== 'noncoherent') {
           if (b.kind !== 'coherent') return 'R1';
           if (step.size <= 0 || step.offset < 0 || step.offset + step.size > b.sizeBytes) return 'out-of-range';
           return this.wcPending ? 'R18' : null;
@@ -357,11 +426,13 @@ export class ModelState {
         if (v === undefined) return 'no-such-object';
         const o = this.objects.get(v.obj) as ModelObject;
         if (this.wcPending) return 'R18';
-        return step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes ? 'out-of-range' : null;
+        if (step.size <= 0 || step.offset < 0 || step.offset + step.size > o.sizeBytes) return 'out-of-range';
+        // User space sees non-coherent memory through a cacheable mapping, like the CPU: only what the CPU owns.
+        return o.kind === 'noncoherent' && !this.owned(o, step.offset, step.size, OWNER.cpu, OWNER.cpuDirty) ? 'R35' : null;
       }
       case 'speculativeFill':
       case 'evict': {
-        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages');
+        const o = this.obj(step.ref, 'coherent', 'kmalloc', 'pages', 'noncoherent');
         if (typeof o === 'string') return o;
         return step.offset < 0 || step.offset >= o.sizeBytes ? 'out-of-range' : null;
       }
@@ -415,9 +486,9 @@ export class ModelState {
     }
   }
 
-  private addObject(id: string, kind: ObjKind, sizeBytes: number, dev: string | null, kernelMapping: boolean, alloc?: ModelObject['alloc']): void {
+  private addObject(id: string, kind: ObjKind, sizeBytes: number, dev: string | null, kernelMapping: boolean, alloc?: ModelObject['alloc'], api?: NcApi): void {
     this.noteId(id);
-    this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)), ...(alloc === undefined ? {} : { alloc }) });
+    this.objects.set(id, { id, kind, sizeBytes, dev, kernelMapping, mappedBy: null, vmas: new Set(), owner: new Uint8Array(granules(sizeBytes)), ...(alloc === undefined ? {} : { alloc }), ...(api === undefined ? {} : { api }) });
   }
 
   /**
@@ -449,6 +520,28 @@ export class ModelState {
         return;
       case 'kmalloc':
         this.addObject(step.id, 'kmalloc', step.size, null, true);
+        return;
+      case 'allocNc': {
+        this.addObject(step.id, 'noncoherent', step.size, step.dev, true, undefined, step.api);
+        // Its lifelong mapping, under the same name: the CPU owns the memory until the first sync_for_device.
+        const m: ModelMapping = { id: step.id, kind: step.api === 'noncontiguous' ? 'ncsg' : 'nc', dev: step.dev, dir: step.dir, segs: [{ obj: step.id, objOffset: 0, sizeBytes: step.size, mapOffset: 0 }], sizeBytes: step.size };
+        this.mappings.set(step.id, m);
+        const o = this.objects.get(step.id) as ModelObject;
+        o.mappedBy = step.id;
+        // The allocator zeroed it through the cache: the CPU has written it, so only sync_for_device may hand it over (a sync_for_cpu would invalidate the zeroes away).
+        o.owner.fill(OWNER.cpuDirty);
+        return;
+      }
+      case 'freeNc':
+        this.objects.delete(step.ref);
+        this.mappings.delete(step.ref);
+        return;
+      case 'mapResource':
+        this.noteId(step.id);
+        this.mappings.set(step.id, { id: step.id, kind: 'resource', dev: step.dev, dir: step.dir, segs: [], sizeBytes: step.size });
+        return;
+      case 'unmapResource':
+        this.mappings.delete(step.ref);
         return;
       case 'allocPages':
         this.addObject(step.id, 'pages', PAGE_SIZE << step.order, null, true);
@@ -538,6 +631,11 @@ export class ModelState {
 export function teardownSteps(s: ModelState): Step[] {
   const out: Step[] = [];
   for (const [id, m] of s.mappings) {
+    if (m.kind === 'nc' || m.kind === 'ncsg') continue;
+    if (m.kind === 'resource') {
+      out.push({ op: 'unmapResource', ref: id });
+      continue;
+    }
     const dirty =
       m.kind === 'sg'
         ? s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpuDirty, OWNER.cpu) && !s.mappingOwned(m, 0, m.sizeBytes, OWNER.cpu)
@@ -548,6 +646,9 @@ export function teardownSteps(s: ModelState): Step[] {
     out.push(m.kind === 'sg' ? { op: 'unmapSg', ref: id } : { op: 'unmapSingle', ref: id });
   }
   for (const id of s.vmas.keys()) out.push({ op: 'munmap', ref: id });
-  for (const [id, o] of s.objects) out.push(o.kind === 'coherent' ? { op: 'free', ref: id } : o.kind === 'kmalloc' ? { op: 'kfree', ref: id } : { op: 'freePages', ref: id });
+  for (const [id, o] of s.objects) {
+    if (o.kind === 'noncoherent') out.push({ op: 'freeNc', ref: id, api: o.api ?? 'pages' });
+    else out.push(o.kind === 'coherent' ? { op: 'free', ref: id } : o.kind === 'kmalloc' ? { op: 'kfree', ref: id } : { op: 'freePages', ref: id });
+  }
   return out;
 }

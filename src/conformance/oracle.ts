@@ -19,7 +19,7 @@ import type { PlatformProfile } from '../platform/profiles.ts';
 import type { DeviceFaultKind } from '../platform/device.ts';
 import type { PageAttr } from '../platform/pgtable.ts';
 import type { ObjKind } from './model.ts';
-import type { BadCall, Step } from './steps.ts';
+import type { BadCall, NcApi, Step } from './steps.ts';
 
 /** Every level, from the most to the least binding. */
 export const CHECK_LEVELS: readonly CheckLevel[] = ['contract', 'linux', 'hardening'];
@@ -164,6 +164,78 @@ export interface PoolFacts {
 /** Everything the oracle reports: what the trusted platform showed, never a verdict (properties judge). */
 export type Observation =
   | ReadObservation
+  | {
+      /** A non-coherent allocation (`dma_alloc_pages`, `dma_alloc_noncoherent`, `dma_alloc_noncontiguous` with its vmap) and the facts of its result. */
+      readonly kind: 'nc-alloc';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly api: NcApi;
+      readonly sizeBytes: number;
+      readonly gfp: number;
+      readonly ok: boolean;
+      readonly dma: number;
+      /** Attribute of the CPU mapping handed out (null on failure or when it does not translate). */
+      readonly cpuAttr: PageAttr | null;
+      /** What the CPU loads right after the call (first and last 8 KiB) is all zero; null on failure. */
+      readonly zeroed: boolean | null;
+      readonly faultInjection: boolean;
+    }
+  | {
+      /** A `dma_map_resource` call: where its DMA address leads through the device's bus, and what the call did to the CPU caches. */
+      readonly kind: 'resource';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly resource: string;
+      /** Physical address of the MMIO mapped. */
+      readonly phys: number;
+      readonly sizeBytes: number;
+      readonly ok: boolean;
+      readonly dma: number;
+      /** Why the DMA address does not lead to the resource through the device's bus (windows, mask, bus limit), or null when it does. */
+      readonly misdirected: string | null;
+      /** Cache clean and invalidate operations the call made (none belong to MMIO). */
+      readonly cacheOps: number;
+      /** The device's streaming mask in force, bits. */
+      readonly maskBits: number;
+    }
+  | {
+      /** A device access through a resource mapping, and what the MMIO registers show after it. */
+      readonly kind: 'resource-io';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly access: 'read' | 'write';
+      /** Null when the bytes moved between the device and the registers; else what went wrong, with both sides. */
+      readonly mismatch: string | null;
+    }
+  | {
+      /** The addressing queries of one device, with the facts to judge them by. */
+      readonly kind: 'addressing';
+      readonly at: StepRef;
+      readonly dev: string;
+      /** `dma_addressing_limited`. */
+      readonly limited: boolean;
+      /** A RAM byte the device cannot reach in place with its streaming mask, bus limit and windows, as evidence; null when it reaches all RAM. */
+      readonly unreachableRam: string | null;
+      /** Linux's own answer, `mask < dma_get_required_mask` or RAM outside the windows (it rounds the top of RAM up to a power of two). */
+      readonly linuxLimited: boolean;
+      /** `dma_get_required_mask` as a limit in bytes, null when not declared. */
+      readonly requiredMask: number | null;
+      /** DMA address of the last byte of RAM through the device's windows (null when outside every window). */
+      readonly ramTopDma: number | null;
+      /** `dma_opt_mapping_size` and `dma_max_mapping_size`, bytes, null when not declared. */
+      readonly optMappingSize: number | null;
+      readonly maxMappingSize: number | null;
+      /** `dma_need_unmap`, null when not declared. */
+      readonly needUnmap: boolean | null;
+      /** A live mapping of the device that went through a bounce buffer, as evidence, or null. */
+      readonly bouncedMapping: string | null;
+      /** `dma_get_merge_boundary`, null when not declared. */
+      readonly mergeBoundary: number | null;
+      readonly maskBits: number;
+    }
   | {
       /**
        * What the machine looked like once the backend booted, before the

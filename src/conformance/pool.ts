@@ -14,6 +14,7 @@
  * Outcomes are keyed to the job that produced them, never to timing, so a
  * run prints the same results whatever the number of workers.
  */
+import type { resourceUsers } from './model.ts';
 import { Piscina } from 'piscina';
 import { HEARTBEAT_HEADER_BYTES, callName } from '../backend/guard.ts';
 import { repair, shrinkSteps } from './generator.ts';
@@ -143,6 +144,8 @@ export class JobPool {
 export interface HangShrinkOptions {
   /** Devices the generator drove (legality of candidates). */
   readonly devices: readonly string[];
+  /** MMIO regions and the devices that may map them (legality of `mapResource` steps); default none. */
+  readonly resources?: ReturnType<typeof resourceUsers>;
   /** Most candidates that may still hang (each costs a call timeout). Default 5. */
   readonly maxHangs?: number;
   /** Most candidates tried in all. Default 200. */
@@ -177,13 +180,13 @@ export async function shrinkHang(
     return true;
   };
   if (hang.step > 0 && hang.step < hang.steps.length) {
-    const prefix = repair(o.devices, hang.steps.slice(0, hang.step));
+    const prefix = repair(o.devices, hang.steps.slice(0, hang.step), o.resources);
     if (prefix.length < hang.steps.length) await attempt(prefix);
   }
   let progress = true;
   while (progress && hangsLeft > 0 && tries > 0) {
     progress = false;
-    for (const cand of shrinkSteps(o.devices, best.steps)) {
+    for (const cand of shrinkSteps(o.devices, best.steps, o.resources)) {
       if (hangsLeft <= 0 || tries <= 0) break;
       if (await attempt(cand)) {
         progress = true;

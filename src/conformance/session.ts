@@ -12,7 +12,8 @@
  * checks `dma_mapping_error` or a NULL return does (R33, R47). A step the
  * symbolic model finds illegal is skipped and counted (misuse mode, which
  * executes them, is a later issue). Only calls the backend declares are
- * made. A backend exception stops the sequence: a kernel that oopsed has no
+ * made: a step needing another (a trace recorded on another backend) is
+ * skipped like a failed call. A backend exception stops the sequence: a kernel that oopsed has no
  * later state worth checking. At the end the session tears down what is
  * still live (unmap, munmap, free) in process context and compares the
  * substrate's accounting with where it started.
@@ -22,7 +23,7 @@ import { AsyncBackendError, BackendCallError, BackendReturnError, type GuardedBa
 import { bootMachine } from '../backend/setup.ts';
 import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
 import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
-import { type Scatterlist, sgEntry } from '../linux/include/linux/scatterlist.ts';
+import { type Scatterlist, type SgTable, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
 import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
 import { rangeDmaToPhys } from '../platform/bus.ts';
@@ -34,10 +35,11 @@ import type { Platform } from '../platform/platform.ts';
 import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, teardownSteps } from './model.ts';
+import { stepCalls } from './generator.ts';
+import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, resourceUsers, teardownSteps } from './model.ts';
 import { type Coverage, hit } from './coverage.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
-import { type DirName, type GfpFlagName, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
+import { type DirName, type GfpFlagName, type NcApi, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
@@ -104,6 +106,8 @@ interface ObjRec {
   bounced?: boolean;
   /** Coherent buffers: where the pages lie (see the `alloc` observation). */
   region?: string | null;
+  /** Non-coherent objects: the allocator, its direction, and what `free` takes back (the first page, the sg table). */
+  readonly nc?: { readonly api: NcApi; readonly dir: number; readonly page: Pfn | null; readonly sgt: SgTable | null };
 }
 
 interface MapRec {
@@ -119,6 +123,10 @@ interface MapRec {
   readonly sgl: Scatterlist[] | null;
   /** Physical ranges of the bounce buffers the device uses for this mapping. */
   readonly bounces: readonly { readonly phys: number; readonly len: number }[];
+  /** `orig_nents` of a table the backend handed out (`dma_alloc_noncontiguous`), when `sgl` may be longer. */
+  readonly nents?: number;
+  /** A resource mapping: the physical address of the MMIO it maps. */
+  readonly resourcePhys?: number;
 }
 
 /** One driver sequence on one backend over one platform. */
@@ -170,7 +178,7 @@ export class Session {
     this.mm = m.mm;
     this.backend = m.backend;
     this.refused = m.refused;
-    this.model = new ModelState(m.attached);
+    this.model = new ModelState(m.attached, resourceUsers(m.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
     for (const d of this.declared.has('swiotlbState') ? this.model.devices : []) {
       const st = this.guarded(() => this.backend.swiotlbState(d));
@@ -214,7 +222,7 @@ export class Session {
       const step = steps[i] as Step;
       this.at = { index: i + 1, step };
       noteStep(i + 1);
-      if (usedIds(step).some((id) => this.failed.has(id))) {
+      if (usedIds(step).some((id) => this.failed.has(id)) || stepCalls(step).some((c) => !this.declared.has(c))) {
         this.fail(step);
         skipped++;
         continue;
@@ -294,7 +302,7 @@ export class Session {
   // ---- addresses, through the trusted platform ----
 
   private physOf(o: ObjRec, offset: number): number {
-    if (o.kind !== 'coherent') return (o.physPages[0] as number) + offset;
+    if (o.kind !== 'coherent' && o.kind !== 'noncoherent') return (o.physPages[0] as number) + offset;
     return (o.physPages[Math.floor(offset / PAGE_SIZE)] as number) + (offset % PAGE_SIZE);
   }
 
@@ -398,7 +406,7 @@ export class Session {
       if (o.id === exclude) continue;
       const lo = o.physPages[0] as number;
       for (const p of pages) {
-        if (o.kind === 'coherent' ? o.physPages.some((q) => Math.floor(q / PAGE_SIZE) === Math.floor(p / PAGE_SIZE)) : p + PAGE_SIZE > lo && p < lo + o.sizeBytes) return `live object ${o.id} [phys=${hex(p)}]`;
+        if (o.kind === 'coherent' || o.kind === 'noncoherent' ? o.physPages.some((q) => Math.floor(q / PAGE_SIZE) === Math.floor(p / PAGE_SIZE)) : p + PAGE_SIZE > lo && p < lo + o.sizeBytes) return `live object ${o.id} [phys=${hex(p)}]`;
       }
     }
     for (const p of pages) {
@@ -720,6 +728,16 @@ export class Session {
       case 'mmap': {
         const o = this.obj(step.ref);
         const dev = o.dev as string;
+        if (o.nc !== undefined) {
+          const nr = Math.ceil(o.sizeBytes / PAGE_SIZE);
+          const vma = p.user.createVma(nr, 0);
+          const first = (o.nc.page ?? Math.floor((o.physPages[0] as number) / PAGE_SIZE)) as Pfn;
+          const ret = step.api === 'noncontiguous' ? b.mmapNoncontiguous(dev, vma, o.sizeBytes, o.nc.sgt as SgTable) : b.mmapPages(dev, vma, o.sizeBytes, first);
+          this.emit({ kind: 'mmap', at: this.at, ref: step.ref, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
+          if (ret !== 0) this.failed.add(step.id);
+          else this.vmas.set(step.id, { vma, obj: step.ref });
+          return;
+        }
         if (this.declared.has('canMmap') && !b.canMmap(dev)) {
           this.failed.add(step.id);
           return;
@@ -862,10 +880,13 @@ export class Session {
         const m = this.maps.get(step.ref) as MapRec;
         const dev = m.dev;
         if (m.sgl !== null) {
-          if (step.op === 'syncForCpu') b.syncSgForCpu(dev, m.sgl, m.sgl.length, m.dir);
-          else b.syncSgForDevice(dev, m.sgl, m.sgl.length, m.dir);
+          if (step.op === 'syncForCpu') b.syncSgForCpu(dev, m.sgl, m.nents ?? m.sgl.length, m.dir);
+          else b.syncSgForDevice(dev, m.sgl, m.nents ?? m.sgl.length, m.dir);
         } else if (step.op === 'syncForCpu') b.syncSingleForCpu(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
         else b.syncSingleForDevice(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
+        // Non-coherent memory the CPU wrote (the allocator's zeroing included) may be discarded by a FROM_DEVICE hand-over where the arch invalidates.
+        const nc = this.objs.get(step.ref);
+        if (step.op === 'syncForDevice' && nc?.nc !== undefined) this.mappedFromDevice(this.model.mappings.get(step.ref)?.dir ?? 'DMA_BIDIRECTIONAL', [{ o: nc, offset: step.offset, size: step.size }]);
         return;
       }
       case 'cpuWrite': {
@@ -893,6 +914,11 @@ export class Session {
       }
       case 'deviceWrite':
       case 'deviceRead': {
+        const rm = this.maps.get(step.ref);
+        if (rm?.resourcePhys !== undefined) {
+          this.resourceIo(step, rm);
+          return;
+        }
         const hw = p.device(this.devOf(step.ref));
         const chunks = this.dmaChunks(step.ref, step.offset, step.size);
         const data = step.op === 'deviceWrite' ? patternBytes(step.pattern, step.size) : new Uint8Array(step.size);
@@ -957,7 +983,216 @@ export class Session {
         hit(this.coverage, `bad:${step.call}`);
         this.badCall(step);
         return;
+      case 'allocNc':
+        this.allocNc(step);
+        return;
+      case 'freeNc': {
+        const o = this.obj(step.ref);
+        const n = o.nc as NonNullable<ObjRec['nc']>;
+        const dev = o.dev as string;
+        if (n.api === 'pages') b.freePages(dev, o.sizeBytes, n.page as Pfn, o.dma, n.dir);
+        else if (n.api === 'noncoherent') b.freeNoncoherent(dev, o.sizeBytes, o.cpu as CpuAddr, o.dma, n.dir);
+        else {
+          b.vunmapNoncontiguous(dev, o.cpu as CpuAddr);
+          b.freeNoncontiguous(dev, o.sizeBytes, n.sgt as SgTable, n.dir);
+        }
+        this.objs.delete(step.ref);
+        this.maps.delete(step.ref);
+        return;
+      }
+      case 'mapResource': {
+        hit(this.coverage, 'map-resource');
+        const region = p.mmio.region(step.resource);
+        const phys = region.basePhys + step.offset;
+        const dir = dirValue(step.dir);
+        const ops0 = p.cache.stats.cleans + p.cache.stats.invalidates;
+        const dma = b.mapResource(step.dev, phys, step.size, dir, 0);
+        const cacheOps = p.cache.stats.cleans + p.cache.stats.invalidates - ops0;
+        const maskBits = this.maskBits(step.dev, 'streaming');
+        const base = { kind: 'resource' as const, at: this.at, ref: step.id, dev: step.dev, resource: step.resource, phys, sizeBytes: step.size, cacheOps, maskBits };
+        if (this.mapFailed(step.dev, dma)) {
+          this.failed.add(step.id);
+          this.emit({ ...base, ok: false, dma: DMA_MAPPING_ERROR, misdirected: null });
+          return;
+        }
+        this.emit({ ...base, ok: true, dma, misdirected: this.misdirected(step.dev, dma, step.size, phys) });
+        this.maps.set(step.id, { dev: step.dev, kind: 'resource', sizeBytes: step.size, dir, attrs: 0, dmaSegs: [{ dma, len: step.size }], dma, sgl: null, bounces: [], resourcePhys: phys });
+        return;
+      }
+      case 'unmapResource': {
+        const m = this.maps.get(step.ref) as MapRec;
+        b.unmapResource(m.dev, m.dma, m.sizeBytes, m.dir, 0);
+        this.maps.delete(step.ref);
+        return;
+      }
+      case 'queryAddressing':
+        hit(this.coverage, 'addressing-queries');
+        this.queryAddressing(step.dev);
+        return;
     }
+  }
+
+  /** `dma_alloc_pages` / `_noncoherent` / `_noncontiguous` (+ `dma_vmap_noncontiguous`): an object and its lifelong mapping. */
+  private allocNc(step: Extract<Step, { op: 'allocNc' }>): void {
+    const p = this.platform;
+    const b = this.backend;
+    for (const f of step.flags ?? []) hit(this.coverage, `gfp:${f}`);
+    const gfp = gfpValue(step.gfp, false, step.flags);
+    const dir = dirValue(step.dir);
+    const ctx = p.context;
+    const saved = ctx.current;
+    if (!gfpflagsAllowBlocking(gfp)) ctx.current = 'atomic';
+    let cpu: number | null = null;
+    let dma = DMA_MAPPING_ERROR as DmaAddr;
+    let page: Pfn | null = null;
+    let sgt: SgTable | null = null;
+    this.calls.alloc.made++;
+    try {
+      if (step.api === 'pages') {
+        const r = b.allocPages(step.dev, step.size, dir, gfp);
+        if (r.page !== null) {
+          page = r.page;
+          dma = r.dmaHandle;
+          cpu = this.mm.pages.pageAddress(r.page);
+        }
+      } else if (step.api === 'noncoherent') {
+        const r = b.allocNoncoherent(step.dev, step.size, dir, gfp);
+        cpu = r.cpuAddr;
+        dma = r.dmaHandle;
+      } else {
+        sgt = b.allocNoncontiguous(step.dev, step.size, dir, gfp, 0);
+        if (sgt !== null) {
+          dma = (sgt.sgl[0] as Scatterlist).dmaAddress;
+          cpu = b.vmapNoncontiguous(step.dev, step.size, sgt);
+          if (cpu === null) {
+            b.freeNoncontiguous(step.dev, step.size, sgt, dir);
+            sgt = null;
+          }
+        }
+      }
+    } finally {
+      ctx.current = saved;
+    }
+    const faultInjection = p.faults.options.pageAllocFailRate > 0 || p.faults.options.setMemoryFailRate > 0;
+    const base = { kind: 'nc-alloc' as const, at: this.at, ref: step.id, dev: step.dev, api: step.api, sizeBytes: step.size, gfp, faultInjection };
+    const ok = step.api === 'pages' ? page !== null : cpu !== null;
+    if (!ok) {
+      this.calls.alloc.failed++;
+      hit(this.coverage, 'alloc-failed');
+      this.failed.add(step.id);
+      this.emit({ ...base, ok: false, dma: DMA_MAPPING_ERROR, cpuAttr: null, zeroed: null });
+      return;
+    }
+    hit(this.coverage, `nc:${step.api}`);
+    const physPages = cpu !== null ? this.allocPhysPages(step.dev, cpu, dma, step.size, true) : Array.from({ length: Math.ceil(step.size / PAGE_SIZE) }, (_, i) => ((page as number) + i) * PAGE_SIZE);
+    if (physPages === null) throw new PlatformError(`the CPU address of a non-coherent allocation does not translate [cpu_addr=${hex(cpu ?? 0)}] [ref=${step.id}]`);
+    const cpuAttr = cpu === null ? null : p.pt.translate(cpu, 'read', 'oracle').attr;
+    const shadow = new Shadow(step.size);
+    // Zeroed memory is promised only with __GFP_ZERO; Linux's dma-direct zeroes always (a linux-level check).
+    if (step.flags?.includes('__GFP_ZERO') === true) shadow.fill(0, step.size, 0, ORIGIN.allocZero);
+    const rec: ObjRec = { id: step.id, kind: 'noncoherent', sizeBytes: step.size, dev: step.dev, attrs: 0, cpu, dma, pfn: page ?? (Math.floor((physPages[0] as number) / PAGE_SIZE) as Pfn), order: getOrder(step.size), physPages, shadow, nc: { api: step.api, dir, page, sgt } };
+    this.objs.set(step.id, rec);
+    this.maps.set(step.id, { dev: step.dev, kind: step.api === 'noncontiguous' ? 'ncsg' : 'nc', sizeBytes: step.size, dir, attrs: 0, dmaSegs: [{ dma, len: step.size }], dma, sgl: sgt?.sgl ?? null, bounces: [], ...(sgt === null ? {} : { nents: sgt.origNents }) });
+    this.noteDmaAddress(step.id, step.dev, dma, step.size, 'coherent');
+    const parts = step.size <= 16384 ? [[0, step.size]] : [[0, 8192], [step.size - 8192, 8192]];
+    let zeroed = true;
+    for (const [off, len] of parts as [number, number][]) {
+      const seen = new Uint8Array(len);
+      this.cpuChunks(rec, off, len, (va, at, n) => seen.set(p.cpu.peek(va, n), at));
+      if (seen.some((x) => x !== 0)) zeroed = false;
+      if (step.flags?.includes('__GFP_ZERO') === true) this.readObs('cpu-read', step.id, rec, null, (cpu ?? (physPages[0] as number)) + off, [{ o: rec, objOffset: off, at: 0, len }], seen, 'dma_alloc');
+    }
+    this.emit({ ...base, ok: true, dma, cpuAttr, zeroed });
+  }
+
+  /** Why DMA address `dma` of `dev` does not lead to MMIO at `phys` (windows, bus limit, address lines), or null when it does. */
+  private misdirected(dev: string, dma: number, size: number, phys: number): string | null {
+    const cfg = this.platform.device(dev).config;
+    const last = dma + size - 1;
+    if (last > maskLimit(cfg.addressBits)) return `beyond the device's ${cfg.addressBits} address lines [dma=${hex(dma)}]`;
+    if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) return `beyond bus_dma_limit [dma=${hex(dma)}] [limit=${hex(cfg.busDmaLimit)}]`;
+    const to = rangeDmaToPhys(cfg.dmaRanges, dma);
+    if (to === null) return `outside every dma-ranges window [dma=${hex(dma)}]`;
+    if (to !== phys) return `leads to phys ${hex(to)}, not to the resource at ${hex(phys)} [dma=${hex(dma)}]`;
+    return null;
+  }
+
+  /** A device access through a resource mapping: it must move bytes to or from the MMIO registers. */
+  private resourceIo(step: Extract<Step, { op: 'deviceWrite' | 'deviceRead' }>, m: MapRec): void {
+    const hw = this.platform.device(m.dev);
+    const phys = (m.resourcePhys as number) + step.offset;
+    const dma = m.dma + step.offset;
+    let mismatch: string | null = null;
+    try {
+      if (step.op === 'deviceWrite') {
+        const data = patternBytes(step.pattern, step.size);
+        hw.write(dma, data);
+        const regs = this.platform.mmio.read(phys, step.size);
+        const i = regs.findIndex((x, k) => x !== data[k]);
+        if (i >= 0) mismatch = `the registers at ${hex(phys + i)} hold ${hex(regs[i] as number)}, the device wrote ${hex(data[i] as number)} [dma=${hex(dma)}]`;
+      } else {
+        const seen = hw.read(dma, step.size);
+        const regs = this.platform.mmio.read(phys, step.size);
+        const i = regs.findIndex((x, k) => x !== seen[k]);
+        if (i >= 0) mismatch = `the device read ${hex(seen[i] as number)} at ${hex(dma + i)}, the registers at ${hex(phys + i)} hold ${hex(regs[i] as number)}`;
+      }
+    } catch (err) {
+      if (!(err instanceof DeviceFault)) throw err;
+      hit(this.coverage, 'device-fault');
+      this.emit({ kind: 'device-fault', at: this.at, ref: step.ref, dev: hw.name, dma: err.dma, sizeBytes: err.lenBytes, faultKind: err.kind, reason: err.reason });
+      return;
+    }
+    this.emit({ kind: 'resource-io', at: this.at, ref: step.ref, dev: m.dev, access: step.op === 'deviceWrite' ? 'write' : 'read', mismatch });
+  }
+
+  /** The addressing queries of `dev`, with the facts of the machine to judge them by. */
+  private queryAddressing(dev: string): void {
+    const b = this.backend;
+    const has = (c: BackendCall) => this.declared.has(c);
+    const limited = b.addressingLimited(dev);
+    const requiredMask = has('getRequiredMask') ? b.getRequiredMask(dev) : null;
+    const optMappingSize = has('optMappingSize') ? b.optMappingSize(dev) : null;
+    const maxMappingSize = has('maxMappingSize') ? b.maxMappingSize(dev) : null;
+    const needUnmap = has('needUnmap') ? b.needUnmap(dev) : null;
+    const mergeBoundary = has('getMergeBoundary') ? b.getMergeBoundary(dev) : null;
+    const cfg = this.platform.device(dev).config;
+    const maskBits = this.maskBits(dev, 'streaming');
+    const limit = cfg.busDmaLimit === 0 ? maskLimit(maskBits) : Math.min(maskLimit(maskBits), cfg.busDmaLimit);
+    // Every RAM byte, window by window: unreachable when outside every window or above the limit.
+    let unreachableRam: string | null = null;
+    let outsideWindows = false;
+    let top: number | null = null;
+    for (const bank of this.platform.profile.ram) {
+      for (let at = bank.startPhys as number; at < bank.startPhys + bank.sizeBytes; ) {
+        const end = bank.startPhys + bank.sizeBytes;
+        const w = cfg.dmaRanges?.find((r) => at >= r.cpuStartPhys && at < r.cpuStartPhys + r.sizeBytes);
+        if (cfg.dmaRanges !== null && w === undefined) {
+          outsideWindows = true;
+          unreachableRam ??= `RAM at phys ${hex(at)} is outside every dma-ranges window`;
+          const next = cfg.dmaRanges.filter((r) => r.cpuStartPhys > at).reduce((m, r) => Math.min(m, r.cpuStartPhys), end);
+          at = next;
+          continue;
+        }
+        const runEnd = w === undefined ? end : Math.min(end, w.cpuStartPhys + w.sizeBytes);
+        const lastDma = w === undefined ? runEnd - 1 : w.dmaStart + (runEnd - 1 - w.cpuStartPhys);
+        if (lastDma > limit) unreachableRam ??= `RAM up to phys ${hex(runEnd - 1)} has DMA address ${hex(lastDma)} beyond the limit ${hex(limit)}`;
+        top = top === null ? lastDma : Math.max(top, lastDma);
+        at = runEnd;
+      }
+    }
+    const lastBank = this.platform.profile.ram[this.platform.profile.ram.length - 1];
+    const lastPageDma = lastBank === undefined ? null : this.physToDmaOf(cfg, lastBank.startPhys + lastBank.sizeBytes - PAGE_SIZE);
+    const linuxRequired = lastPageDma === null ? 0 : maskLimit(Math.floor(Math.log2(Math.max(1, lastPageDma))) + 1);
+    const linuxLimited = limit < linuxRequired || outsideWindows;
+    let bouncedMapping: string | null = null;
+    for (const [id, m] of this.maps) if (m.dev === dev && m.bounces.length > 0) bouncedMapping ??= `${id} [bounce_phys=${hex(m.bounces[0]?.phys ?? 0)}]`;
+    this.emit({ kind: 'addressing', at: this.at, dev, limited, unreachableRam, linuxLimited, requiredMask, ramTopDma: top, optMappingSize, maxMappingSize, needUnmap, bouncedMapping, mergeBoundary, maskBits });
+  }
+
+  private physToDmaOf(cfg: { readonly dmaRanges: readonly { cpuStartPhys: number; dmaStart: number; sizeBytes: number }[] | null }, phys: number): number | null {
+    if (cfg.dmaRanges === null) return phys;
+    const w = cfg.dmaRanges.find((r) => phys >= r.cpuStartPhys && phys < r.cpuStartPhys + r.sizeBytes);
+    return w === undefined ? null : w.dmaStart + (phys - w.cpuStartPhys);
   }
 
   /** A map result the driver must treat as failed: `DMA_MAPPING_ERROR`, or what `dma_mapping_error` says when the backend declares it. */

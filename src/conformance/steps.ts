@@ -8,7 +8,10 @@
  * Results of earlier steps are named symbolically: `b` coherent buffers from
  * `dma_alloc_attrs`, `k` kmalloc objects, `p` page blocks from
  * `alloc_pages`, `m` single mappings (`dma_map_single`/`dma_map_page`), `s`
- * scatterlist mappings, `u` user mappings. Offsets and sizes are bytes,
+ * scatterlist mappings, `u` user mappings, `n` non-coherent allocations
+ * (`dma_alloc_pages`, `_noncoherent`, `_noncontiguous`: an object and its
+ * own streaming-like mapping under one name), `r` resource mappings
+ * (`dma_map_resource`). Offsets and sizes are bytes,
  * relative to the object or mapping the step names.
  */
 import * as dmaMapping from '../linux/include/linux/dma-mapping.ts';
@@ -47,6 +50,16 @@ export type MapAttrName = (typeof MAP_ATTRS)[number];
 export const GFP_FLAGS = ['__GFP_ZERO', 'GFP_DMA', 'GFP_DMA32', '__GFP_NOWARN'] as const;
 /** A gfp modifier by kernel name. */
 export type GfpFlagName = (typeof GFP_FLAGS)[number];
+
+/**
+ * The three non-coherent allocators of Documentation/core-api/dma-api.rst
+ * Part II: `dma_alloc_pages` (a page), `dma_alloc_noncoherent` (a kernel
+ * address), `dma_alloc_noncontiguous` (an sg table, used through
+ * `dma_vmap_noncontiguous` and synced whole with `dma_sync_sgtable_*`).
+ */
+export const NC_APIS = ['pages', 'noncoherent', 'noncontiguous'] as const;
+/** One non-coherent allocator. */
+export type NcApi = (typeof NC_APIS)[number];
 
 /** Which mask a `setMask` step sets: `dma_set_mask`, `dma_set_coherent_mask` or `dma_set_mask_and_coherent`. */
 export const MASK_CALLS = ['mask', 'coherent', 'both'] as const;
@@ -107,7 +120,7 @@ export interface SgSeg {
 export type Step =
   | { readonly op: 'alloc'; readonly id: string; readonly dev: string; readonly size: number; readonly gfp: GfpName; readonly attrs: readonly AllocAttrName[]; readonly flags?: readonly GfpFlagName[] }
   | { readonly op: 'free'; readonly ref: string }
-  | { readonly op: 'mmap'; readonly id: string; readonly ref: string }
+  | { readonly op: 'mmap'; readonly id: string; readonly ref: string; readonly api?: 'pages' | 'noncontiguous' }
   | { readonly op: 'munmap'; readonly ref: string }
   | { readonly op: 'getSgtable'; readonly ref: string }
   | { readonly op: 'kmalloc'; readonly id: string; readonly size: number; readonly gfp: GfpName; readonly flags?: readonly GfpFlagName[] }
@@ -136,7 +149,12 @@ export type Step =
   | { readonly op: 'wcDrain' }
   | { readonly op: 'cmaPin'; readonly area: string; readonly page: number }
   | { readonly op: 'runWork' }
-  | { readonly op: 'badCall'; readonly call: BadCall; readonly ref?: string };
+  | { readonly op: 'badCall'; readonly call: BadCall; readonly ref?: string }
+  | { readonly op: 'allocNc'; readonly id: string; readonly dev: string; readonly api: NcApi; readonly size: number; readonly dir: DirName; readonly gfp: GfpName; readonly flags?: readonly GfpFlagName[] }
+  | { readonly op: 'freeNc'; readonly ref: string; readonly api: NcApi }
+  | { readonly op: 'mapResource'; readonly id: string; readonly dev: string; readonly resource: string; readonly offset: number; readonly size: number; readonly dir: DirName }
+  | { readonly op: 'unmapResource'; readonly ref: string }
+  | { readonly op: 'queryAddressing'; readonly dev: string };
 
 /** A step's `op`. */
 export type StepOp = Step['op'];
@@ -147,6 +165,7 @@ export const STEP_OPS = [
   'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
   'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
   'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall', 'setMask', 'platform',
+  'allocNc', 'freeNc', 'mapResource', 'unmapResource', 'queryAddressing',
 ] as const satisfies readonly StepOp[];
 
 /** The symbolic id a step creates, if any. */
@@ -233,7 +252,7 @@ export function formatStep(step: Step): string {
     case 'free':
       return `dma_free_attrs(${step.ref})`;
     case 'mmap':
-      return `${step.id} = dma_mmap_attrs(${step.ref})`;
+      return `${step.id} = dma_mmap_${step.api ?? 'attrs'}(${step.ref})`;
     case 'munmap':
       return `munmap(${step.ref})`;
     case 'getSgtable':
@@ -292,6 +311,18 @@ export function formatStep(step: Step): string {
       return 'event: the system workqueue runs its pending work';
     case 'badCall':
       return `bad call: ${step.call}${step.ref === undefined ? '' : `(${step.ref})`}`;
+    case 'allocNc':
+      return step.api === 'noncontiguous'
+        ? `${step.id} = dma_vmap_noncontiguous(dma_alloc_noncontiguous(${step.dev}, ${step.size}, ${step.dir}, ${gfpText(step.gfp, step.flags)}, 0))`
+        : `${step.id} = dma_alloc_${step.api}(${step.dev}, ${step.size}, ${step.dir}, ${gfpText(step.gfp, step.flags)})`;
+    case 'freeNc':
+      return step.api === 'noncontiguous' ? `dma_free_noncontiguous(${step.ref})  /* after dma_vunmap_noncontiguous */` : `dma_free_${step.api}(${step.ref})`;
+    case 'mapResource':
+      return `${step.id} = dma_map_resource(${step.dev}, ${step.resource} + ${step.offset}, ${step.size}, ${step.dir}, 0)`;
+    case 'unmapResource':
+      return `dma_unmap_resource(${step.ref})`;
+    case 'queryAddressing':
+      return `dma_addressing_limited(${step.dev}), dma_get_required_mask(${step.dev}), dma_opt_mapping_size(${step.dev}), dma_need_unmap(${step.dev}), dma_get_merge_boundary(${step.dev})`;
   }
 }
 

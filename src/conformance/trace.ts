@@ -8,7 +8,7 @@
  * refused with one line naming the field and what is accepted.
  */
 import * as v from 'valibot';
-import { ALLOC_ATTRS, BAD_CALLS, DIRECTIONS, GFP_FLAGS, GFP_NAMES, MAP_ATTRS, MASK_CALLS, type Step, formatStep } from './steps.ts';
+import { ALLOC_ATTRS, BAD_CALLS, DIRECTIONS, GFP_FLAGS, GFP_NAMES, MAP_ATTRS, MASK_CALLS, NC_APIS, type Step, formatStep } from './steps.ts';
 
 /** Current trace format version. */
 export const TRACE_VERSION = 1;
@@ -58,7 +58,7 @@ const mapAttrs = v.optional(v.array(v.picklist(MAP_ATTRS)));
 const StepSchema = v.variant('op', [
   v.strictObject({ op: v.literal('alloc'), id, dev: v.string(), size: pos, gfp, attrs: v.array(v.picklist(ALLOC_ATTRS)), flags }),
   v.strictObject({ op: v.literal('free'), ref: id }),
-  v.strictObject({ op: v.literal('mmap'), id, ref: id }),
+  v.strictObject({ op: v.literal('mmap'), id, ref: id, api: v.optional(v.picklist(['pages', 'noncontiguous'])) }),
   v.strictObject({ op: v.literal('munmap'), ref: id }),
   v.strictObject({ op: v.literal('getSgtable'), ref: id }),
   v.strictObject({ op: v.literal('kmalloc'), id, size: pos, gfp, flags }),
@@ -88,6 +88,11 @@ const StepSchema = v.variant('op', [
   v.strictObject({ op: v.literal('cmaPin'), area: v.pipe(v.string(), v.minLength(1)), page: nat }),
   v.strictObject({ op: v.literal('runWork') }),
   v.strictObject({ op: v.literal('badCall'), call: v.picklist(BAD_CALLS), ref: v.optional(id) }),
+  v.strictObject({ op: v.literal('allocNc'), id, dev: v.string(), api: v.picklist(NC_APIS), size: pos, dir, gfp, flags }),
+  v.strictObject({ op: v.literal('freeNc'), ref: id, api: v.picklist(NC_APIS) }),
+  v.strictObject({ op: v.literal('mapResource'), id, dev: v.string(), resource: v.pipe(v.string(), v.minLength(1)), offset: nat, size: pos, dir }),
+  v.strictObject({ op: v.literal('unmapResource'), ref: id }),
+  v.strictObject({ op: v.literal('queryAddressing'), dev: v.string() }),
 ]);
 
 const TraceSchema = v.strictObject({
