@@ -33,7 +33,32 @@ const property: Property = {
         if (obs.kind !== 'cpu-read' && obs.kind !== 'device-read' && obs.kind !== 'user-read') return null;
         if (obs.region === ARM_ATOMIC_POOL && claimedLevels(ctx.capabilities).includes('linux')) return null;
         const m = firstMismatch(obs, (o) => o === ORIGIN.allocZero);
-        return m === null ? null : `a fresh coherent buffer is not zeroed ${describeMismatch(obs, m)}`;
+        if (m === null) return null;
+        return `${obs.objKind === 'noncoherent' ? 'a fresh __GFP_ZERO non-coherent buffer' : 'a fresh coherent buffer'} is not zeroed ${describeMismatch(obs, m)}`;
+      },
+    },
+    {
+      id: 'noncoherent-not-cacheable',
+      level: 'linux',
+      rules: ['R49'],
+      see: 'kernel/dma/direct.c dma_direct_alloc_pages',
+      summary: 'dma_alloc_pages, dma_alloc_noncoherent and dma_alloc_noncontiguous hand out cacheable memory (on dma-direct its linear mapping), not the slow uncached coherent buffer the API exists to avoid',
+      latitude: 'the documentation does not say how the memory is mapped; an IOMMU vmaps noncontiguous memory (still cacheable)',
+      judge(obs) {
+        if (obs.kind !== 'nc-alloc' || !obs.ok || obs.cpuAttr === null || obs.cpuAttr === 'cacheable') return null;
+        return `dma_alloc_${obs.api} returned memory mapped ${obs.cpuAttr}, not cacheable [ref=${obs.ref}] [dev=${obs.dev}] [size=${obs.sizeBytes}] [dma=${hex(obs.dma)}]`;
+      },
+    },
+    {
+      id: 'noncoherent-not-zeroed',
+      level: 'linux',
+      rules: [],
+      see: 'kernel/dma/direct.c dma_direct_alloc_pages (the memset after allocation)',
+      summary: 'dma-direct zeroes non-coherent memory, __GFP_ZERO or not',
+      latitude: 'the documentation promises zeroes only with __GFP_ZERO (a contract check); dma-iommu leaves dma_alloc_noncontiguous memory uncleared',
+      judge(obs) {
+        if (obs.kind !== 'nc-alloc' || !obs.ok || obs.zeroed !== false) return null;
+        return `dma_alloc_${obs.api} returned memory that is not zeroed [ref=${obs.ref}] [dev=${obs.dev}] [size=${obs.sizeBytes}] [dma=${hex(obs.dma)}]`;
       },
     },
     {
@@ -115,7 +140,7 @@ const property: Property = {
     },
   ],
   weights: {
-    kmalloc: 2, allocPages: 2, mapSingle: 2, mapPage: 2, mapSg: 1, cpuWriteNeighbour: 0,
+    kmalloc: 2, allocPages: 2, mapSingle: 2, mapPage: 2, mapSg: 1, cpuWriteNeighbour: 0, allocNc: 4, freeNc: 2,
     alloc: 10, free: 4, setContext: 4, cpuRead: 8, deviceRead: 4, userRead: 2, mmap: 2, cpuWrite: 2, deviceWrite: 2, speculativeFill: 2,
   },
   paths: ['buddy'],

@@ -3,6 +3,7 @@
  * (DESIGN.md "Properties").
  */
 import type { Property } from '../src/conformance/property.ts';
+import addressingQueriesAgree from './addressing-queries-agree.ts';
 import allocationContract from './allocation-contract.ts';
 import atomicContextNeverSleeps from './atomic-context-never-sleeps.ts';
 import badInputIsRefused from './bad-input-is-refused.ts';
@@ -20,6 +21,7 @@ import noStaleDeviceRead from './no-stale-device-read.ts';
 import sgtableDescribesBuffer from './sgtable-describes-buffer.ts';
 import swiotlbSlotsSound from './swiotlb-slots-sound.ts';
 import privateMemoryStaysPrivate from './private-memory-stays-private.ts';
+import resourceMappingSound from './resource-mapping-sound.ts';
 
 /** All properties. */
 export const PROPERTIES: readonly Property[] = [
@@ -37,6 +39,8 @@ export const PROPERTIES: readonly Property[] = [
   atomicContextNeverSleeps,
   coherentPoolSound,
   privateMemoryStaysPrivate,
+  addressingQueriesAgree,
+  resourceMappingSound,
   noLeak,
   badInputIsRefused,
   noOops,

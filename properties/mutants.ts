@@ -51,6 +51,122 @@ function withProfile(env: BackendEnv, change: (p: PlatformProfile) => PlatformPr
 
 export const CHECK_MUTANTS: readonly CheckMutant[] = [
   {
+    property: 'addressing-queries-agree',
+    check: 'limited-missed',
+    profile: 'x86-64',
+    // dma_addressing_limited always says no: a 24-bit ISA device is told it reaches all RAM.
+    backend: wrap('addressing-never-limited', (b) => {
+      b.addressingLimited = () => false;
+    }),
+  },
+  {
+    property: 'addressing-queries-agree',
+    check: 'limited-needless',
+    profile: 'x86-64',
+    // dma_addressing_limited always says yes, even for a 64-bit NVMe device.
+    backend: wrap('addressing-always-limited', (b) => {
+      b.addressingLimited = () => true;
+    }),
+  },
+  {
+    property: 'addressing-queries-agree',
+    check: 'required-mask-short',
+    profile: 'x86-64',
+    // dma_get_required_mask reports 32 bits whatever the RAM (what dma-iommu answers, here on dma-direct).
+    backend: wrap('required-mask-32-bits', (b) => {
+      b.getRequiredMask = () => 2 ** 32 - 1;
+    }),
+  },
+  {
+    property: 'addressing-queries-agree',
+    check: 'opt-above-max',
+    profile: 'cc-guest',
+    // dma_opt_mapping_size ignores the swiotlb limit a force-bounced device has.
+    backend: wrap('opt-mapping-size-unlimited', (b) => {
+      b.optMappingSize = () => Number.MAX_SAFE_INTEGER;
+    }),
+  },
+  {
+    property: 'addressing-queries-agree',
+    check: 'need-unmap-while-bounced',
+    profile: 'cc-guest',
+    // dma_need_unmap always says no, though every mapping of the guest bounces.
+    backend: wrap('never-needs-unmap', (b) => {
+      b.needUnmap = () => false;
+    }),
+  },
+  {
+    property: 'resource-mapping-sound',
+    check: 'misdirected',
+    profile: 'x86-64',
+    // The BAR offset added twice: the DMA address is a page past the resource.
+    backend: wrap('resource-offset-twice', (b) => {
+      const map = b.mapResource.bind(b);
+      b.mapResource = (dev, phys, size, dir, attrs) => {
+        const dma = map(dev, phys, size, dir, attrs);
+        return dma === DMA_MAPPING_ERROR ? dma : ((dma + PAGE_SIZE) as DmaAddr);
+      };
+      const unmap = b.unmapResource.bind(b);
+      b.unmapResource = (dev, addr, size, dir, attrs) => unmap(dev, (addr - PAGE_SIZE) as DmaAddr, size, dir, attrs);
+    }),
+  },
+  {
+    property: 'resource-mapping-sound',
+    check: 'registers-missed',
+    profile: 'x86-64',
+    backend: wrap('resource-offset-twice', (b) => {
+      const map = b.mapResource.bind(b);
+      b.mapResource = (dev, phys, size, dir, attrs) => {
+        const dma = map(dev, phys, size, dir, attrs);
+        return dma === DMA_MAPPING_ERROR ? dma : ((dma + PAGE_SIZE) as DmaAddr);
+      };
+      const unmap = b.unmapResource.bind(b);
+      b.unmapResource = (dev, addr, size, dir, attrs) => unmap(dev, (addr - PAGE_SIZE) as DmaAddr, size, dir, attrs);
+    }),
+  },
+  {
+    property: 'resource-mapping-sound',
+    check: 'cache-maintenance',
+    profile: 'arm64-soc',
+    // dma_map_resource treated as RAM by the cache code: it cleans the MMIO range for the device.
+    backend: wrap('resource-cleaned', (b, env) => {
+      const map = b.mapResource.bind(b);
+      b.mapResource = (dev, phys, size, dir, attrs) => {
+        env.platform.cache.clean(phys, size);
+        return map(dev, phys, size, dir, attrs);
+      };
+    }),
+  },
+  {
+    property: 'allocation-contract',
+    check: 'noncoherent-not-zeroed',
+    profile: 'x86-64',
+    // dma_alloc_pages without its memset: what the pages held before shows through.
+    backend: wrap('noncoherent-not-zeroed', (b, env) => {
+      const dirty = (va: number | null) => {
+        if (va !== null) env.platform.cpu.write(va as CpuAddr, new Uint8Array(8).fill(0xa5), 'mutant');
+      };
+      const pages = b.allocPages.bind(b);
+      b.allocPages = (dev, size, dir, gfp) => {
+        const r = pages(dev, size, dir, gfp);
+        if (r.page !== null) dirty(env.mm.pages.pageAddress(r.page));
+        return r;
+      };
+      const nc = b.allocNoncoherent.bind(b);
+      b.allocNoncoherent = (dev, size, dir, gfp) => {
+        const r = nc(dev, size, dir, gfp);
+        dirty(r.cpuAddr);
+        return r;
+      };
+      const ncsg = b.allocNoncontiguous.bind(b);
+      b.allocNoncontiguous = (dev, size, dir, gfp, attrs) => {
+        const t = ncsg(dev, size, dir, gfp, attrs);
+        if (t !== null) dirty(env.mm.pages.pageAddress((t.sgl[0] as { page: Pfn }).page));
+        return t;
+      };
+    }),
+  },
+  {
     property: 'atomic-context-never-sleeps',
     check: 'atomic-pool-size',
     profile: 'arm64-soc',

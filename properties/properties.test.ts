@@ -14,6 +14,7 @@ import cmaFailureNoBuddyFallback from '../fixtures/cma-failure-no-buddy-fallback
 import globalPoolCachedAlias from '../fixtures/global-pool-cached-alias/mutant.ts';
 import cmaInAtomicContext from '../fixtures/cma-in-atomic-context/mutant.ts';
 import devPoolFallsBackWhenFull from '../fixtures/dev-pool-falls-back-when-full/mutant.ts';
+import noncoherentUncachedFallback from '../fixtures/noncoherent-uncached-fallback/mutant.ts';
 import swiotlbAllocSlotsInUse from '../fixtures/swiotlb-alloc-slots-in-use/mutant.ts';
 import { whyNot } from '../src/conformance/property.ts';
 import { PROPERTIES, findProperty } from './index.ts';
@@ -41,7 +42,7 @@ describe('properties', () => {
         const why = whyNot(p, { profile: getProfile(profile), capabilities: referenceBackend.capabilities });
         // Only the bounce-buffer, CMA, coherent-pool and encryption properties may sit out, and only where the profile has no such thing.
         if (why !== null) {
-          expect(['the profile has no swiotlb', 'the profile has no CMA area', 'the profile has no coherent pool', 'the profile does not encrypt memory']).toContain(why);
+          expect(['the profile has no swiotlb', 'the profile has no CMA area', 'the profile has no coherent pool', 'the profile does not encrypt memory', 'the profile has no MMIO a device can target']).toContain(why);
           continue;
         }
         const r = checkProperty({ property: p, profile, backend: referenceBackend, runs: 40, seed: 7 });
@@ -68,6 +69,7 @@ describe('properties', () => {
     { property: 'coherent-pool-sound', check: 'cached-mapping', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
     { property: 'coherent-pool-sound', check: 'stale-read', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
     { property: 'coherent-pool-sound', check: 'outside-device-pool', profile: 'arm64-soc', backend: devPoolFallsBackWhenFull },
+    { property: 'allocation-contract', check: 'noncoherent-not-cacheable', profile: 'arm64-soc', backend: noncoherentUncachedFallback },
   ];
   it('every check of every property has a mutant that breaks it', () => {
     const all = PROPERTIES.flatMap((p) => p.checks.map((c) => `${p.name}/${c.id}`));

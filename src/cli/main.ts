@@ -40,6 +40,7 @@ import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
 import { parseProfileFile } from '../platform/profile-file.ts';
 import { KernelCheckError, kernelCheck } from './kernel-check.ts';
+import { resourceUsers } from '../conformance/model.ts';
 import { WASM_ABI_VERSION, WasmBackendError, loadWasmBackend } from '../backend/wasm.ts';
 import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
@@ -236,6 +237,7 @@ async function cellOf(pool: JobPool, job: CheckJob, out: PoolOutcome): Promise<C
   const devices = job.backend.devices[job.profile]?.attached ?? [];
   const s = await shrinkHang(pool, { kind: 'sequence', backend: job.backend, property: job.property, profile: job.profile, platformSeed: platformSeedOf(job.seed), notes: false, userProfiles: job.userProfiles ?? [] }, { ...out, steps: out.steps }, {
     devices,
+    resources: resourceUsers(getProfile(job.profile)),
   });
   const at = s.hang.step === 0 ? 'during setup or teardown' : `at step ${s.hang.step}`;
   return {
