@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'spec/**/*.test.ts', 'properties/**/*.test.ts', 'fixtures/**/*.test.ts', 'examples/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'spec/**/*.test.ts', 'properties/**/*.test.ts', 'fixtures/**/*.test.ts', 'examples/**/*.test.ts', 'kernel-wasm/**/*.test.ts'],
     pool: 'threads',
     // Tests never depend on machine speed: no per-test time limit can fire on a correct but slow or busy machine.
     testTimeout: 0,

@@ -181,6 +181,25 @@ DMACHECK_IMPORT(remap_pfn_range) s32 dmacheck_remap_pfn_range(u32 vma, u32 pgoff
 /* The user mapping's size and offset, in pages. */
 DMACHECK_IMPORT(vma_pages) u32 dmacheck_vma_pages(u32 vma);
 DMACHECK_IMPORT(vma_pgoff) u32 dmacheck_vma_pgoff(u32 vma);
+/*
+ * gen_pool (lib/genalloc.c) kept by the harness, so it sees which memory is
+ * pool memory (an atomic pool's pages are not a leak, an allocation from
+ * one is not from the page allocator). Optional: a module need not import
+ * them. `id` is what gen_pool_create returned (-1: no pool); addresses are
+ * the module's own kernel addresses, `phys` physical ones. Algorithm 0 is
+ * gen_pool_first_fit, 1 gen_pool_first_fit_order_align. A free of a range
+ * not allocated is an oops (the kernel BUGs). Pages added to a pool (the
+ * first page of an alloc_pages block) are kept for good: pools never shrink.
+ */
+DMACHECK_IMPORT(gen_pool_create) s32 dmacheck_gen_pool_create(u32 min_alloc_order, const char *name, u32 len);
+DMACHECK_IMPORT(gen_pool_set_algo) void dmacheck_gen_pool_set_algo(s32 id, u32 algo);
+DMACHECK_IMPORT(gen_pool_add_virt) s32 dmacheck_gen_pool_add_virt(s32 id, u64 addr, u64 phys, u64 size);
+DMACHECK_IMPORT(gen_pool_alloc) u64 dmacheck_gen_pool_alloc(s32 id, u64 size);
+DMACHECK_IMPORT(gen_pool_free) void dmacheck_gen_pool_free(s32 id, u64 addr, u64 size);
+DMACHECK_IMPORT(gen_pool_virt_to_phys) u64 dmacheck_gen_pool_virt_to_phys(s32 id, u64 addr);
+DMACHECK_IMPORT(gen_pool_has_addr) u32 dmacheck_gen_pool_has_addr(s32 id, u64 addr, u64 size);
+DMACHECK_IMPORT(gen_pool_size) u64 dmacheck_gen_pool_size(s32 id);
+DMACHECK_IMPORT(gen_pool_avail) u64 dmacheck_gen_pool_avail(s32 id);
 /* Something here may sleep: recorded as a violation in atomic context. */
 DMACHECK_IMPORT(might_sleep) void dmacheck_might_sleep(void);
 /* The kernel log: level 0 err, 1 warn, 2 info. */
@@ -188,6 +207,13 @@ DMACHECK_IMPORT(printk) void dmacheck_printk(u32 level, const char *msg, u32 len
 /* Facts about the machine. */
 DMACHECK_IMPORT(dev_info) void dmacheck_dev_info(u32 dev, struct dmacheck_dev_info *out);
 DMACHECK_IMPORT(platform_info) void dmacheck_platform_info(struct dmacheck_platform_info *out);
+/*
+ * The DMA options of the machine's kernel command line ("swiotlb=512,2,force
+ * coherent_pool=65536": only those the machine sets), for a DMA layer that
+ * sizes itself from boot options. Writes at most `len` bytes, no NUL;
+ * returns the full length.
+ */
+DMACHECK_IMPORT(cmdline) u32 dmacheck_cmdline(char *out, u32 len);
 
 /*
  * ---- Exports: what the backend implements ----

@@ -92,6 +92,12 @@ export interface BackendCapabilities {
    * adds beyond the kernel). Default `['contract']`.
    */
   readonly levels?: readonly CheckLevel[];
+  /**
+   * The Linux release whose behaviour the backend implements, `major.minor`
+   * (a compiled kernel: `6.1`). Linux-level refusals a later release added
+   * are not asked of it. Default: current mainline.
+   */
+  readonly kernel?: string;
 }
 
 /** A DMA layer under test. Every method may be called in any execution context. */

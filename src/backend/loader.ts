@@ -47,7 +47,7 @@ export function backendFactoryProblem(value: unknown): string | null {
   const caps = capsR.value as Record<string, unknown> | undefined;
   if (typeof caps !== 'object' || caps === null) return 'has no `capabilities` object';
   const fields: Record<string, unknown> = {};
-  for (const k of ['calls', 'attrs', 'profiles', 'levels']) {
+  for (const k of ['calls', 'attrs', 'profiles', 'levels', 'kernel']) {
     const f = read(caps, k);
     if ('problem' in f) return `capabilities ${f.problem}`;
     fields[k] = f.value;
@@ -61,6 +61,7 @@ export function backendFactoryProblem(value: unknown): string | null {
   if (fields.levels !== undefined && !(Array.isArray(fields.levels) && fields.levels.length > 0 && fields.levels.every((x) => levels.includes(x as string)))) {
     return `has \`capabilities.levels\` that is not a non-empty array of ${levels.join(', ')}`;
   }
+  if (fields.kernel !== undefined && !(typeof fields.kernel === 'string' && /^\d+\.\d+/.test(fields.kernel))) return `has \`capabilities.kernel\` ${JSON.stringify(fields.kernel)} that is not a release such as '6.1'`;
   return null;
 }
 
@@ -74,7 +75,7 @@ export function snapshotFactory(f: BackendFactory): BackendFactory {
   const create = f.create;
   return {
     name: f.name,
-    capabilities: { calls: [...caps.calls], attrs: caps.attrs, profiles: caps.profiles === 'all' ? 'all' : [...caps.profiles], ...(caps.levels === undefined ? {} : { levels: [...caps.levels] }) },
+    capabilities: { calls: [...caps.calls], attrs: caps.attrs, profiles: caps.profiles === 'all' ? 'all' : [...caps.profiles], ...(caps.levels === undefined ? {} : { levels: [...caps.levels] }), ...(caps.kernel === undefined ? {} : { kernel: caps.kernel }) },
     create: (env) => create.call(f, env),
   };
 }

@@ -16,8 +16,10 @@
 /// <reference path="./webassembly.d.ts" />
 import { readFileSync } from 'node:fs';
 import type { PageAttr } from '../platform/pgtable.ts';
+import { kernelCmdline } from '../platform/profiles.ts';
 import { type CpuAddr, type DmaAddr, type Pfn, PAGE_SIZE, pfn } from '../platform/types.ts';
 import type { VmArea } from '../platform/user.ts';
+import type { GenPool } from '../linux/lib/genalloc.ts';
 import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
 import { DMA_MAPPING_ERROR, SIZE_MAX } from '../linux/include/linux/dma-mapping.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
@@ -220,6 +222,12 @@ function importsFor(env: BackendEnv | null, mem: () => WebAssembly.Memory, vmas:
     return env;
   };
   const bytes = (ptr: number, len: number) => new Uint8Array(mem().buffer, ptr, len);
+  const pools: GenPool[] = [];
+  const pool = (id: number): GenPool => {
+    const g = pools[id];
+    if (g === undefined) throw new Error(`no gen_pool ${id} [pools=${pools.length}]`);
+    return g;
+  };
   const view = () => new DataView(mem().buffer);
   const devCfg = (dev: number) => {
     const d = need().platform.devices[dev];
@@ -278,6 +286,30 @@ function importsFor(env: BackendEnv | null, mem: () => WebAssembly.Memory, vmas:
     },
     vma_pages: (vma: number) => vmas.get(vma)?.nrPages ?? 0,
     vma_pgoff: (vma: number) => vmas.get(vma)?.pgoff ?? 0,
+    gen_pool_create: (order: number, name: number, len: number) => {
+      const label = new TextDecoder().decode(bytes(name, len)) || `wasm_pool${pools.length}`;
+      pools.push(need().mm.genPoolCreate(order, label));
+      return pools.length - 1;
+    },
+    gen_pool_set_algo: (id: number, algo: number) => pool(id).setAlgo(algo === 1 ? 'first-fit-order-align' : 'first-fit'),
+    gen_pool_add_virt: (id: number, addr: bigint, phys: bigint, size: bigint) => {
+      const r = pool(id).addVirt(Number(addr), Number(phys), Number(size));
+      // Pools never shrink: pages handed to one are kept for good, as the reference's atomic pools keep theirs.
+      if (r === 0) need().mm.pages.markPersistent(pfn(Math.floor(Number(phys) / PAGE_SIZE)));
+      return r;
+    },
+    gen_pool_alloc: (id: number, size: bigint) => BigInt(pool(id).alloc(Number(size))),
+    gen_pool_free: (id: number, addr: bigint, size: bigint) => {
+      const why = pool(id).free(Number(addr), Number(size));
+      if (why !== null) throw new Error(`kernel BUG: ${why}`);
+    },
+    gen_pool_virt_to_phys: (id: number, addr: bigint) => {
+      const phys = pool(id).virtToPhys(Number(addr));
+      return phys < 0 ? U64_MAX : BigInt(phys);
+    },
+    gen_pool_has_addr: (id: number, addr: bigint, size: bigint) => (pool(id).hasAddr(Number(addr), Number(size)) ? 1 : 0),
+    gen_pool_size: (id: number) => BigInt(pool(id).sizeBytes),
+    gen_pool_avail: (id: number) => BigInt(pool(id).availBytes),
     might_sleep: () => need().platform.context.mightSleep('wasm backend: might_sleep()'),
     printk: (level: number, msg: number, len: number) => {
       const text = new TextDecoder().decode(bytes(msg, len));
@@ -307,6 +339,11 @@ function importsFor(env: BackendEnv | null, mem: () => WebAssembly.Memory, vmas:
       v.setBigUint64(out + 144, BigInt(c.restrictedDmaPool?.sizeBytes ?? 0), true);
       v.setBigUint64(out + 152, BigInt(c.coherentPool?.basePhys ?? 0), true);
       v.setBigUint64(out + 160, BigInt(c.coherentPool?.sizeBytes ?? 0), true);
+    },
+    cmdline: (out: number, len: number) => {
+      const text = new TextEncoder().encode(kernelCmdline(need().platform.profile));
+      bytes(out, Math.min(len, text.length)).set(text.subarray(0, len));
+      return text.length;
     },
     platform_info: (out: number) => {
       const p = need().platform.profile;
@@ -541,7 +578,7 @@ export function loadWasmBackend(path: string): BackendFactory {
     throw new WasmBackendError(`dmacheck_abi_version or dmacheck_capabilities failed: ${(err as Error).message.split('\n')[0]}`);
   }
   if (version !== WASM_ABI_VERSION) throw new WasmBackendError(`dmacheck_abi_version() is ${version}; this dmacheck speaks version ${WASM_ABI_VERSION}`);
-  let caps: { name?: unknown; calls?: unknown; attrs?: unknown; profiles?: unknown; levels?: unknown };
+  let caps: { name?: unknown; calls?: unknown; attrs?: unknown; profiles?: unknown; levels?: unknown; kernel?: unknown };
   try {
     caps = JSON.parse(capsText) as typeof caps;
   } catch {
@@ -555,11 +592,12 @@ export function loadWasmBackend(path: string): BackendFactory {
   if (profiles === null) throw new WasmBackendError('dmacheck_capabilities(): profiles must be "all" or a list of profile names');
   const levels = caps.levels === undefined ? ['contract'] : caps.levels;
   if (!Array.isArray(levels) || !levels.every((l) => l === 'contract' || l === 'linux' || l === 'hardening')) throw new WasmBackendError('dmacheck_capabilities(): levels must list contract, linux, hardening');
+  if (caps.kernel !== undefined && !(typeof caps.kernel === 'string' && /^\d+\.\d+/.test(caps.kernel))) throw new WasmBackendError(`dmacheck_capabilities(): kernel must be a release such as "6.1"; got ${JSON.stringify(caps.kernel)}`);
   const outside = (calls as BackendCall[]).find((c) => CALL_EXPORTS[c] === undefined);
   if (outside !== undefined) throw new WasmBackendError(`dmacheck_capabilities(): ${outside} is not in the wasm ABI v${WASM_ABI_VERSION} (include/dmacheck.h); accepted are ${Object.keys(CALL_EXPORTS).join(', ')}`);
   const problem = exportProblem(sigs, calls as BackendCall[]);
   if (problem !== null) throw new WasmBackendError(problem);
-  const capabilities: BackendCapabilities = { calls: calls as BackendCall[], attrs: caps.attrs, profiles, levels: levels as ('contract' | 'linux' | 'hardening')[] };
+  const capabilities: BackendCapabilities = { calls: calls as BackendCall[], attrs: caps.attrs, profiles, levels: levels as ('contract' | 'linux' | 'hardening')[], ...(typeof caps.kernel === 'string' ? { kernel: caps.kernel } : {}) };
   const name = typeof caps.name === 'string' && caps.name !== '' ? caps.name : path.replace(/^.*\//, '').replace(/\.wasm$/, '');
   return { name, capabilities, create: (env) => new WasmBackend(module, name, capabilities, env) };
 }

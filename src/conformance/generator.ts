@@ -19,6 +19,7 @@ import { PAGE_SIZE } from '../platform/types.ts';
 import { type ModelMapping, type ModelObject, ModelState, OWNER, resourceUsers } from './model.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
 import { DMA_ATTR_MMIO } from '../linux/include/linux/dma-mapping.ts';
+import { kernelVersion } from '../backend/history.ts';
 import { type AllocAttrName, NC_APIS, type NcApi, BAD_CALLS, type GfpName, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
@@ -148,6 +149,17 @@ export function stepCalls(step: Step): readonly BackendCall[] {
   }
 }
 
+/**
+ * The release that made Linux refuse an invalid call, where that is recent:
+ * a backend declaring an older `capabilities.kernel` is not asked to.
+ */
+const BAD_CALL_SINCE: Partial<Record<BadCall, readonly [number, number]>> = {
+  // "dma-mapping: reject __GFP_COMP in dma_alloc_attrs" (v6.2)
+  allocGfpComp: [6, 2],
+  // DMA_ATTR_MMIO and its refusal in dma_map_page_attrs (v6.18)
+  mapPageMmio: [6, 18],
+};
+
 /** What a backend's capabilities let the generator draw. */
 interface Allowed {
   readonly ops: ReadonlySet<StepOp>;
@@ -176,7 +188,12 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   const levels = caps?.levels ?? (caps === undefined ? ['contract', 'linux', 'hardening'] : ['contract']);
   // DMA_ATTR_MMIO given to dma_map_page_attrs is refused only by a backend that knows the attribute (mainline since v6.18); an older kernel maps the page.
   const knowsMmio = caps === undefined || (caps.attrs & DMA_ATTR_MMIO) !== 0;
-  const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]) && (b !== 'mapPageMmio' || knowsMmio));
+  const release = caps?.kernel === undefined ? null : kernelVersion(caps.kernel);
+  const refusedBy = (b: BadCall) => {
+    const since = BAD_CALL_SINCE[b];
+    return release === null || since === undefined || release[0] > since[0] || (release[0] === since[0] && release[1] >= since[1]);
+  };
+  const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]) && (b !== 'mapPageMmio' || knowsMmio) && refusedBy(b));
   if (badCalls.length === 0) ops.delete('badCall');
   const attrsOk = (set: readonly AllocAttrName[]) => caps === undefined || (attrsValue(set) & ~caps.attrs) === 0;
   const choices = (o.allocAttrs ?? ATTR_CHOICES).filter(attrsOk);

@@ -1255,6 +1255,8 @@ export class Session {
 
   private badCall(step: Extract<Step, { op: 'badCall' }>): void {
     const b = this.backend;
+    // A backend that refused every device of this machine (a variant it does not run on) gets no invalid call either.
+    if (this.model.devices.length === 0) return;
     const dev0 = this.model.devices[0] as string;
     const gfp = gfpValue(this.platform.context.atomic ? 'GFP_ATOMIC' : 'GFP_KERNEL');
     const o = step.ref === undefined ? undefined : this.objs.get(step.ref);

@@ -131,6 +131,20 @@ export interface PlatformProfile {
 }
 
 /**
+ * The DMA options of the machine's kernel command line, as a kernel booted
+ * on this profile would be given them: `swiotlb=<slots>,<areas>[,force]`
+ * (kernel/dma/swiotlb.c `setup_io_tlb_npages`) and `coherent_pool=<bytes>`
+ * (kernel/dma/pool.c `early_coherent_pool`), each only when the profile sets
+ * it. Backends that parse boot options (a compiled kernel) read it.
+ */
+export function kernelCmdline(p: PlatformProfile): string {
+  const parts: string[] = [];
+  if (p.swiotlb !== null) parts.push(`swiotlb=${p.swiotlb.slots},${p.swiotlb.areas}${p.swiotlb.force ? ',force' : ''}`);
+  if (p.coherentPoolBytes !== null) parts.push(`coherent_pool=${p.coherentPoolBytes}`);
+  return parts.join(' ');
+}
+
+/**
  * Bytes of one page block (`pageblock_nr_pages`): CMA areas are reserved in
  * whole page blocks. `pageblock_order` is the huge-page order (9 with 4 KiB
  * pages) or `MAX_PAGE_ORDER` when smaller.

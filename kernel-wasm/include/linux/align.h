@@ -1,0 +1,2 @@
+/* linux/align.h (kshim) */
+#include <linux/math.h>

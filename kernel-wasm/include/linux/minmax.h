@@ -1,0 +1,2 @@
+/* linux/minmax.h (kshim) */
+#include <linux/math.h>

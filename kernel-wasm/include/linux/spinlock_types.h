@@ -1,0 +1,2 @@
+/* linux/spinlock_types.h (kshim) */
+#include <linux/spinlock.h>
