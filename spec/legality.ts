@@ -34,8 +34,8 @@ export const LEGALITY = {
   R1: { steps: ['deviceWrite', 'deviceRead'], clause: 'a device reaches a streaming buffer only through its DMA address, a mapping', source: 'dma-api-howto.rst "CPU and DMA addresses"' },
   R6: { steps: ['mapResource'], clause: 'dma_map_resource maps device MMIO (a region of the profile), never RAM', source: 'dma-api.rst Part Id dma_map_resource' },
   R8: {
-    steps: ['mapSingle', 'mapPage', 'mapSg'],
-    clause: 'a buffer is mapped by one mapping at a time: two live mappings would share its cache lines',
+    steps: ['mapSingle', 'mapPage', 'mapSg', 'mapResource'],
+    clause: 'a buffer is mapped by one mapping at a time: two live mappings would share its cache lines (for MMIO: two non-TO_DEVICE resource mappings starting in one line, which dma-debug reports too)',
     source: 'dma-api.rst Part Id (cache-line sharing warning); kernel/dma/debug.c active cacheline tracking',
     stricter: 'Linux lets a buffer be mapped more than once for DMA_TO_DEVICE (dma-debug only tracks overlapping non-TO_DEVICE mappings); the model keeps one owner per byte, so that pattern is not generated',
   },

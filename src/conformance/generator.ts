@@ -20,6 +20,7 @@ import { type ModelMapping, type ModelObject, ModelState, OWNER, resourceUsers }
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
 import { DMA_ATTR_MMIO } from '../linux/include/linux/dma-mapping.ts';
 import { kernelVersion } from '../backend/history.ts';
+import { MISUSES, type Misuse, misuseTargetProblem } from './misuse.ts';
 import { type AllocAttrName, NC_APIS, type NcApi, BAD_CALLS, type GfpName, BAD_CALL_LEVEL, type BadCall, DIRECTIONS, type GfpFlagName, MAP_ATTRS, MASK_CALLS, type MapAttrName, STEP_OPS, type Step, type StepOp, attrsValue, definedId, usedIds } from './steps.ts';
 
 /** Relative weight of each op; ops left out are never drawn. */
@@ -32,6 +33,28 @@ export const DEFAULT_WEIGHTS: Readonly<Required<StepWeights>> = {
   cpuWrite: 8, cpuRead: 8, cpuWriteNeighbour: 1, deviceWrite: 8, deviceRead: 6, userRead: 1,
   dmaWmb: 1, setContext: 1, speculativeFill: 4, evict: 3, wcDrain: 1, cmaPin: 0, runWork: 0, badCall: 0, setMask: 1, platform: 0,
   allocNc: 2, freeNc: 1, mapResource: 1, unmapResource: 1, queryAddressing: 1,
+  // Misuse mode only (`MISUSE_WEIGHT`): deliberately illegal steps.
+  misuse: 0,
+};
+
+/** The weight of `misuse` steps in misuse mode (`dmacheck run --misuse`, `dmacheck fuzz`). */
+export const MISUSE_WEIGHT = 6;
+
+/** The calls each misuse makes (the harness makes no other). */
+const MISUSE_CALLS: Readonly<Record<Misuse, readonly BackendCall[]>> = {
+  cpuReadDeviceOwned: [],
+  cpuWriteDeviceOwned: [],
+  syncWrongDirection: ['syncSingleForCpu'],
+  syncOutsideMapping: ['syncSingleForDevice'],
+  doubleUnmap: ['unmapSingle', 'unmapPage'],
+  unmapOtherSize: ['unmapSingle', 'unmapPage'],
+  unmapOtherDirection: ['unmapSingle', 'unmapPage'],
+  mapNotChecked: ['mapSingle', 'unmapSingle'],
+  mapTwice: ['mapSingle', 'mapPage', 'unmapSingle', 'unmapPage'],
+  deviceWriteAfterUnmap: ['unmapSingle', 'unmapPage'],
+  doubleFree: ['freeAttrs'],
+  cpuWriteAfterFree: ['freeAttrs'],
+  unbindWithMappings: [],
 };
 
 /** Options of {@link StepsArbitrary}. */
@@ -63,6 +86,14 @@ export interface GeneratorOptions {
   readonly allocAttrs?: readonly (readonly AllocAttrName[])[];
   /** Each device's hardware address width, bits: `setMask` steps never ask for more (a driver knows its device). Default: no `setMask` steps. */
   readonly deviceBits?: Readonly<Record<string, number>>;
+  /**
+   * Each device's `dma_get_max_seg_size`, bytes: an sg entry the driver
+   * builds is never longer (the block layer's queue limits; dma-debug's
+   * "mapping sg segment longer than device claims to support"). Shrinking
+   * keeps it: it only drops the variant (limits grow) or shortens entries.
+   * Default: no limit.
+   */
+  readonly maxSegmentBytes?: Readonly<Record<string, number>>;
   /** The profile has a ZONE_DMA32, so `alloc_pages(GFP_DMA32)` is drawn. Default false. */
   readonly dma32?: boolean;
   /**
@@ -144,6 +175,8 @@ export function stepCalls(step: Step): readonly BackendCall[] {
       return step.api === undefined ? ['mmapAttrs'] : [NC_CALLS[step.api].mmap];
     case 'badCall':
       return [BAD_CALL_CALLS[step.call]];
+    case 'misuse':
+      return MISUSE_CALLS[step.misuse];
     default:
       return STEP_CALLS[step.op] ?? [];
   }
@@ -167,6 +200,8 @@ interface Allowed {
   readonly syncSingle: boolean;
   readonly syncSg: boolean;
   readonly badCalls: readonly BadCall[];
+  /** Misuses whose calls the backend declares. */
+  readonly misuses: readonly Misuse[];
   readonly allocAttrs: readonly (readonly AllocAttrName[])[];
   /** Streaming attributes the backend honours. */
   readonly mapAttrs: readonly MapAttrName[];
@@ -195,6 +230,8 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   };
   const badCalls = BAD_CALLS.filter((b) => levels.includes(BAD_CALL_LEVEL[b]) && can(BAD_CALL_CALLS[b]) && (b !== 'mapPageMmio' || knowsMmio) && refusedBy(b));
   if (badCalls.length === 0) ops.delete('badCall');
+  const misuses = MISUSES.filter((m) => MISUSE_CALLS[m].every(can));
+  if (misuses.length === 0) ops.delete('misuse');
   const attrsOk = (set: readonly AllocAttrName[]) => caps === undefined || (attrsValue(set) & ~caps.attrs) === 0;
   const choices = (o.allocAttrs ?? ATTR_CHOICES).filter(attrsOk);
   if (o.deviceBits === undefined) ops.delete('setMask');
@@ -212,6 +249,7 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
     syncSingle: can('syncSingleForCpu') && can('syncSingleForDevice'),
     syncSg: can('syncSgForCpu') && can('syncSgForDevice'),
     badCalls,
+    misuses,
     allocAttrs: choices.length === 0 ? [[]] : choices,
   };
   allowedCache.set(o, a);
@@ -219,8 +257,9 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
 }
 
 /** What the generator takes from a profile: highmem, ZONE_DMA32, the CMA areas and each device's address width. */
-export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits' | 'resources'>> {
+export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits' | 'resources' | 'maxSegmentBytes'>> {
   return {
+    maxSegmentBytes: Object.fromEntries(profile.devices.map((d) => [d.name, d.maxSegmentSize])),
     resources: resourceUsers(profile),
     highmem: hasHighmem(profile),
     dma32: profile.zones.dma32,
@@ -436,8 +475,10 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
         const left = c.filter((o) => !chosen.includes(o));
         chosen.push(pick(d, left));
       }
-      const segs = chosen.map((o) => (o.kind === 'kmalloc' && d.int(0, 1) === 0 ? { ref: o.id, offset: 0, size: o.sizeBytes } : { ref: o.id, ...edgeRange(d, o.sizeBytes) }));
-      return { op: 'mapSg', id: s.nextId('s'), dev: pick(d, devices), segs, dir: pick(d, DIRECTIONS), ...mapAttrs() };
+      const dev = pick(d, devices);
+      const maxSeg = o.maxSegmentBytes?.[dev] ?? Infinity;
+      const segs = chosen.map((x) => (x.kind === 'kmalloc' && d.int(0, 1) === 0 ? { ref: x.id, offset: 0, size: x.sizeBytes } : { ref: x.id, ...edgeRange(d, x.sizeBytes) })).map((g) => ({ ...g, size: Math.min(g.size, maxSeg) }));
+      return { op: 'mapSg', id: s.nextId('s'), dev, segs, dir: pick(d, DIRECTIONS), ...mapAttrs() };
     },
     unmapSingle: () => {
       const c = maps.filter((m) => m.kind === 'single' || m.kind === 'page');
@@ -477,6 +518,11 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       return { op: 'cmaPin', area: a.name, page: d.int(0, a.pages - 1) };
     },
     runWork: () => ({ op: 'runWork' }),
+    misuse: () => {
+      const misuse = pick(d, allowed.misuses);
+      const refs = [...objs.map((x) => x.id), ...maps.map((m) => m.id)].filter((r) => misuseTargetProblem(misuse, r, s) === null);
+      return refs.length === 0 ? null : { op: 'misuse', misuse, ref: pickRecent(d, s, refs.map((id) => ({ id }))).id };
+    },
     badCall: () => {
       const call = pick(d, allowed.badCalls);
       const refs = [...objs.map((o) => o.id), ...maps.map((m) => m.id)];

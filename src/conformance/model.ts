@@ -17,6 +17,7 @@ import { PAGE_SIZE } from '../platform/types.ts';
 import { rangePhysToDma } from '../platform/bus.ts';
 import type { PlatformProfile } from '../platform/profiles.ts';
 import { type NcApi, type SgSeg, type Step, definedId, usedIds } from './steps.ts';
+import { legalPrefix, misuseTargetProblem, modelEffect } from './misuse.ts';
 
 /**
  * For each MMIO region of `profile`, its size and the devices that may
@@ -99,6 +100,8 @@ export interface ModelMapping {
   readonly segs: readonly ModelSegment[];
   /** Total bytes. */
   readonly sizeBytes: number;
+  /** A resource mapping's MMIO region and first byte in it. */
+  readonly resource?: { readonly name: string; readonly offset: number };
 }
 
 /** A live user mapping of a coherent buffer. */
@@ -328,7 +331,11 @@ export class ModelState {
         const r = this.resources.get(step.resource);
         if (r === undefined) return 'R6';
         if (!r.users.includes(step.dev)) return 'resource-through-window';
-        return step.size <= 0 || step.offset < 0 || step.offset + step.size > r.sizeBytes ? 'out-of-range' : null;
+        if (step.size <= 0 || step.offset < 0 || step.offset + step.size > r.sizeBytes) return 'out-of-range';
+        // dma-debug tracks the first cache line of every non-TO_DEVICE mapping, MMIO included: two would overlap (D21).
+        const line = Math.floor(step.offset / GRANULE_BYTES);
+        const clash = [...this.mappings.values()].some((m) => m.resource?.name === step.resource && Math.floor(m.resource.offset / GRANULE_BYTES) === line && m.dir !== 'DMA_TO_DEVICE' && step.dir !== 'DMA_TO_DEVICE');
+        return clash ? 'R8' : null;
       }
       case 'unmapResource': {
         const m = this.mappings.get(step.ref);
@@ -445,6 +452,16 @@ export class ModelState {
         return Number.isInteger(step.page) && step.page >= 0 && step.area.length > 0 ? null : 'out-of-range';
       case 'badCall':
         return this.checkBadCall(step);
+      case 'misuse': {
+        // The misuse itself is the point; what must hold is its target, and the legal calls it makes first.
+        const why = misuseTargetProblem(step.misuse, step.ref, this);
+        if (why !== null) return why;
+        for (const inner of legalPrefix(step, this)) {
+          const r = this.check(inner);
+          if (r !== null) return r;
+        }
+        return null;
+      }
     }
   }
 
@@ -538,13 +555,16 @@ export class ModelState {
         return;
       case 'mapResource':
         this.noteId(step.id);
-        this.mappings.set(step.id, { id: step.id, kind: 'resource', dev: step.dev, dir: step.dir, segs: [], sizeBytes: step.size });
+        this.mappings.set(step.id, { id: step.id, kind: 'resource', dev: step.dev, dir: step.dir, segs: [], sizeBytes: step.size, resource: { name: step.resource, offset: step.offset } });
         return;
       case 'unmapResource':
         this.mappings.delete(step.ref);
         return;
       case 'allocPages':
         this.addObject(step.id, 'pages', PAGE_SIZE << step.order, null, true);
+        return;
+      case 'misuse':
+        for (const inner of modelEffect(step, this)) this.apply(inner);
         return;
       case 'free':
       case 'kfree':

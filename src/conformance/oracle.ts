@@ -12,6 +12,7 @@
  * shrinks towards that property's failure) or by all of them (a replay).
  */
 import type { RuleId } from '../../spec/rules.ts';
+import type { DebugCheckId, Misuse } from './misuse.ts';
 import type { CheckLevel } from '../backend/backend.ts';
 import { hex } from '../platform/types.ts';
 import type { PlatformViolation } from '../platform/context.ts';
@@ -405,6 +406,43 @@ export type Observation =
       readonly got: string;
       /** What changed although the call was refused, or null. */
       readonly changed: string | null;
+    }
+  | {
+      /** A misuse step ran (misuse mode): what it was, and what dma-debug reported during it. */
+      readonly kind: 'misuse';
+      readonly at: StepRef;
+      readonly misuse: Misuse;
+      readonly ref: string;
+      readonly dev: string | null;
+      /** The dma-debug check designed to report it, or null where dma-debug cannot see it. */
+      readonly expectedDebug: DebugCheckId | null;
+      /** The checks dma-debug reported during the step. */
+      readonly reported: readonly string[];
+      /** What the platform did at once (a CPU page fault, a device fault), or null. */
+      readonly immediate: string | null;
+    }
+  | {
+      /**
+       * An observation about memory a misuse touched (misuse mode): not
+       * judged as a property violation, but kept as the misuse's consequence
+       * for the matrix.
+       */
+      readonly kind: 'consequence';
+      readonly at: StepRef;
+      /** The misuse that touched the memory (the latest, when several did), and its step. */
+      readonly misuse: Misuse;
+      readonly misuseStep: number;
+      readonly observation: Observation;
+    }
+  | {
+      /** One dma-debug report (`src/linux/kernel/dma/debug.ts`), with whether the step was a misuse. */
+      readonly kind: 'debug-report';
+      readonly at: StepRef;
+      readonly check: string;
+      readonly dev: string;
+      readonly message: string;
+      /** The step was a misuse step (or its teardown): a report is expected there. */
+      readonly duringMisuse: boolean;
     };
 
 /** One kind of observation. */

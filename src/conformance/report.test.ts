@@ -10,7 +10,7 @@ describe('report', () => {
     const p = new Prng('fmt');
     const seen = new Map<string, string>();
     for (let i = 0; i < 40 && seen.size < STEP_OPS.length; i++) {
-      for (const s of generateSteps({ devices: ['gpu0'], weights: { badCall: 2, cmaPin: 1, runWork: 1, setMask: 2, mmap: 3, userRead: 4 }, cmaAreas: [{ name: 'reserved', pages: 16 }], deviceBits: { gpu0: 40 }, resources: new Map([['fifo0', { sizeBytes: 4096, users: ['gpu0'] }]]), swarm: false }, { int: (a, b) => a + p.below(b - a + 1) }, 100)) seen.set(s.op, formatStep(s));
+      for (const s of generateSteps({ devices: ['gpu0'], weights: { badCall: 2, cmaPin: 1, runWork: 1, setMask: 2, mmap: 3, userRead: 4, misuse: 3 }, cmaAreas: [{ name: 'reserved', pages: 16 }], deviceBits: { gpu0: 40 }, resources: new Map([['fifo0', { sizeBytes: 4096, users: ['gpu0'] }]]), swarm: false }, { int: (a, b) => a + p.below(b - a + 1) }, 100)) seen.set(s.op, formatStep(s));
     }
     seen.set('platform', formatStep({ op: 'platform', overrides: { swiotlbSlots: 256, devices: { gpu0: { addressBits: 32 } } } }));
     expect(seen.get('platform')).toBe('platform: the profile with swiotlb 256 slots, gpu0 addressBits=32');

@@ -14,6 +14,8 @@ import { type Observation, type Violation, firstMismatch } from './oracle.ts';
 import type { CheckResult } from './runner.ts';
 import type { SessionResult } from './session.ts';
 import { type Step, formatStep } from './steps.ts';
+import { type FuzzResult, NOTHING } from './fuzz.ts';
+import { MISUSES } from './misuse.ts';
 
 /** One cell of a run: a result, or why the property did not run there (or stopped). */
 export type Cell =
@@ -194,6 +196,20 @@ export function observationNotes(): { readonly notes: Map<number, string[]>; obs
         case 'refusal':
           add(i, `expected ${obs.expected}, got ${obs.got}${obs.changed === null ? ', nothing changed' : `, changed: ${obs.changed}`}`);
           return;
+        case 'misuse':
+          add(i, `misuse ${obs.misuse}: dma-debug ${obs.expectedDebug === null ? 'is not built to see it' : `should report ${obs.expectedDebug}`}, reported ${obs.reported.length === 0 ? 'nothing' : obs.reported.join(', ')}${obs.immediate === null ? '' : `; ${obs.immediate}`}`);
+          return;
+        case 'debug-report':
+          add(i, `dma-debug ${obs.check}: ${obs.dev}: ${obs.message}`);
+          return;
+        case 'consequence': {
+          const inner = obs.observation;
+          const m = inner.kind === 'cpu-read' || inner.kind === 'device-read' || inner.kind === 'user-read' || inner.kind === 'neighbour-read' ? firstMismatch(inner) : null;
+          if (m !== null) add(i, `consequence of ${obs.misuse}: ${inner.kind} differs from what the driver wrote`);
+          else if (inner.kind === 'leak' && inner.differences.length > 0) add(i, `consequence of ${obs.misuse}: accounting differs ${inner.differences.slice(0, 3).join(' ')}`);
+          else if (inner.kind === 'device-fault') add(i, `consequence of ${obs.misuse}: device access faulted: ${inner.reason}`);
+          return;
+        }
         default:
           return;
       }
@@ -204,4 +220,34 @@ export function observationNotes(): { readonly notes: Map<number, string[]>; obs
 /** One line per step that was skipped or illegal in a session. */
 export function sessionNotes(r: SessionResult, notes: Map<number, string[]>): void {
   for (const x of r.illegal) notes.set(x.index, [...(notes.get(x.index) ?? []), `skipped: illegal here, would break ${x.rule}`]);
+}
+
+/**
+ * The consequence matrix of `dmacheck fuzz`: misuse × profile, each cell
+ * what the misuse led to (outcomes with how many of its executions showed
+ * each) and whether dma-debug reported it (`D11 13/13`: the check built for
+ * it, reported in 13 of 13 executions; `blind`: dma-debug is not built to
+ * see this misuse). An empty cell: the misuse was never drawn there.
+ */
+export function renderFuzzMatrix(results: readonly FuzzResult[]): string {
+  const t = new Table({ head: ['misuse', ...results.map((r) => r.profile)], style: { head: [], border: [], compact: false }, wordWrap: true, colWidths: [24, ...results.map(() => 26)] });
+  for (const m of MISUSES) {
+    const row: string[] = [m];
+    for (const r of results) {
+      const x = r.rows.find((y) => y.misuse === m);
+      if (x === undefined) {
+        row.push('');
+        continue;
+      }
+      const seen = Object.entries(x.outcomes)
+        .filter(([k]) => k !== NOTHING)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${pc.red(k)} ${n}/${x.executed}`);
+      const outcome = seen.length === 0 ? pc.dim(`${NOTHING} (${x.executed}×)`) : seen.join('\n');
+      const debug = x.debugExpected === null ? `dma-debug: blind${x.debugReported > 0 ? ` (reported ${x.debugReported})` : ''}` : `dma-debug: ${x.debugExpected} ${x.debugReported}/${x.executed}`;
+      row.push(`${outcome}\n${x.debugExpected !== null && x.debugReported === x.executed ? pc.green(debug) : pc.yellow(debug)}`);
+    }
+    t.push(row);
+  }
+  return `${t.toString()}\n`;
 }

@@ -10,7 +10,8 @@ import { noteSequence } from '../backend/guard.ts';
 import { type PlatformProfile, getProfile } from '../platform/profiles.ts';
 import { variantProfile } from './variation.ts';
 import { type Coverage, addCoverage, unreached } from './coverage.ts';
-import { StepsArbitrary, profileGeneratorOptions } from './generator.ts';
+import { MISUSE_WEIGHT, StepsArbitrary, profileGeneratorOptions } from './generator.ts';
+import type { DebugFactory } from './debugged.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
 import { type CallStats, Session, type SessionResult } from './session.ts';
@@ -41,6 +42,8 @@ export interface SequenceOptions {
   readonly devices?: readonly string[];
   /** The backend's capabilities as read when it was loaded. */
   readonly capabilities?: BackendCapabilities;
+  /** Builds the dma-debug that watches the calls (default the model). */
+  readonly debug?: DebugFactory;
 }
 
 /** Play `steps` on a fresh platform and backend and judge them. */
@@ -57,6 +60,7 @@ export function runSequence(steps: readonly Step[], o: SequenceOptions): Sequenc
     platformSeed: o.platformSeed,
     ...(o.devices === undefined ? {} : { devices: o.devices }),
     ...(o.capabilities === undefined ? {} : { capabilities: o.capabilities }),
+    ...(o.debug === undefined ? {} : { debug: o.debug }),
     sink: (obs) => {
       o.observe?.(obs);
       for (const judge of judges) {
@@ -100,6 +104,10 @@ export interface CheckOptions {
   readonly devices?: readonly string[];
   /** The backend's capabilities as read when it was loaded. */
   readonly capabilities?: BackendCapabilities;
+  /** Misuse mode: misuse steps are drawn among the property's own (`MISUSE_WEIGHT`); what they touch is judged as their consequence, not as a violation. */
+  readonly misuse?: boolean;
+  /** Builds the dma-debug that watches the calls (default the model; tests pass mutants of it). */
+  readonly debug?: DebugFactory;
 }
 
 /** The verdict of one property on one profile. */
@@ -148,7 +156,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
   const profile = getProfile(o.profile);
   const arb = new StepsArbitrary({
     devices: o.devices ?? profile.devices.map((d) => d.name),
-    weights: o.property.weights,
+    weights: o.misuse === true ? { ...o.property.weights, misuse: MISUSE_WEIGHT } : o.property.weights,
     maxSteps: o.maxSteps ?? o.property.generator?.maxSteps ?? 100,
     ...profileGeneratorOptions(profile),
     profile,
@@ -170,6 +178,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
     properties: [o.property],
     ...(o.devices === undefined ? {} : { devices: o.devices }),
     ...(o.capabilities === undefined ? {} : { capabilities: o.capabilities }),
+    ...(o.debug === undefined ? {} : { debug: o.debug }),
   };
   // An unusable backend (it went async) or a bug of the harness ends the search: fast-check must not
   // shrink it as a failure of the backend. Everything the backend throws is already an oops observation.
@@ -192,7 +201,7 @@ export function checkProperty(o: CheckOptions): CheckResult {
       calls.map.failed += out.result.calls.map.failed;
       addCoverage(coverage, out.result.coverage);
       o.onSequence?.(out.result.executed);
-      return out.violations.length === 0 && !out.result.halted;
+      return out.violations.length === 0 && (!out.result.halted || out.result.oopsByMisuse === true);
     }),
     { seed: o.seed, numRuns: o.runs, ...(o.path === undefined ? {} : { path: o.path }) },
   );

@@ -21,7 +21,7 @@
 import type { BackendCall, BackendCapabilities, BackendFactory } from '../backend/backend.ts';
 import { AsyncBackendError, BackendCallError, BackendReturnError, type GuardedBackend, describeThrown, noteStep } from '../backend/guard.ts';
 import { bootMachine } from '../backend/setup.ts';
-import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
+import { DMA_ATTR_MMIO, DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_NONE, DMA_TO_DEVICE } from '../linux/include/linux/dma-mapping.ts';
 import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
 import { type Scatterlist, type SgTable, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
@@ -36,6 +36,9 @@ import type { PlatformProfile } from '../platform/profiles.ts';
 import { PAGE_SIZE, type CpuAddr, type DmaAddr, type Pfn, getOrder, hex, maskLimit } from '../platform/types.ts';
 import { UserFault, type VmArea } from '../platform/user.ts';
 import { stepCalls } from './generator.ts';
+import { type DebugFactory, DebuggedBackend, cachelineOverlapExempt, machineDebug } from './debugged.ts';
+import type { DebugReport, DmaDebug } from '../linux/kernel/dma/debug.ts';
+import { MISUSE_INFO, type Misuse, legalPrefix, modelEffect } from './misuse.ts';
 import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, resourceUsers, teardownSteps } from './model.ts';
 import { type Coverage, hit } from './coverage.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
@@ -55,6 +58,8 @@ export interface SessionOptions {
   readonly capabilities?: BackendCapabilities;
   /** Receives every observation, in order. */
   readonly sink: (obs: Observation) => void;
+  /** Builds the dma-debug that watches the calls (default the model; tests pass mutants of it). */
+  readonly debug?: DebugFactory;
 }
 
 /** What a sequence did. */
@@ -69,6 +74,8 @@ export interface SessionResult {
   readonly halted: boolean;
   /** What the backend threw when it halted, one line (null when it did not). */
   readonly oops: string | null;
+  /** The halt happened in a misuse step: the kernel oopsing is that misuse's consequence, not a failure of the backend. */
+  readonly oopsByMisuse?: boolean;
   /** Calls made and calls that failed, by kind (allocations; streaming maps). */
   readonly calls: CallStats;
   /** The paths the calls went down (`coverage.ts`). */
@@ -108,6 +115,12 @@ interface ObjRec {
   region?: string | null;
   /** Non-coherent objects: the allocator, its direction, and what `free` takes back (the first page, the sg table). */
   readonly nc?: { readonly api: NcApi; readonly dir: number; readonly page: Pfn | null; readonly sgt: SgTable | null };
+}
+
+/** A misuse that touched memory: its kind and step (1-based). */
+interface Taint {
+  readonly misuse: Misuse;
+  readonly index: number;
 }
 
 interface MapRec {
@@ -176,7 +189,8 @@ export class Session {
     }
     this.platform = m.platform;
     this.mm = m.mm;
-    this.backend = m.backend;
+    // dma-debug watches every call the driver makes (debugged.ts).
+    this.backend = new DebuggedBackend(m.backend, m.platform, machineDebug(m.platform, (r) => this.onDebugReport(r), options.debug));
     this.refused = m.refused;
     this.model = new ModelState(m.attached, resourceUsers(m.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
@@ -203,7 +217,9 @@ export class Session {
   }
 
   private emit(obs: Observation): void {
-    this.options.sink(obs);
+    const by = this.lastMisuse === null ? null : this.taintOf(obs);
+    if (by !== null) this.options.sink({ kind: 'consequence', at: obs.at, misuse: by.misuse, misuseStep: by.index, observation: obs });
+    else this.options.sink(obs);
   }
 
   /** Run `steps`, then tear down and check the accounting. */
@@ -233,10 +249,11 @@ export class Session {
         illegal.push({ index: i + 1, rule });
         continue;
       }
-      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, calls: this.calls, coverage: this.coverage };
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, ...(step.op === 'misuse' ? { oopsByMisuse: true } : {}), calls: this.calls, coverage: this.coverage };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
-      else {
+      else if (step.op !== 'misuse') {
+        // A misuse step applies what it did to the model itself (misuse()).
         const unmapped = step.op === 'unmapSingle' || step.op === 'unmapSg' ? this.model.mappings.get(step.ref) : undefined;
         this.model.apply(step);
         this.observeTransfer(step, unmapped);
@@ -983,6 +1000,10 @@ export class Session {
         hit(this.coverage, `bad:${step.call}`);
         this.badCall(step);
         return;
+      case 'misuse':
+        hit(this.coverage, `misuse:${step.misuse}`);
+        this.misuse(step);
+        return;
       case 'allocNc':
         this.allocNc(step);
         return;
@@ -1197,6 +1218,8 @@ export class Session {
 
   /** A map result the driver must treat as failed: `DMA_MAPPING_ERROR`, or what `dma_mapping_error` says when the backend declares it. */
   private mapFailed(dev: string, dma: DmaAddr): boolean {
+    // The driver calls dma_mapping_error(): dma-debug marks the mapping checked.
+    (this.backend as DebuggedBackend).debug.mappingError(dev, dma);
     return dma === DMA_MAPPING_ERROR || (this.declared.has('mappingError') && this.backend.mappingError(dev, dma) !== 0);
   }
 
@@ -1330,6 +1353,178 @@ export class Session {
     return null;
   }
 
+  // ---- misuse mode ----
+
+  /** Every dma-debug report of this sequence, in order. */
+  private readonly debugReports: DebugReport[] = [];
+
+  /** dma-debug's `err_printk`: recorded, and observed with whether the step was a misuse. */
+  private onDebugReport(r: DebugReport): void {
+    this.debugReports.push(r);
+    this.emit({ kind: 'debug-report', at: this.at, check: r.check, dev: r.dev, message: r.message, duringMisuse: this.at.step?.op === 'misuse' || this.at.step?.op === 'badCall' });
+  }
+
+  /** This machine's dma-debug. */
+  private get debug(): DmaDebug {
+    return (this.backend as DebuggedBackend).debug;
+  }
+
+  /** The latest misuse executed (kind and step), or null: from then on, observations about memory a misuse touched are its consequences. */
+  private lastMisuse: Taint | null = null;
+  /** Physical ranges a misuse touched (widened to whole cache lines), `[lo, hi)`, with the misuse. */
+  private readonly taintedRanges: (Taint & { lo: number; hi: number })[] = [];
+  /** Symbolic ids a misuse named. */
+  private readonly taintedRefs = new Map<string, Taint>();
+
+  /** Physical byte ranges of an object or mapping, with a mapping's bounce buffers. */
+  private rangesOf(ref: string): { lo: number; hi: number }[] {
+    const o = this.objs.get(ref);
+    if (o !== undefined) {
+      if (o.kind === 'coherent' || o.kind === 'noncoherent') return o.physPages.map((p) => ({ lo: p, hi: p + PAGE_SIZE }));
+      const p0 = o.physPages[0];
+      return p0 === undefined ? [] : [{ lo: p0, hi: p0 + o.sizeBytes }];
+    }
+    const m = this.maps.get(ref);
+    const mm = this.model.mappings.get(ref);
+    if (m === undefined) return [];
+    return [...(mm?.segs ?? []).flatMap((s) => this.rangesOf(s.obj)), ...m.bounces.map((b) => ({ lo: b.phys, hi: b.phys + b.len }))];
+  }
+
+  /** Mark what `ref` covers (and `beyondBytes` past each of its ranges: an over-long sync or unmap) as touched by misuse `t`. */
+  private taint(ref: string, t: Taint, beyondBytes = 0): void {
+    this.taintedRefs.set(ref, t);
+    for (const s of this.model.mappings.get(ref)?.segs ?? []) this.taintedRefs.set(s.obj, t);
+    const L = this.platform.cache.lineSizeBytes;
+    for (const r of this.rangesOf(ref)) this.taintedRanges.push({ ...t, lo: Math.floor(r.lo / L) * L, hi: Math.ceil((r.hi + beyondBytes) / L) * L });
+  }
+
+  /**
+   * Is this observation about memory a misuse touched? Observations without
+   * a buffer (accounting at the end, platform violations, an oops) are, once
+   * any misuse ran: the misuse may be why.
+   */
+  private taintOf(obs: Observation): Taint | null {
+    if (obs.kind === 'misuse' || obs.kind === 'debug-report' || obs.kind === 'consequence' || obs.kind === 'boot') return null;
+    // Whole-machine accounting, platform violations and an oops may be a misuse's doing (the latest; fuzz.ts decides which by running without each); other observations without a buffer are not.
+    if (!('ref' in obs) || typeof obs.ref !== 'string') return obs.kind === 'leak' || obs.kind === 'swiotlb-state' || obs.kind === 'platform-violation' || obs.kind === 'oops' ? this.lastMisuse : null;
+    const byRef = this.taintedRefs.get(obs.ref);
+    if (byRef !== undefined) return byRef;
+    const mine = this.rangesOf(obs.ref);
+    let by: Taint | null = null;
+    for (const t of this.taintedRanges) if (mine.some((a) => a.lo < t.hi && t.lo < a.hi) && (by === null || t.index > by.index)) by = t;
+    return by;
+  }
+
+  /** A legal step run inside a misuse step: executed, applied to the model and observed like any step. */
+  private execLegal(step: Step): void {
+    this.exec(step);
+    const unmapped = step.op === 'unmapSingle' || step.op === 'unmapSg' ? this.model.mappings.get(step.ref) : undefined;
+    this.model.apply(step);
+    this.observeTransfer(step, unmapped);
+  }
+
+  /** Run one misuse (misuse.ts): its legal prefix, the illegal action, and the driver's belief afterwards. */
+  private misuse(step: Extract<Step, { op: 'misuse' }>): void {
+    const b = this.backend;
+    const p = this.platform;
+    const info = MISUSE_INFO[step.misuse];
+    const prefix = legalPrefix(step, this.model);
+    const effect = modelEffect(step, this.model).slice(prefix.length);
+    const m = this.maps.get(step.ref);
+    const o = this.objs.get(step.ref);
+    const mm = this.model.mappings.get(step.ref);
+    const seg = mm?.segs[0];
+    const dev = m?.dev ?? o?.dev ?? this.model.devices[0] ?? null;
+    const reportsBefore = this.debugReports.length;
+    let immediate: string | null = null;
+    // No device to map for (the backend refused them all on this machine): the misuse cannot happen.
+    let expectedDebug = dev === null ? null : info.debug;
+    // A buffer dma-debug never saw (a NO_KERNEL_MAPPING cookie, an address neither linear nor vmalloc) has no entry whose double free it could notice.
+    if ((step.misuse === 'doubleFree' || step.misuse === 'cpuWriteAfterFree') && o !== undefined && dev !== null && !this.debug.entries(dev).some((e) => e.dmaAddr === o.dma && e.type === 'coherent')) expectedDebug = null;
+    // What the misuse touches: its target (and past its end, for the over-long sync and unmap); unbinding touches no memory.
+    const t: Taint = { misuse: step.misuse, index: this.at.index };
+    if (step.misuse !== 'unbindWithMappings') this.taint(step.ref, t, step.misuse === 'syncOutsideMapping' ? PAGE_SIZE : step.misuse === 'unmapOtherSize' ? GRANULE_BYTES : 0);
+    this.lastMisuse = t;
+    for (const inner of prefix) this.execLegal(inner);
+    const oneWay = (dir: number) => (dir === DMA_TO_DEVICE ? DMA_FROM_DEVICE : DMA_TO_DEVICE);
+    const unmapRec = (r: MapRec, sizeBytes: number, dir: number) => (r.kind === 'page' ? b.unmapPage(r.dev, r.dma, sizeBytes, dir, r.attrs) : b.unmapSingle(r.dev, r.dma, sizeBytes, dir, r.attrs));
+    switch (step.misuse) {
+      case 'cpuReadDeviceOwned':
+        if (seg !== undefined) this.exec({ op: 'cpuRead', ref: seg.obj, offset: seg.objOffset, size: seg.sizeBytes });
+        break;
+      case 'cpuWriteDeviceOwned':
+        if (seg !== undefined) this.exec({ op: 'cpuWrite', ref: seg.obj, offset: seg.objOffset, size: seg.sizeBytes, pattern: 0x5a5a5a5a });
+        break;
+      case 'syncWrongDirection':
+        if (m !== undefined) b.syncSingleForCpu(m.dev, m.dma, m.sizeBytes, oneWay(m.dir));
+        break;
+      case 'syncOutsideMapping':
+        if (m !== undefined) b.syncSingleForDevice(m.dev, m.dma, m.sizeBytes + PAGE_SIZE, m.dir);
+        break;
+      case 'doubleUnmap':
+        if (m !== undefined) unmapRec(m, m.sizeBytes, m.dir);
+        break;
+      case 'unmapOtherSize':
+        if (m !== undefined) unmapRec(m, m.sizeBytes + GRANULE_BYTES, m.dir);
+        break;
+      case 'unmapOtherDirection':
+        if (m !== undefined) unmapRec(m, m.sizeBytes, oneWay(m.dir));
+        break;
+      case 'mapNotChecked':
+        if (o !== undefined && dev !== null) {
+          const dma = b.mapSingle(dev, o.cpu as CpuAddr, o.sizeBytes, DMA_TO_DEVICE, 0);
+          // Never passed to dma_mapping_error; unmapped as if it had worked. A failed map makes no entry: nothing to report.
+          if (dma === DMA_MAPPING_ERROR) expectedDebug = null;
+          b.unmapSingle(dev, dma, o.sizeBytes, DMA_TO_DEVICE, 0);
+        }
+        break;
+      case 'mapTwice':
+        if (m !== undefined && seg !== undefined) {
+          const so = this.obj(seg.obj);
+          const again = m.kind === 'page' ? b.mapPage(m.dev, ((so.pfn as number) + Math.floor(seg.objOffset / PAGE_SIZE)) as Pfn, seg.objOffset % PAGE_SIZE, m.sizeBytes, m.dir, 0) : b.mapSingle(m.dev, so.cpu as CpuAddr, m.sizeBytes, m.dir, 0);
+          if (!this.mapFailed(m.dev, again)) {
+            if (m.kind === 'page') b.unmapPage(m.dev, again, m.sizeBytes, m.dir, 0);
+            else b.unmapSingle(m.dev, again, m.sizeBytes, m.dir, 0);
+          } else expectedDebug = null;
+          // Where kmalloc may share lines (x86; arm64 with swiotlb), dma-debug does not track overlaps: it is built not to report this there.
+          if (cachelineOverlapExempt(p)) expectedDebug = null;
+        }
+        break;
+      case 'deviceWriteAfterUnmap':
+        if (m !== undefined) {
+          const hw = p.device(m.dev);
+          try {
+            for (const s of m.dmaSegs) hw.write(s.dma, patternBytes(0x3c3c3c3c, s.len));
+          } catch (err) {
+            if (!(err instanceof DeviceFault)) throw err;
+            immediate = `device fault: ${err.reason}`;
+          }
+        }
+        break;
+      case 'doubleFree':
+        if (o !== undefined) b.freeAttrs(o.dev as string, o.sizeBytes, o.cpu as CpuAddr, o.dma, o.attrs);
+        break;
+      case 'cpuWriteAfterFree':
+        if (o?.cpu !== null && o?.cpu !== undefined) {
+          try {
+            p.cpu.write(o.cpu, patternBytes(0x7e7e7e7e, Math.min(o.sizeBytes, 256)), 'driver (after dma_free_attrs)');
+          } catch (err) {
+            if (!(err instanceof PageFault) && !(err instanceof BusError)) throw err;
+            immediate = `CPU fault: ${err.message.split('\n')[0]}`;
+          }
+        }
+        break;
+      case 'unbindWithMappings':
+        if (dev !== null) this.debug.driverUnbound(dev);
+        break;
+    }
+    for (const e of effect) {
+      this.model.apply(e);
+      if (e.op === 'unmapSingle') this.maps.delete(e.ref);
+    }
+    this.emit({ kind: 'misuse', at: this.at, misuse: step.misuse, ref: step.ref, dev, expectedDebug, reported: this.debugReports.slice(reportsBefore).map((r) => r.check), immediate });
+  }
+
   // ---- teardown ----
 
   private teardown(): void {
@@ -1341,6 +1536,8 @@ export class Session {
       this.model.apply(step);
       this.observeTransfer(step, unmapped);
     }
+    // The driver unbinds: dma-debug's leak check (D23) finds nothing left after a legal driver's teardown.
+    for (const dev of this.model.devices) this.debug.driverUnbound(dev);
     this.noteViolations();
     const end = JSON.stringify(this.mm.snapshot());
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });

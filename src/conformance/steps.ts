@@ -15,6 +15,7 @@
  * relative to the object or mapping the step names.
  */
 import * as dmaMapping from '../linux/include/linux/dma-mapping.ts';
+import { MISUSE_INFO, type Misuse } from './misuse.ts';
 import { type ProfileOverrides, describeOverrides } from './variation.ts';
 import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, type Gfp } from '../linux/include/linux/gfp.ts';
 
@@ -154,7 +155,8 @@ export type Step =
   | { readonly op: 'freeNc'; readonly ref: string; readonly api: NcApi }
   | { readonly op: 'mapResource'; readonly id: string; readonly dev: string; readonly resource: string; readonly offset: number; readonly size: number; readonly dir: DirName }
   | { readonly op: 'unmapResource'; readonly ref: string }
-  | { readonly op: 'queryAddressing'; readonly dev: string };
+  | { readonly op: 'queryAddressing'; readonly dev: string }
+  | { readonly op: 'misuse'; readonly misuse: Misuse; readonly ref: string };
 
 /** A step's `op`. */
 export type StepOp = Step['op'];
@@ -165,7 +167,7 @@ export const STEP_OPS = [
   'mapSingle', 'mapPage', 'mapSg', 'unmapSingle', 'unmapSg', 'syncForCpu', 'syncForDevice',
   'cpuWrite', 'cpuRead', 'cpuWriteNeighbour', 'deviceWrite', 'deviceRead', 'userRead',
   'dmaWmb', 'setContext', 'speculativeFill', 'evict', 'wcDrain', 'cmaPin', 'runWork', 'badCall', 'setMask', 'platform',
-  'allocNc', 'freeNc', 'mapResource', 'unmapResource', 'queryAddressing',
+  'allocNc', 'freeNc', 'mapResource', 'unmapResource', 'queryAddressing', 'misuse',
 ] as const satisfies readonly StepOp[];
 
 /** The symbolic id a step creates, if any. */
@@ -321,6 +323,8 @@ export function formatStep(step: Step): string {
       return `${step.id} = dma_map_resource(${step.dev}, ${step.resource} + ${step.offset}, ${step.size}, ${step.dir}, 0)`;
     case 'unmapResource':
       return `dma_unmap_resource(${step.ref})`;
+    case 'misuse':
+      return `misuse: ${step.misuse}(${step.ref})  /* ${MISUSE_INFO[step.misuse].summary} */`;
     case 'queryAddressing':
       return `dma_addressing_limited(${step.dev}), dma_get_required_mask(${step.dev}), dma_opt_mapping_size(${step.dev}), dma_need_unmap(${step.dev}), dma_get_merge_boundary(${step.dev})`;
   }

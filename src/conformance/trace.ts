@@ -8,6 +8,7 @@
  * refused with one line naming the field and what is accepted.
  */
 import * as v from 'valibot';
+import { MISUSES } from './misuse.ts';
 import { ALLOC_ATTRS, BAD_CALLS, DIRECTIONS, GFP_FLAGS, GFP_NAMES, MAP_ATTRS, MASK_CALLS, NC_APIS, type Step, formatStep } from './steps.ts';
 
 /** Current trace format version. */
@@ -88,6 +89,7 @@ const StepSchema = v.variant('op', [
   v.strictObject({ op: v.literal('cmaPin'), area: v.pipe(v.string(), v.minLength(1)), page: nat }),
   v.strictObject({ op: v.literal('runWork') }),
   v.strictObject({ op: v.literal('badCall'), call: v.picklist(BAD_CALLS), ref: v.optional(id) }),
+  v.strictObject({ op: v.literal('misuse'), misuse: v.picklist(MISUSES), ref: id }),
   v.strictObject({ op: v.literal('allocNc'), id, dev: v.string(), api: v.picklist(NC_APIS), size: pos, dir, gfp, flags }),
   v.strictObject({ op: v.literal('freeNc'), ref: id, api: v.picklist(NC_APIS) }),
   v.strictObject({ op: v.literal('mapResource'), id, dev: v.string(), resource: v.pipe(v.string(), v.minLength(1)), offset: nat, size: pos, dir }),
