@@ -108,14 +108,14 @@ describe('dmacheck run', () => {
       [['run', '--seed', '4294967297'], /^dmacheck: --seed 4294967297: accepted is an integer from -2147483648 to 2147483647$/],
       [['run', '--jobs', '0'], /^dmacheck: --jobs 0: accepted is an integer from 1 to 256$/],
       [['run', '--call-timeout', 'soon'], /^dmacheck: --call-timeout soon: accepted is a time from 100ms to 60m, such as 10s, 500ms or 2m$/],
-      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --coverage, --out, --device, --profile-file$/],
+      [['run', '--frob'], /^dmacheck: unknown option '--frob': accepted are --backend, --profile, --property, --runs, --seed, --max-steps, --jobs, --call-timeout, --json, --junit, --coverage, --misuse, --out, --device, --profile-file$/],
       [['run', '--json', '/proc/x.json'], /^dmacheck: --json \/proc\/x\.json: cannot be written \(\w+\); accepted is a file path in an existing, writable directory$/],
       [['run', '--json', dir], /^dmacheck: --json .*a-directory: is a directory; accepted is a file path/],
       [['run', '--junit', '/no/such/dir/r.xml'], /^dmacheck: --junit \/no\/such\/dir\/r\.xml: cannot be written/],
       [['run', '--out', '/proc/x'], /^dmacheck: --out \/proc\/x: cannot be created or written \(\w+\); accepted is a writable directory$/],
       [['run', '--out', 'package.json'], /^dmacheck: --out package\.json: cannot be created or written \(ENOTDIR/],
       [['run', '--backend', 'no/such/module.ts'], /^dmacheck: --backend no\/such\/module\.ts: no such file/],
-      [['fly'], /^dmacheck: unknown command 'fly': accepted are run, replay, explain, check-types, kernel-check$/],
+      [['fly'], /^dmacheck: unknown command 'fly': accepted are run, fuzz, replay, explain, check-types, kernel-check$/],
       [['kernel-check', '--arch', 'sparc'], /^dmacheck: --arch sparc: accepted are x86_64, arm64$/],
       [['kernel-check', '--model', 'no/such.ts'], /^dmacheck: --model no\/such\.ts: no such file \(accepted: 'reference' \(as the booted release behaved\), 'mainline', or a path to a backend module\)$/],
       [['kernel-check', '--runs', '0'], /^dmacheck: --runs 0: /],
@@ -210,5 +210,36 @@ describe('dmacheck run on a backend\'s own terms', () => {
     const b = await dmacheck('run', '--profile-file', broken);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/profile my-pc: cache.lineSizeBytes=48: accepted is a power of two in 16\.\.256/);
+  });
+});
+
+describe('dmacheck fuzz', () => {
+  it('prints the consequence matrix, writes one replayable example per cell, and exits 0 with no dma-debug false positive', async () => {
+    const out = join(tmp, 'fuzz');
+    const json = join(tmp, 'fuzz.json');
+    const r = await dmacheck('fuzz', '--profile', 'arm64-soc,armv7-highmem', '--runs', '40', '--out', out, '--json', json);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/│ misuse +│ arm64-soc +│ armv7-highmem +│/);
+    expect(r.stdout).toMatch(/│ syncWrongDirection +│/);
+    expect(r.stdout).toMatch(/dma-debug: D11 (\d+)\/\1/);
+    expect(r.stdout).toMatch(/total: 2 profiles · 80 sequences · [\d,]+ steps · 0 problems/);
+    const doc = JSON.parse(readFileSync(json, 'utf8'));
+    const file = Object.values(doc.results[0].rows[0].exampleFiles as Record<string, string>)[0] as string;
+    expect(existsSync(file)).toBe(true);
+    const replay = await dmacheck('replay', file);
+    expect(replay.stdout).toMatch(/misuse \w+: dma-debug/);
+  });
+
+  it('--misuse on run keeps every property holding for the memory no misuse touched', async () => {
+    const r = await dmacheck('run', '--misuse', '--profile', 'arm64-soc', '--property', 'no-stale-cpu-read,debug-flags-misuse', '--runs', '20', '--out', join(tmp, 'misuse'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/total: 2 checks, 2 hold/);
+  });
+
+  it('bad input: exit 2 with one line', async () => {
+    const r = await dmacheck('fuzz', '--runs', 'many');
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('many');
   });
 });

@@ -34,7 +34,8 @@ import { PROPERTIES, findProperty } from '../../properties/index.ts';
 import { RULES, isRuleId } from '../../spec/rules.ts';
 import type { BackendInfo, CheckJob, JobResult, StoredFailure } from '../conformance/jobs.ts';
 import { JobPool, type PoolOutcome, shrinkHang } from '../conformance/pool.ts';
-import { type Cell, describeRules, failed, renderCoverage, renderFailure, renderListing, renderTable } from '../conformance/report.ts';
+import { type Cell, describeRules, failed, renderCoverage, renderFailure, renderFuzzMatrix, renderListing, renderTable } from '../conformance/report.ts';
+import type { FuzzResult } from '../conformance/fuzz.ts';
 import { DEFAULT_RUNS, whyNot } from '../conformance/property.ts';
 import { type CheckResult, noCalls, platformSeedOf } from '../conformance/runner.ts';
 import { type Trace, TraceError, makeTrace, parseTrace, serializeTrace } from '../conformance/trace.ts';
@@ -45,7 +46,8 @@ import { WASM_ABI_VERSION, WasmBackendError, loadWasmBackend } from '../backend/
 import { type PlatformProfile, getProfile, profileNames, registerProfile } from '../platform/profiles.ts';
 
 const USAGE = [
-  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--device <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--coverage] [--out <dir>]',
+  'usage: dmacheck run [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--device <name>[,<name>]] [--property <name>[,<name>]] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--junit <file>] [--coverage] [--misuse] [--out <dir>]',
+  '       dmacheck fuzz [--backend <module>] [--profile <name>[,<name>]] [--profile-file <json>] [--runs <n>] [--seed <n>] [--max-steps <n>] [--jobs <n>] [--call-timeout <time>] [--json <file>] [--out <dir>]',
   '       dmacheck replay <trace.json> [--backend <module>] [--profile-file <json>] [--call-timeout <time>]',
   '       dmacheck explain <rule-id | property>',
   '       dmacheck check-types <module>',
@@ -263,6 +265,7 @@ async function run(argv: string[]): Promise<number> {
       json: { type: 'string' },
       junit: { type: 'string' },
       coverage: { type: 'boolean' },
+      misuse: { type: 'boolean' },
       out: { type: 'string', default: '.dmacheck' },
       device: { type: 'string' },
       'profile-file': { type: 'string', multiple: true },
@@ -334,7 +337,7 @@ async function run(argv: string[]): Promise<number> {
         const file = traceFile(out, info, name, profile);
         const stored = storedFailure(file, (line) => process.stdout.write(`${line}\n`));
         if (stored !== null) process.stdout.write(`replaying stored failure ${file}${stored.seed === seed ? '' : ` (recorded with --seed ${stored.seed}; new sequences use --seed ${seed})`}\n`);
-        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs: runsOf(name), seed, maxSteps, stored, userProfiles } });
+        planned.push({ index: cells.length, job: { kind: 'check', backend: info, property: name, profile, runs: runsOf(name), seed, maxSteps, stored, userProfiles, misuse: values.misuse === true } });
         cells.push(null);
       }
     }
@@ -495,7 +498,7 @@ async function replay(argv: string[]): Promise<number> {
     if (r.kind === 'unusable') throw new UsageError(r.problem);
     if (r.kind !== 'sequence') throw new Error(`replay answered ${r.kind}`);
     process.stdout.write(`${renderListing(trace.steps, r.violations, new Map(r.notes?.map(([i, n]) => [i, [...n]]) ?? []))}\n`);
-    if (r.violations.length === 0 && !r.result.halted) {
+    if (r.violations.length === 0 && (!r.result.halted || r.result.oopsByMisuse === true)) {
       process.stdout.write(pc.green(`every property holds (${r.result.executed} steps executed, ${r.result.skipped} skipped)\n`));
       return 0;
     }
@@ -608,6 +611,89 @@ async function kernelCheckCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `dmacheck fuzz`: misuse mode on every profile, ending with the
+ * consequence matrix (misuse × profile: what happened, and whether
+ * dma-debug reported it), one shrunk example trace per cell written under
+ * `--out`, and the same data with `--json`. Exit 1 when dma-debug reported a
+ * legal step, memory no misuse touched broke a property, or the backend
+ * hung or crashed; else 0.
+ */
+async function fuzzCommand(argv: string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      backend: { type: 'string' },
+      profile: { type: 'string' },
+      runs: { type: 'string', default: '200' },
+      seed: { type: 'string', default: '1' },
+      'max-steps': { type: 'string', default: '100' },
+      jobs: { type: 'string', default: String(availableParallelism()) },
+      'call-timeout': { type: 'string', default: '10s' },
+      json: { type: 'string' },
+      out: { type: 'string', default: '.dmacheck' },
+      'profile-file': { type: 'string', multiple: true },
+    },
+    false,
+  );
+  const userProfiles = (values['profile-file'] ?? []).map(loadProfileFile);
+  const profiles = list(values.profile, profileNames(), 'profile');
+  const runs = int(values.runs, 'runs', LIMITS.runs);
+  const seed = int(values.seed, 'seed', LIMITS.seed);
+  const maxSteps = int(values['max-steps'], 'max-steps', LIMITS.maxSteps);
+  const jobs = int(values.jobs, 'jobs', LIMITS.jobs);
+  const callTimeoutMs = duration(values['call-timeout'], 'call-timeout');
+  const json = values.json === undefined ? null : checkOutputFile('json', values.json);
+  const out = checkOutputDir('out', values.out);
+  const spec = values.backend === undefined || values.backend === 'reference' ? null : values.backend;
+  if (spec !== null && !existsSync(spec)) throw new UsageError(`--backend ${spec}: no such file (accepted: 'reference' or a path to a .ts/.js/.wasm module)`);
+  const t0 = performance.now();
+  const pool = new JobPool({ workerFile: WORKER, threads: jobs, callTimeoutMs });
+  try {
+    const info = await probeBackend(pool, spec, profiles, userProfiles);
+    if ('hang' in info) {
+      process.stdout.write(`dmacheck fuzz: ${info.hang}\n`);
+      return 1;
+    }
+    const usable = profiles.filter((p) => (info.devices[p]?.attached.length ?? 0) > 0);
+    if (usable.length === 0) throw new UsageError(`nothing to fuzz: --backend ${spec ?? 'reference'} attaches no device of ${profiles.join(', ')}`);
+    process.stdout.write(`dmacheck fuzz: backend=${info.name} profiles=${usable.join(',')} runs=${runs} seed=${seed} jobs=${jobs}\n`);
+    const outcomes = await Promise.all(usable.map(async (profile) => ({ profile, out: await pool.run({ kind: 'fuzz', backend: info, profile, runs, seed, maxSteps, userProfiles }) })));
+    const results: FuzzResult[] = [];
+    const problems: string[] = [];
+    const files: Record<string, Record<string, Record<string, string>>> = {};
+    for (const { profile, out: o } of outcomes) {
+      if (o.kind === 'done' && o.result.kind === 'unusable') throw new UsageError(o.result.problem);
+      if (o.kind !== 'done' || o.result.kind !== 'fuzz') {
+        problems.push(`${profile}: ${o.kind === 'hang' ? `hang: ${o.call} did not return within ${callTimeoutMs / 1000} s at step ${o.step}` : o.kind === 'crash' ? `crash: ${o.message}` : o.kind}`);
+        continue;
+      }
+      const r = o.result.result;
+      results.push(r);
+      for (const row of r.rows) {
+        for (const [outcome, ex] of Object.entries(row.examples)) {
+          const file = join(out, 'fuzz', backendKey(info), profile, `${row.misuse}--${outcome.replace(/[^a-z]+/gi, '-')}.json`);
+          mkdirSync(dirname(file), { recursive: true });
+          writeFileSync(file, serializeTrace(makeTrace({ property: 'debug-flags-misuse', profile, backend: spec ?? 'reference', fastCheck: { seed, path: '' }, platformSeed: ex.platformSeed, steps: ex.steps })));
+          ((files[profile] ??= {})[row.misuse] ??= {})[outcome] = file;
+        }
+      }
+      for (const f of r.falseReports) problems.push(`${profile}: dma-debug reported a legal step: ${f}`);
+      for (const v of r.violations) problems.push(`${profile}: ${v.property} violated on memory no misuse touched: ${v.message} [step=${v.at.index}]`);
+    }
+    process.stdout.write(`\n${renderFuzzMatrix(results)}`);
+    process.stdout.write('cell: what the misuse led to, in how many of its executions; dma-debug: the check built to report it, and how often it did (blind: dma-debug cannot see this misuse)\n');
+    process.stdout.write(`example traces (one per cell and outcome, shrunk): ${join(out, 'fuzz', backendKey(info))}/<profile>/<misuse>--<outcome>.json; replay one with npx dmacheck replay <file>${backendArg(spec)}\n`);
+    for (const p of problems) process.stdout.write(`${pc.red('✗')} ${p}\n`);
+    const steps = results.reduce((n, r) => n + r.steps, 0);
+    process.stdout.write(`total: ${usable.length} profiles · ${runs * results.length} sequences · ${steps.toLocaleString('en-US')} steps · ${problems.length} problem${problems.length === 1 ? '' : 's'}\ntime: ${((performance.now() - t0) / 1000).toFixed(1)} s wall, ${jobs} worker${jobs === 1 ? '' : 's'}\n`);
+    if (json !== null) writeFileSync(json, `${JSON.stringify({ backend: info.name, backendModule: spec, runs, seed, maxSteps, results: results.map((r) => ({ ...r, rows: r.rows.map((row) => ({ ...row, exampleFiles: files[r.profile]?.[row.misuse] ?? {} })) })), problems }, null, 2)}\n`);
+    return problems.length > 0 ? 1 : 0;
+  } finally {
+    await pool.destroy();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -616,7 +702,8 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'explain') return explain(rest);
     if (command === 'check-types') return await checkTypes(rest);
     if (command === 'kernel-check') return await kernelCheckCommand(rest);
-    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, replay, explain, check-types, kernel-check\n${USAGE}`);
+    if (command === 'fuzz') return await fuzzCommand(rest);
+    throw new UsageError(`unknown command '${command ?? ''}': accepted are run, fuzz, replay, explain, check-types, kernel-check\n${USAGE}`);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`dmacheck: ${err.message.split('\n')[0]}\n`);

@@ -26,6 +26,7 @@ import type { Violation } from './oracle.ts';
 import type { Property } from './property.ts';
 import { observationNotes, sessionNotes } from './report.ts';
 import { type CheckResult, checkProperty, runSequence } from './runner.ts';
+import { type FuzzResult, fuzzProfile } from './fuzz.ts';
 import type { SessionResult } from './session.ts';
 import type { Step } from './steps.ts';
 
@@ -71,6 +72,18 @@ export interface CheckJob extends JobBase {
   readonly seed: number;
   readonly maxSteps: number;
   readonly stored: StoredFailure | null;
+  /** Misuse mode (`--misuse`): misuse steps drawn among the property's own. */
+  readonly misuse?: boolean;
+}
+
+/** `dmacheck fuzz` on one profile: the matrix column of what each misuse leads to. */
+export interface FuzzJob extends JobBase {
+  readonly kind: 'fuzz';
+  readonly backend: BackendInfo;
+  readonly profile: string;
+  readonly runs: number;
+  readonly seed: number;
+  readonly maxSteps: number;
 }
 
 export interface SequenceJob extends JobBase {
@@ -85,7 +98,7 @@ export interface SequenceJob extends JobBase {
   readonly notes: boolean;
 }
 
-export type Job = ProbeJob | CheckJob | SequenceJob;
+export type Job = ProbeJob | CheckJob | SequenceJob | FuzzJob;
 
 export interface UnusableResult {
   readonly kind: 'unusable';
@@ -109,7 +122,11 @@ export interface SequenceJobResult {
   /** Per step index, what the oracle compared; null unless asked for. */
   readonly notes: readonly (readonly [number, readonly string[]])[] | null;
 }
-export type JobResult = UnusableResult | ProbeResult | CheckJobResult | SequenceJobResult;
+export interface FuzzJobResult {
+  readonly kind: 'fuzz';
+  readonly result: FuzzResult;
+}
+export type JobResult = UnusableResult | ProbeResult | CheckJobResult | SequenceJobResult | FuzzJobResult;
 
 const factories = new Map<string, Promise<BackendFactory>>();
 
@@ -139,6 +156,7 @@ export async function runJob(job: Job): Promise<JobResult> {
   try {
     if (job.kind === 'probe') return await probe(job);
     if (job.kind === 'check') return await check(job);
+    if (job.kind === 'fuzz') return await fuzz(job);
     return await sequence(job);
   } catch (err) {
     if (err instanceof BackendLoadError) return { kind: 'unusable', problem: err.message };
@@ -174,7 +192,7 @@ async function check(job: CheckJob): Promise<JobResult> {
   if (job.stored !== null) {
     const s = job.stored;
     const out = runSequence(s.steps, { ...base, platformSeed: s.platformSeed, properties: [property] });
-    if (out.violations.length > 0 || out.result.halted) {
+    if (out.violations.length > 0 || (out.result.halted && out.result.oopsByMisuse !== true)) {
       const result: CheckResult = {
         property: property.name,
         profile: job.profile,
@@ -191,8 +209,15 @@ async function check(job: CheckJob): Promise<JobResult> {
     }
     stored = 'fixed';
   }
-  const result = checkProperty({ property, ...base, runs: job.runs, seed: job.seed, maxSteps: job.maxSteps });
+  const result = checkProperty({ property, ...base, runs: job.runs, seed: job.seed, maxSteps: job.maxSteps, misuse: job.misuse === true });
   return { kind: 'check', result, stored };
+}
+
+async function fuzz(job: FuzzJob): Promise<JobResult> {
+  const backend = await probedFactory(job.backend);
+  const devices = job.backend.devices[job.profile]?.attached ?? [];
+  const result = fuzzProfile({ profile: job.profile, backend, devices, capabilities: job.backend.capabilities, runs: job.runs, seed: job.seed, maxSteps: job.maxSteps, properties: PROPERTIES });
+  return { kind: 'fuzz', result };
 }
 
 async function sequence(job: SequenceJob): Promise<JobResult> {

@@ -60,7 +60,7 @@ interface Active {
 
 /** Heartbeat buffer size for a job: room for its longest sequence as JSON. */
 function heartbeatBytes(job: Job): number {
-  const steps = job.kind === 'check' ? job.maxSteps : job.kind === 'sequence' ? job.steps.length : 0;
+  const steps = job.kind === 'check' || job.kind === 'fuzz' ? job.maxSteps : job.kind === 'sequence' ? job.steps.length : 0;
   return HEARTBEAT_HEADER_BYTES + 65536 + 512 * steps;
 }
 
