@@ -12,6 +12,7 @@ import cmaFallsBackCleanly from './cma-falls-back-cleanly.ts';
 import coherentPoolSound from './coherent-pool-sound.ts';
 import coherentBufferAgrees from './coherent-buffer-agrees.ts';
 import cookieNeverDereferenced from './cookie-never-dereferenced.ts';
+import debugFlagsMisuse from './debug-flags-misuse.ts';
 import dmaAddressReachable from './dma-address-reachable.ts';
 import mmapShowsBuffer from './mmap-shows-buffer.ts';
 import noLeak from './no-leak.ts';
@@ -43,6 +44,7 @@ export const PROPERTIES: readonly Property[] = [
   resourceMappingSound,
   noLeak,
   badInputIsRefused,
+  debugFlagsMisuse,
   noOops,
 ];
 

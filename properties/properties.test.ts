@@ -19,6 +19,8 @@ import swiotlbAllocSlotsInUse from '../fixtures/swiotlb-alloc-slots-in-use/mutan
 import { whyNot } from '../src/conformance/property.ts';
 import { PROPERTIES, findProperty } from './index.ts';
 import { CHECK_MUTANTS } from './mutants.ts';
+import { DEBUG_MUTANTS } from './debug-mutants.ts';
+import type { DebugFactory } from '../src/conformance/debugged.ts';
 
 describe('properties', () => {
   it('have unique names and checks, each with a level, a summary and known rules or a kernel source', () => {
@@ -54,8 +56,10 @@ describe('properties', () => {
 
   // Every check must be shown to fail on a backend that breaks it: each mutant is searched with its
   // property reduced to that one check, so the failure found is that check's.
-  const breakers: { property: string; check: string; profile: string; backend: BackendFactory }[] = [
+  const breakers: { property: string; check: string; profile: string; backend: BackendFactory; debug?: DebugFactory }[] = [
     ...CHECK_MUTANTS,
+    // debug-flags-misuse judges dma-debug itself: its mutants are regressions of the dma-debug model, on the reference backend.
+    ...DEBUG_MUTANTS.map((m) => ({ property: 'debug-flags-misuse', check: m.check, profile: m.profile, backend: { ...referenceBackend, name: `reference with dma-debug ${m.name}` }, debug: m.debug })),
     { property: 'no-stale-cpu-read', check: 'stale-read', profile: 'armv7-highmem', backend: syncForCpuNoInvalidate },
     { property: 'cookie-never-dereferenced', check: 'cookie-dereferenced', profile: 'x86-64', backend: nkmCookieGetSgtable },
     { property: 'sgtable-describes-buffer', check: 'wrong-pages', profile: 'arm64-soc', backend: getSgtableDmaAsPhys },
@@ -79,10 +83,22 @@ describe('properties', () => {
     it(`${b.property}/${b.check} fails on ${b.backend.name} (${b.profile})`, () => {
       const p = findProperty(b.property) as NonNullable<ReturnType<typeof findProperty>>;
       const only = { ...p, checks: p.checks.filter((c) => c.id === b.check) };
-      const r = checkProperty({ property: only, profile: b.profile, backend: b.backend, runs: 300, seed: 1 });
+      const r = checkProperty({ property: only, profile: b.profile, backend: b.backend, runs: 300, seed: 1, ...(b.debug === undefined ? {} : { debug: b.debug }) });
       expect(r.verdict).toBe('violated');
       expect(r.counterexample?.violations[0]).toMatchObject({ property: b.property, check: b.check });
       expect(r.counterexample?.violations[0]?.message).toMatch(/\[[a-z_]+=/);
+    });
+  }
+});
+
+describe('misuse mode', () => {
+  for (const profile of ['arm64-soc', 'armv7-highmem', 'cc-guest']) {
+    it(`every property still holds on ${profile} for the memory no misuse touched`, () => {
+      for (const p of PROPERTIES) {
+        if (whyNot(p, { profile: getProfile(profile), capabilities: referenceBackend.capabilities }) !== null) continue;
+        const r = checkProperty({ property: p, profile, backend: referenceBackend, runs: 25, seed: 3, misuse: true });
+        expect({ property: p.name, verdict: r.verdict, violations: r.counterexample?.violations.map((v) => v.message) ?? [] }).toEqual({ property: p.name, verdict: 'holds', violations: [] });
+      }
     });
   }
 });
