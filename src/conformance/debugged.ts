@@ -22,7 +22,7 @@
  */
 import { GuardedBackend } from '../backend/guard.ts';
 import type { DmaAllocation } from '../linux/include/linux/dma-map-ops.ts';
-import type { DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
+import { DMA_MAPPING_ERROR, type DmaDataDirection } from '../linux/include/linux/dma-mapping.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist } from '../linux/include/linux/scatterlist.ts';
 import { type DebugSgEntry, DmaDebug, type DmaDebugOptions, type DebugReport, type KernelAreaKind } from '../linux/kernel/dma/debug.ts';
@@ -106,8 +106,15 @@ export class DebuggedBackend extends GuardedBackend {
     if (cpuAddr !== null && phys !== null) this.debug.freeCoherent(dev, sizeBytes, cpuAddr, dmaHandle, phys);
     super.freeAttrs(dev, sizeBytes, cpuAddr, dmaHandle, attrs);
   }
+  /** The stack and rodata checks of `debug_dma_map_phys` (D15, D16) for a physical range the driver maps. */
+  private checkArea(dev: string, phys: number, sizeBytes: number): void {
+    const kind = this.platform.pt.kernelAreaOf(phys);
+    if (kind !== null) this.debug.checkMappedArea(dev, kind, this.platform.pt.linearAddress(phys) ?? phys, sizeBytes);
+  }
+
   override mapPage(dev: string, page: Pfn, offsetBytes: number, sizeBytes: number, dir: DmaDataDirection, attrs: number): DmaAddr {
     const dma = super.mapPage(dev, page, offsetBytes, sizeBytes, dir, attrs);
+    if (dma !== DMA_MAPPING_ERROR) this.checkArea(dev, page * PAGE_SIZE + offsetBytes, sizeBytes);
     this.debug.mapPhys(dev, page * PAGE_SIZE + offsetBytes, sizeBytes, dir, dma, attrs);
     return dma;
   }
@@ -119,6 +126,7 @@ export class DebuggedBackend extends GuardedBackend {
     this.debug.mapSingle(dev, this.areaOf(cpuAddr), cpuAddr, sizeBytes);
     const dma = super.mapSingle(dev, cpuAddr, sizeBytes, dir, attrs);
     const phys = this.physOf(cpuAddr);
+    if (phys !== null && dma !== DMA_MAPPING_ERROR) this.checkArea(dev, phys, sizeBytes);
     if (phys !== null) this.debug.mapPhys(dev, phys, sizeBytes, dir, dma, attrs);
     return dma;
   }

@@ -26,11 +26,15 @@ export const MISUSES = [
   'doubleUnmap',
   'unmapOtherSize',
   'unmapOtherDirection',
+  'unmapWrongFunction',
   'mapNotChecked',
+  'mapStackCopy',
+  'mapRodata',
   'mapTwice',
   'deviceWriteAfterUnmap',
   'doubleFree',
   'cpuWriteAfterFree',
+  'deviceReadWithoutWmb',
   'unbindWithMappings',
 ] as const;
 /** One kind of misuse. */
@@ -45,7 +49,7 @@ export interface MisuseInfo {
   /** One line, as the matrix prints it. */
   readonly summary: string;
   /** What the step's `ref` names: a streaming single/page mapping (with a direction constraint), a kmalloc object, a coherent buffer. */
-  readonly target: 'mapping' | 'mappingNotToDevice' | 'mappingOneWay' | 'kmalloc' | 'coherent';
+  readonly target: 'mapping' | 'mappingNotToDevice' | 'mappingOneWay' | 'mappingSg' | 'kmalloc' | 'coherent';
   /** The dma-debug check designed to report it, or null where dma-debug cannot see it. */
   readonly debug: DebugCheckId | null;
 }
@@ -59,11 +63,15 @@ export const MISUSE_INFO: Readonly<Record<Misuse, MisuseInfo>> = {
   doubleUnmap: { rules: ['R40'], summary: 'a mapping unmapped twice', target: 'mapping', debug: 'D2' },
   unmapOtherSize: { rules: ['R40'], summary: 'unmap with another size than the map', target: 'mapping', debug: 'D3' },
   unmapOtherDirection: { rules: ['R40'], summary: 'unmap with another direction than the map', target: 'mappingOneWay', debug: 'D7' },
+  unmapWrongFunction: { rules: ['R40'], summary: 'an sg mapping undone with dma_unmap_page of its first segment', target: 'mappingSg', debug: 'D4' },
+  mapStackCopy: { rules: ['R3'], summary: 'dma_map_single of an on-stack copy of the buffer', target: 'kmalloc', debug: 'D15' },
+  mapRodata: { rules: ['R3'], summary: 'dma_map_single of kernel rodata (a const table)', target: 'kmalloc', debug: 'D16' },
   mapNotChecked: { rules: ['R33'], summary: 'a dma_map_single result never passed to dma_mapping_error', target: 'kmalloc', debug: 'D8' },
   mapTwice: { rules: ['R8', 'R53'], summary: 'a second FROM_DEVICE/BIDIRECTIONAL mapping of the same cache line', target: 'mappingNotToDevice', debug: 'D21' },
   deviceWriteAfterUnmap: { rules: ['R38'], summary: 'the device writes through a DMA address after its unmap', target: 'mappingNotToDevice', debug: null },
   doubleFree: { rules: ['R22'], summary: 'a coherent buffer freed twice', target: 'coherent', debug: 'D2' },
   cpuWriteAfterFree: { rules: ['R22'], summary: 'the CPU writes a coherent buffer after dma_free_attrs', target: 'coherent', debug: null },
+  deviceReadWithoutWmb: { rules: ['R18'], summary: 'the CPU writes a coherent buffer and the device reads it without dma_wmb()', target: 'coherent', debug: null },
   unbindWithMappings: { rules: ['R39'], summary: 'the driver unbinds with mappings still live', target: 'mapping', debug: 'D23' },
 };
 
@@ -90,6 +98,8 @@ export function modelEffect(step: MisuseStep, s: ModelState): Step[] {
     case 'unmapOtherSize':
     case 'unmapOtherDirection':
       return [{ op: 'unmapSingle', ref: step.ref }];
+    case 'unmapWrongFunction':
+      return [{ op: 'unmapSg', ref: step.ref }];
     default:
       return legalPrefix(step, s);
   }
@@ -103,12 +113,14 @@ export function misuseTargetProblem(misuse: Misuse, ref: string, s: ModelState):
     if (o === undefined) return 'no-such-object';
     if (o.kind !== info.target) return 'wrong-object-kind';
     if (info.target === 'kmalloc') return o.mappedBy === null ? null : 'wrong-object-kind';
-    if (misuse === 'cpuWriteAfterFree' && !o.kernelMapping) return 'wrong-object-kind';
+    if ((misuse === 'cpuWriteAfterFree' || misuse === 'deviceReadWithoutWmb') && !o.kernelMapping) return 'wrong-object-kind';
+    if (misuse === 'deviceReadWithoutWmb') return null;
     if (o.vmas.size > 0) return 'R26';
     return s.context === 'atomic' ? 'R20' : null;
   }
   const m = s.mappings.get(ref);
   if (m === undefined) return 'no-such-object';
+  if (info.target === 'mappingSg') return m.kind === 'sg' ? null : 'wrong-object-kind';
   if (m.kind !== 'single' && m.kind !== 'page') return 'wrong-object-kind';
   if (info.target === 'mappingNotToDevice' && m.dir === 'DMA_TO_DEVICE') return 'wrong-object-kind';
   if (info.target === 'mappingOneWay' && m.dir === 'DMA_BIDIRECTIONAL') return 'wrong-object-kind';

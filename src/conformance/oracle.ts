@@ -441,7 +441,7 @@ export type Observation =
       readonly check: string;
       readonly dev: string;
       readonly message: string;
-      /** The step was a misuse step (or its teardown): a report is expected there. */
+      /** The report is a misuse's doing: in a misuse or invalid-call step, on memory a misuse touched, or in the teardown after one. */
       readonly duringMisuse: boolean;
     };
 

@@ -1361,7 +1361,28 @@ export class Session {
   /** dma-debug's `err_printk`: recorded, and observed with whether the step was a misuse. */
   private onDebugReport(r: DebugReport): void {
     this.debugReports.push(r);
-    this.emit({ kind: 'debug-report', at: this.at, check: r.check, dev: r.dev, message: r.message, duringMisuse: this.at.step?.op === 'misuse' || this.at.step?.op === 'badCall' });
+    this.emit({ kind: 'debug-report', at: this.at, check: r.check, dev: r.dev, message: r.message, duringMisuse: this.reportedForMisuse() });
+  }
+
+  /**
+   * Is a dma-debug report now the doing of a misuse? It is in a misuse or
+   * invalid-call step, in the teardown after a misuse, and in a step on
+   * memory a misuse touched (the misuse may have left dma-debug's table
+   * behind the driver's: an sg list unmapped with the wrong call keeps its
+   * other entries).
+   */
+  private reportedForMisuse(): boolean {
+    const step = this.at.step;
+    if (step === null) return this.lastMisuse !== null;
+    if (step.op === 'misuse' || step.op === 'badCall') return true;
+    return this.touchesTaint(usedIds(step));
+  }
+
+  /** Does any of `ids` name, or lie within a line of, memory a misuse touched? */
+  private touchesTaint(ids: readonly string[]): boolean {
+    if (this.lastMisuse === null) return false;
+    const L = this.platform.cache.lineSizeBytes;
+    return ids.some((id) => this.taintedRefs.has(id) || this.rangesOf(id).some((a) => this.taintedRanges.some((t) => a.lo < t.hi + L && t.lo < a.hi + L)));
   }
 
   /** This machine's dma-debug. */
@@ -1378,6 +1399,9 @@ export class Session {
 
   /** Physical byte ranges of an object or mapping, with a mapping's bounce buffers. */
   private rangesOf(ref: string): { lo: number; hi: number }[] {
+    // A user mapping shows its buffer.
+    const v = this.vmas.get(ref);
+    if (v !== undefined) return this.rangesOf(v.obj);
     const o = this.objs.get(ref);
     if (o !== undefined) {
       if (o.kind === 'coherent' || o.kind === 'noncoherent') return o.physPages.map((p) => ({ lo: p, hi: p + PAGE_SIZE }));
@@ -1405,8 +1429,8 @@ export class Session {
    */
   private taintOf(obs: Observation): Taint | null {
     if (obs.kind === 'misuse' || obs.kind === 'debug-report' || obs.kind === 'consequence' || obs.kind === 'boot') return null;
-    // Whole-machine accounting, platform violations and an oops may be a misuse's doing (the latest; fuzz.ts decides which by running without each); other observations without a buffer are not.
-    if (!('ref' in obs) || typeof obs.ref !== 'string') return obs.kind === 'leak' || obs.kind === 'swiotlb-state' || obs.kind === 'platform-violation' || obs.kind === 'oops' ? this.lastMisuse : null;
+    // Whole-machine accounting, platform violations, an oops and what an invalid call changed (a mapping the driver gave up on may still be live) may be a misuse's doing (the latest; fuzz.ts decides which by running without each); other observations without a buffer are not.
+    if (!('ref' in obs) || typeof obs.ref !== 'string') return obs.kind === 'leak' || obs.kind === 'swiotlb-state' || obs.kind === 'platform-violation' || obs.kind === 'oops' || obs.kind === 'refusal' ? this.lastMisuse : null;
     const byRef = this.taintedRefs.get(obs.ref);
     if (byRef !== undefined) return byRef;
     const mine = this.rangesOf(obs.ref);
@@ -1437,8 +1461,9 @@ export class Session {
     const dev = m?.dev ?? o?.dev ?? this.model.devices[0] ?? null;
     const reportsBefore = this.debugReports.length;
     let immediate: string | null = null;
-    // No device to map for (the backend refused them all on this machine): the misuse cannot happen.
-    let expectedDebug = dev === null ? null : info.debug;
+    // No device to map for (the backend refused them all on this machine): the misuse cannot happen. Memory an
+    // earlier misuse touched may have left dma-debug's table behind the driver's: what it says then is that misuse's doing.
+    let expectedDebug = dev === null || this.touchesTaint([step.ref]) ? null : info.debug;
     // A buffer dma-debug never saw (a NO_KERNEL_MAPPING cookie, an address neither linear nor vmalloc) has no entry whose double free it could notice.
     if ((step.misuse === 'doubleFree' || step.misuse === 'cpuWriteAfterFree') && o !== undefined && dev !== null && !this.debug.entries(dev).some((e) => e.dmaAddr === o.dma && e.type === 'coherent')) expectedDebug = null;
     // What the misuse touches: its target (and past its end, for the over-long sync and unmap); unbinding touches no memory.
@@ -1517,10 +1542,46 @@ export class Session {
       case 'unbindWithMappings':
         if (dev !== null) this.debug.driverUnbound(dev);
         break;
+      case 'unmapWrongFunction': {
+        const first = m?.dmaSegs[0];
+        if (m !== undefined && first !== undefined) b.unmapPage(m.dev, first.dma as DmaAddr, first.len, m.dir, 0);
+        break;
+      }
+      case 'mapStackCopy':
+      case 'mapRodata':
+        if (o !== undefined && dev !== null) {
+          // One lowmem page stands for the current task's stack (a copy of the buffer on it) or for a const table in rodata.
+          const page = this.mm.pages.allocPages(gfpValue('GFP_ATOMIC'), 0);
+          const va = page === null ? null : this.mm.pages.pageAddress(page);
+          if (page === null || va === null) {
+            expectedDebug = null;
+            if (page !== null) this.mm.pages.freePages(page, 0);
+            break;
+          }
+          const kind = step.misuse === 'mapStackCopy' ? 'stack' : 'rodata';
+          const size = Math.min(o.sizeBytes, PAGE_SIZE);
+          p.pt.setKernelArea(page * PAGE_SIZE, PAGE_SIZE, kind);
+          try {
+            const dma = b.mapSingle(dev, va, size, DMA_TO_DEVICE, 0);
+            if (this.mapFailed(dev, dma)) expectedDebug = null;
+            else b.unmapSingle(dev, dma, size, DMA_TO_DEVICE, 0);
+          } finally {
+            p.pt.setKernelArea(page * PAGE_SIZE, 0, kind);
+            this.mm.pages.freePages(page, 0);
+          }
+        }
+        break;
+      case 'deviceReadWithoutWmb':
+        if (o !== undefined) {
+          const n = Math.min(o.sizeBytes, 256);
+          this.exec({ op: 'cpuWrite', ref: step.ref, offset: 0, size: n, pattern: 0x1d1d1d1d });
+          this.exec({ op: 'deviceRead', ref: step.ref, offset: 0, size: n });
+        }
+        break;
     }
     for (const e of effect) {
       this.model.apply(e);
-      if (e.op === 'unmapSingle') this.maps.delete(e.ref);
+      if (e.op === 'unmapSingle' || e.op === 'unmapSg') this.maps.delete(e.ref);
     }
     this.emit({ kind: 'misuse', at: this.at, misuse: step.misuse, ref: step.ref, dev, expectedDebug, reported: this.debugReports.slice(reportsBefore).map((r) => r.check), immediate });
   }

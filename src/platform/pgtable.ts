@@ -194,4 +194,23 @@ export class KernelPageTables {
   get kmapsInUse(): number {
     return this.kmapUsed.filter(Boolean).length;
   }
+
+  /** Physical ranges of lowmem that are the current task's stack or kernel text/rodata, `[lo, hi)`. */
+  private readonly kernelAreas: { lo: number; hi: number; kind: 'stack' | 'rodata' }[] = [];
+
+  /**
+   * Mark `[phys, phys + len)` as the current task's stack or as kernel
+   * text/rodata (what `object_is_on_stack` and the `_stext`/`__end_rodata`
+   * checks of dma-debug see); `len` 0 removes every mark of that range.
+   */
+  setKernelArea(phys: number, lenBytes: number, kind: 'stack' | 'rodata'): void {
+    const i = this.kernelAreas.findIndex((a) => a.lo === phys && a.kind === kind);
+    if (i >= 0) this.kernelAreas.splice(i, 1);
+    if (lenBytes > 0) this.kernelAreas.push({ lo: phys, hi: phys + lenBytes, kind });
+  }
+
+  /** Whether a physical address lies in the stack or kernel text/rodata; null for anything else. */
+  kernelAreaOf(phys: number): 'stack' | 'rodata' | null {
+    return this.kernelAreas.find((a) => phys >= a.lo && phys < a.hi)?.kind ?? null;
+  }
 }
