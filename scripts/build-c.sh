@@ -13,8 +13,8 @@ mkdir -p build
 FLAGS="--target=wasm32 -O2 -nostdlib -ffreestanding -Wall -Wextra -Werror -I include -Wl,--no-entry"
 SRC=examples/c-direct/dma_direct.c
 $CC $FLAGS -o build/c-direct.wasm $SRC
-for bug in no-copy-back no-invalidate bounce-short no-zero; do
+for bug in no-copy-back no-invalidate bounce-short no-zero not-limited; do
   macro=BUG_$(echo "$bug" | tr 'a-z-' 'A-Z_')
   $CC $FLAGS -D"$macro" -o "build/c-direct-$bug.wasm" $SRC
 done
-echo "build-c: build/c-direct.wasm and 4 bug variants"
+echo "build-c: build/c-direct.wasm and 5 bug variants"

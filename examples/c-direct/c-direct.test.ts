@@ -41,6 +41,7 @@ describe.skipIf(!hasClang)('c-direct: a DMA layer written in C, run as a wasm ba
     ['no-invalidate', 'no-stale-cpu-read', 'arm64-soc', /CPU read stale data/],
     ['bounce-short', 'bounce-preserves-data', 'cc-guest', /bounce buffer that does not hold the data the CPU handed over/],
     ['no-zero', 'allocation-contract', 'arm64-soc', /a fresh coherent buffer is not zeroed/],
+    ['not-limited', 'addressing-queries-agree', 'x86-64', /addressing_limited/],
   ];
   for (const [bug, property, profile, evidence] of BUGS) {
     it(`BUG_${bug.toUpperCase().replace(/-/g, '_')} is found by ${property} on ${profile}`, () => {

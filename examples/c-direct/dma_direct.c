@@ -24,7 +24,12 @@
  *   share a cache line with other data) through a bounce block that keeps
  *   the buffer's offset in its page, so min_align_mask bits survive;
  * - cache maintenance for non-coherent devices: clean before the device
- *   reads or writes, invalidate before the CPU reads what it wrote.
+ *   reads or writes, invalidate before the CPU reads what it wrote;
+ * - non-coherent allocations (dma_alloc_pages, dma_alloc_noncoherent):
+ *   reachable cacheable pages, never remapped, moved between CPU and device
+ *   with the single syncs; device MMIO (dma_map_resource) at its physical
+ *   address, with no cache maintenance and no bounce; the addressing
+ *   queries answered from the same reachability test as the maps.
  *
  * Fixed-size tables stand in for a heap: when one is full the call fails
  * the way the DMA API allows (NULL, DMA_MAPPING_ERROR).
@@ -33,7 +38,8 @@
  * of a bounced FROM_DEVICE buffer does not copy back), BUG_NO_INVALIDATE
  * (sync for the CPU does not invalidate), BUG_BOUNCE_SHORT (the bounce copy
  * at map time is one byte short), BUG_NO_ZERO (coherent buffers are not
- * zeroed).
+ * zeroed), BUG_NOT_LIMITED (dma_addressing_limited says no for a device
+ * that cannot reach all RAM).
  */
 #include "dmacheck.h"
 
@@ -63,6 +69,7 @@ struct alloc {
 	u8 from_pool; /* 1: atomic_pool, 2: atomic_pool_low */
 	u8 vmapped;
 	u8 decrypted;
+	u8 noncoherent; /* dma_alloc_pages / dma_alloc_noncoherent memory: cacheable, owned like a streaming mapping */
 };
 
 /* A live bounce block. */
@@ -102,7 +109,9 @@ static const char caps[] =
 	"{\"name\":\"c-direct\",\"calls\":[\"attachDevice\",\"setMask\",\"setCoherentMask\",\"setMaskAndCoherent\","
 	"\"allocAttrs\",\"freeAttrs\",\"mmapAttrs\",\"getSgtableAttrs\",\"mapPage\",\"unmapPage\",\"mapSingle\","
 	"\"unmapSingle\",\"mapSg\",\"unmapSg\",\"syncSingleForCpu\",\"syncSingleForDevice\",\"syncSgForCpu\","
-	"\"syncSgForDevice\",\"mappingError\",\"maxMappingSize\",\"getCacheAlignment\",\"needSync\",\"canMmap\"],"
+	"\"syncSgForDevice\",\"mappingError\",\"maxMappingSize\",\"getCacheAlignment\",\"needSync\",\"canMmap\","
+	"\"allocPages\",\"freePages\",\"mmapPages\",\"allocNoncoherent\",\"freeNoncoherent\",\"mapResource\",\"unmapResource\","
+	"\"getRequiredMask\",\"addressingLimited\",\"optMappingSize\",\"needUnmap\",\"getMergeBoundary\"],"
 	"\"attrs\":0,\"profiles\":[\"x86-64\",\"arm64-soc\",\"cc-guest\",\"armv7-highmem\"],\"levels\":[\"contract\"]}";
 
 DMACHECK_EXPORT(dmacheck_abi_version) u32 abi_version(void) { return DMACHECK_ABI_VERSION; }
@@ -425,6 +434,29 @@ static void zero(u64 kva, u64 bytes)
 #endif
 }
 
+/*
+ * 2^order pages the device reaches whole with its coherent mask: the zone
+ * its limit suggests first, then each lower zone. A pfn, or -1.
+ */
+static s64 reachable_pages(const struct device *d, u64 size, u32 gfp, u32 order)
+{
+	u32 zone = zone_for(phys_limit(d, d->coherent_mask_bits));
+	for (;;) {
+		s64 pfn = dmacheck_alloc_pages((gfp & ~GFP_ZONEMASK & ~__GFP_ZERO) | zone, order);
+		if (pfn >= 0 && reaches(d, (u64)pfn << PAGE_SHIFT, size, d->coherent_mask_bits))
+			return pfn;
+		if (pfn >= 0)
+			dmacheck_free_pages((u64)pfn, order);
+		/* Out of reach: retry in a lower zone while there is one. */
+		if (zone == 0 && plat.zone_dma32)
+			zone = __GFP_DMA32;
+		else if (zone != __GFP_DMA && plat.zone_dma_end)
+			zone = __GFP_DMA;
+		else
+			return -1;
+	}
+}
+
 DMACHECK_EXPORT(dma_alloc_attrs) u64 alloc_attrs(u32 dev, u64 size, u64 *dma_handle, u32 gfp, u32 attrs)
 {
 	(void)attrs;
@@ -465,24 +497,7 @@ DMACHECK_EXPORT(dma_alloc_attrs) u64 alloc_attrs(u32 dev, u64 size, u64 *dma_han
 	if (gfp & __GFP_DIRECT_RECLAIM)
 		dmacheck_might_sleep();
 	u32 order = get_order(size);
-	u64 limit = phys_limit(d, d->coherent_mask_bits);
-	u32 zone = zone_for(limit);
-	s64 pfn = -1;
-	for (;;) {
-		pfn = dmacheck_alloc_pages((gfp & ~GFP_ZONEMASK & ~__GFP_ZERO) | zone, order);
-		if (pfn >= 0 && reaches(d, (u64)pfn << PAGE_SHIFT, size, d->coherent_mask_bits))
-			break;
-		if (pfn >= 0)
-			dmacheck_free_pages((u64)pfn, order);
-		pfn = -1;
-		/* Out of reach: retry in a lower zone while there is one. */
-		if (zone == 0 && plat.zone_dma32)
-			zone = __GFP_DMA32;
-		else if (zone != __GFP_DMA && plat.zone_dma_end)
-			zone = __GFP_DMA;
-		else
-			break;
-	}
+	s64 pfn = reachable_pages(d, size, gfp, order);
 	if (pfn < 0)
 		return 0;
 	u64 phys = (u64)pfn << PAGE_SHIFT;
@@ -806,4 +821,171 @@ DMACHECK_EXPORT(dma_can_mmap) u32 can_mmap(u32 dev)
 {
 	(void)dev;
 	return 1;
+}
+
+/* ---- the non-coherent allocators (Documentation/core-api/dma-api.rst Part II) ---- */
+
+/*
+ * Pages the device reaches, kept cacheable and never remapped: the driver
+ * moves ownership with dma_sync_single_*, as for a streaming mapping. On an
+ * encrypted guest they are shared with the host first, which may sleep:
+ * without a blocking gfp the allocation fails (the API allows it).
+ */
+static struct alloc *alloc_nc(u32 dev, u64 size, u64 *dma_handle, u32 gfp)
+{
+	struct device *d = dev_of(dev);
+	*dma_handle = DMA_MAPPING_ERROR;
+	if (!d || size == 0 || size > (PAGE_SIZE << 10))
+		return 0;
+	int share = plat.mem_encrypt != 0;
+	if (share && !(gfp & __GFP_DIRECT_RECLAIM))
+		return 0;
+	struct alloc *a = alloc_slot();
+	if (!a)
+		return 0;
+	if (gfp & __GFP_DIRECT_RECLAIM)
+		dmacheck_might_sleep();
+	u32 order = get_order(size);
+	s64 pfn = reachable_pages(d, size, gfp, order);
+	if (pfn < 0)
+		return 0;
+	u64 kva = dmacheck_page_address((u64)pfn);
+	if (kva == 0) {
+		dmacheck_free_pages((u64)pfn, order);
+		return 0;
+	}
+	if (share && dmacheck_set_memory_decrypted(kva, PAGE_SIZE << order >> PAGE_SHIFT) != 0)
+		return 0; /* pages in an unknown state are leaked rather than reused */
+	if (gfp & __GFP_ZERO)
+		zero(kva, page_align(size));
+	*a = (struct alloc){ .cpu_addr = kva, .pfn = (u64)pfn, .order = order, .decrypted = (u8)share, .noncoherent = 1 };
+	*dma_handle = phys_to_dma(d, (u64)pfn << PAGE_SHIFT);
+	return a;
+}
+
+static void free_nc(struct alloc *a)
+{
+	if (!a || !a->noncoherent)
+		return;
+	if (a->decrypted && dmacheck_set_memory_encrypted(a->cpu_addr, PAGE_SIZE << a->order >> PAGE_SHIFT) != 0) {
+		a->cpu_addr = 0;
+		return;
+	}
+	dmacheck_free_pages(a->pfn, a->order);
+	a->cpu_addr = 0;
+}
+
+static struct alloc *alloc_by_pfn(u64 pfn)
+{
+	for (u32 i = 0; i < MAX_ALLOCS; i++)
+		if (allocs[i].cpu_addr != 0 && allocs[i].noncoherent && allocs[i].pfn == pfn)
+			return &allocs[i];
+	return 0;
+}
+
+DMACHECK_EXPORT(dma_alloc_pages) s64 alloc_pages_export(u32 dev, u64 size, u64 *dma_handle, u32 dir, u32 gfp)
+{
+	(void)dir;
+	struct alloc *a = alloc_nc(dev, size, dma_handle, gfp);
+	return a ? (s64)a->pfn : -1;
+}
+
+DMACHECK_EXPORT(dma_free_pages) void free_pages_export(u32 dev, u64 size, u64 pfn, u64 dma_handle, u32 dir)
+{
+	(void)dev, (void)size, (void)dma_handle, (void)dir;
+	free_nc(alloc_by_pfn(pfn));
+}
+
+DMACHECK_EXPORT(dma_mmap_pages) s32 mmap_pages(u32 dev, u32 vma, u64 size, u64 pfn)
+{
+	struct alloc *a = alloc_by_pfn(pfn);
+	if (!dev_of(dev) || !a)
+		return -ENXIO;
+	u32 count = (u32)(page_align(size) >> PAGE_SHIFT);
+	u32 pgoff = dmacheck_vma_pgoff(vma), n = dmacheck_vma_pages(vma);
+	if (pgoff >= count || n > count - pgoff)
+		return -ENXIO;
+	return dmacheck_remap_pfn_range(vma, 0, pfn + pgoff, n, DMACHECK_PROT_CACHEABLE);
+}
+
+DMACHECK_EXPORT(dma_alloc_noncoherent) u64 alloc_noncoherent(u32 dev, u64 size, u64 *dma_handle, u32 dir, u32 gfp)
+{
+	(void)dir;
+	struct alloc *a = alloc_nc(dev, size, dma_handle, gfp);
+	return a ? a->cpu_addr : 0;
+}
+
+DMACHECK_EXPORT(dma_free_noncoherent) void free_noncoherent(u32 dev, u64 size, u64 vaddr, u64 dma_handle, u32 dir)
+{
+	(void)dev, (void)size, (void)dma_handle, (void)dir;
+	struct alloc *a = alloc_find(vaddr);
+	free_nc(a);
+}
+
+/* ---- device MMIO (dma_map_resource): no cache, no bounce; the address as the device sees it, or a failure ---- */
+
+DMACHECK_EXPORT(dma_map_resource) u64 map_resource(u32 dev, u64 phys, u64 size, u32 dir, u32 attrs)
+{
+	(void)dir, (void)attrs;
+	struct device *d = dev_of(dev);
+	if (!d || size == 0 || phys + size - 1 < phys)
+		return DMA_MAPPING_ERROR;
+	/* MMIO is not behind the RAM windows: the bus address is the physical one, and the device must reach it. */
+	if (phys + size - 1 > dma_limit(d, d->mask_bits))
+		return DMA_MAPPING_ERROR;
+	return phys;
+}
+
+DMACHECK_EXPORT(dma_unmap_resource) void unmap_resource(u32 dev, u64 addr, u64 size, u32 dir, u32 attrs)
+{
+	(void)dev, (void)addr, (void)size, (void)dir, (void)attrs;
+}
+
+/* ---- what a driver asks before it decides how to use the device ---- */
+
+/* The smallest all-ones mask covering the DMA address of the highest RAM byte. */
+DMACHECK_EXPORT(dma_get_required_mask) u64 get_required_mask(u32 dev)
+{
+	struct device *d = dev_of(dev);
+	if (!d)
+		return 0;
+	u64 top = phys_to_dma(d, plat.ram_end - 1);
+	if (top == DMA_MAPPING_ERROR)
+		top = plat.ram_end - 1;
+	u64 mask = 1;
+	while (mask < top)
+		mask = (mask << 1) | 1;
+	return mask;
+}
+
+/* Limited when some RAM is out of the device's reach as it is (it would need bouncing). */
+DMACHECK_EXPORT(dma_addressing_limited) u32 addressing_limited(u32 dev)
+{
+	struct device *d = dev_of(dev);
+	if (!d)
+		return 0;
+#ifdef BUG_NOT_LIMITED
+	return 0;
+#else
+	return !reaches(d, plat.ram_start, plat.ram_end - plat.ram_start, d->mask_bits);
+#endif
+}
+
+DMACHECK_EXPORT(dma_opt_mapping_size) u64 opt_mapping_size(u32 dev)
+{
+	return max_mapping_size(dev);
+}
+
+/* Unmapping always matters here: bounce blocks and cache maintenance happen at unmap. */
+DMACHECK_EXPORT(dma_need_unmap) u32 need_unmap(u32 dev)
+{
+	(void)dev;
+	return 1;
+}
+
+/* No IOMMU: nothing merges segments. */
+DMACHECK_EXPORT(dma_get_merge_boundary) u64 get_merge_boundary(u32 dev)
+{
+	(void)dev;
+	return 0;
 }
