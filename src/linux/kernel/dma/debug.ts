@@ -260,17 +260,10 @@ function ptr(n: number | undefined): string {
 /* The checker                                                          */
 /* ------------------------------------------------------------------ */
 
-interface Entry {
-  readonly dev: string;
-  readonly type: DebugEntryType;
-  readonly dmaAddr: number;
-  readonly sizeBytes: number;
-  readonly dir: DmaDataDirection;
-  readonly phys: number;
+/** One live entry: what {@link DebugEntryView} shows, and what only the checks need. */
+interface Entry extends Omit<DebugEntryView, 'mapErr'> {
   /** Coherent: the CPU address handed out (the model's stand-in for the `virt_to_paddr` comparison when the free gives no physical address). */
   readonly cpuAddr: number | null;
-  readonly sgCallEnts: number;
-  readonly sgMappedEnts: number;
   mapErr: MapErrState;
   /** `is_cache_clean`: mapped with DEBUGGING_IGNORE_CACHELINES or REQUIRE_COHERENT. */
   readonly cacheClean: boolean;
@@ -353,17 +346,8 @@ export class DmaDebug {
     for (const idx of [...this.buckets.keys()].sort((a, b) => a - b)) {
       for (const e of this.buckets.get(idx) ?? []) {
         if (dev !== undefined && e.dev !== dev) continue;
-        views.push({
-          dev: e.dev,
-          type: e.type,
-          dmaAddr: e.dmaAddr,
-          sizeBytes: e.sizeBytes,
-          dir: e.dir,
-          phys: e.phys,
-          sgCallEnts: e.sgCallEnts,
-          sgMappedEnts: e.sgMappedEnts,
-          mapErr: e.mapErr,
-        });
+        const { cpuAddr: _cpu, cacheClean: _clean, ...view } = e;
+        views.push(view);
       }
     }
     return views;
