@@ -12,10 +12,12 @@ describe('fuzz: the consequence matrix of misuse', () => {
     expect(r.rows.map((x) => x.misuse)).toEqual([...MISUSES]);
     for (const row of r.rows) {
       expect(row.executed).toBeGreaterThan(0);
-      if (row.misuse === 'mapTwice') expect(row.debugReported).toBe(0);
-      else if (row.debugExpected !== null && row.misuse !== 'doubleFree') expect({ misuse: row.misuse, reported: row.debugReported }).toEqual({ misuse: row.misuse, reported: row.executed });
-      else if (row.debugExpected === null) expect(row.debugReported).toBe(0);
+      // Every report that was due was made (a misuse on memory an earlier one touched is reported too, but not due).
+      expect({ misuse: row.misuse, reported: row.debugReported }).toEqual({ misuse: row.misuse, reported: row.debugAsked });
+      if (row.debugExpected === null) expect(row.debugAsked).toBe(0);
     }
+    // arm64-soc bounces small kmalloc buffers: dma-debug does not track overlapping cache lines there.
+    expect(r.rows.find((x) => x.misuse === 'mapTwice')?.debugAsked).toBe(0);
     expect(r.falseReports).toEqual([]);
     expect(r.violations).toEqual([]);
   });

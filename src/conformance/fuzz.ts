@@ -23,7 +23,8 @@ import { MISUSES, MISUSE_INFO, type DebugCheckId, type Misuse } from './misuse.t
 import { resourceUsers } from './model.ts';
 import type { Observation, Violation } from './oracle.ts';
 import { type Property, judgeOf } from './property.ts';
-import { platformSeedOf, runSequence } from './runner.ts';
+import { platformSeedOf, profileOf, runSequence } from './runner.ts';
+import { kernelFalseReport } from './debugged.ts';
 import type { Step } from './steps.ts';
 
 /** What a consequence is called in the matrix, by the property that would have judged it. */
@@ -57,8 +58,12 @@ export interface FuzzRow {
   readonly executed: number;
   /** The dma-debug check built to catch it, or null. */
   readonly debugExpected: DebugCheckId | null;
-  /** Executions dma-debug reported (with the expected check; any report where none is expected). */
+  /** Executions where dma-debug was due to report it (not on a machine it exempts, not after a failed map, not on memory it never saw). */
+  readonly debugAsked: number;
+  /** Of those, the executions it reported with the expected check. */
   readonly debugReported: number;
+  /** Executions it reported although no report was due. */
+  readonly debugUnasked: number;
   /** Executions per outcome (one execution may have several). */
   readonly outcomes: Readonly<Record<string, number>>;
   /** One shrunk example per outcome. */
@@ -107,12 +112,11 @@ interface Seen {
 
 /** Run `steps` and read, per misuse step, what it led to. */
 function observe(steps: readonly Step[], o: FuzzOptions, platformSeed: string): Seen {
-  const profile = getProfile(o.profile);
+  // The machine the sequence runs on: the variant its opening platform step names.
+  const profile = profileOf(o.profile, steps);
   const ctx = { profile, capabilities: o.capabilities ?? o.backend.capabilities };
   const judges = o.properties.map((p) => ({ name: p.name, judge: judgeOf(p, ctx) }));
   const seen: Seen = { misuses: new Map(), outcomes: new Map(), machine: new Set(), falseReports: [], violations: [] };
-  // The latest misuse step of each kind: consequences name the kind of the misuse that tainted the memory.
-  const lastOf = new Map<Misuse, number>();
   const add = (index: number, label: string) => {
     let set = seen.outcomes.get(index);
     if (set === undefined) seen.outcomes.set(index, (set = new Set()));
@@ -128,7 +132,6 @@ function observe(steps: readonly Step[], o: FuzzOptions, platformSeed: string): 
     observe: (obs) => {
       if (obs.kind === 'misuse') {
         seen.misuses.set(obs.at.index, obs);
-        lastOf.set(obs.misuse, obs.at.index);
         if (obs.immediate !== null) add(obs.at.index, obs.immediate.startsWith('device') ? 'device fault' : 'CPU fault');
       } else if (obs.kind === 'consequence') {
         const at = obs.misuseStep;
@@ -137,35 +140,46 @@ function observe(steps: readonly Step[], o: FuzzOptions, platformSeed: string): 
         const label = (l: string) => (machineWide ? seen.machine.add(l) : add(at, l));
         if (inner.kind === 'device-fault') label('device fault');
         for (const j of judges) for (const v of j.judge(inner)) label(OUTCOME_OF[v.property] ?? v.property);
-      } else if (obs.kind === 'debug-report' && !obs.duringMisuse && seen.falseReports.length < 10) {
+      } else if (obs.kind === 'debug-report' && !obs.duringMisuse && !kernelFalseReport(obs.check, obs.at.step) && seen.falseReports.length < 10) {
         seen.falseReports.push(`${obs.check} ${obs.dev}: ${obs.message} [step=${obs.at.index}]`);
       }
     },
   });
   // Violations of untouched memory (debug-flags-misuse's own findings are the false reports above).
   for (const v of out.violations) if (v.property !== 'debug-flags-misuse') seen.violations.push(v);
-  if (out.result.halted && lastOf.size > 0) seen.machine.add('oops');
+  // An oops in a misuse's illegal call is its own consequence; any other oops after a misuse is decided by running without it.
+  const lastMisuse = Math.max(0, ...seen.misuses.keys());
+  if (out.result.halted && out.result.oopsByMisuse === true) add(lastMisuse, 'oops');
+  else if (out.result.halted && seen.misuses.size > 0) seen.machine.add('oops');
   return seen;
 }
 
 /**
- * Attribute whole-machine outcomes: a misuse caused one when the same
- * sequence without that step (repaired to a legal driver again) no longer
- * shows it.
+ * Attribute whole-machine outcomes (a leak, an oops, a platform violation,
+ * seen after a misuse): the same sequence without any misuse shows whether
+ * the driver's legal steps alone break something (then it is a violation,
+ * reported as such); otherwise a misuse caused it when the sequence without
+ * that one step (repaired to a legal driver again) no longer shows it, and
+ * when no single misuse does, all of them together did.
  */
 function attributeMachine(seq: readonly Step[], s: Seen, o: FuzzOptions, platformSeed: string, devices: readonly string[]): void {
   if (s.machine.size === 0) return;
   const resources = resourceUsers(getProfile(o.profile));
+  const clean = observe(repair(devices, seq.filter((x) => x.op !== 'misuse'), resources), o, platformSeed);
+  for (const v of clean.violations) if (!s.violations.some((w) => w.property === v.property && w.message === v.message)) s.violations.push(v);
+  const attributed = new Set<string>();
+  const add = (index: number, label: string) => {
+    let set = s.outcomes.get(index);
+    if (set === undefined) s.outcomes.set(index, (set = new Set()));
+    set.add(label);
+    attributed.add(label);
+  };
   for (const index of s.misuses.keys()) {
-    const without = repair(devices, seq.filter((_, i) => i !== index - 1), resources);
-    const w = observe(without, o, platformSeed).machine;
-    for (const label of s.machine) {
-      if (w.has(label)) continue;
-      let set = s.outcomes.get(index);
-      if (set === undefined) s.outcomes.set(index, (set = new Set()));
-      set.add(label);
-    }
+    const w = observe(repair(devices, seq.filter((_, i) => i !== index - 1), resources), o, platformSeed).machine;
+    for (const label of s.machine) if (!w.has(label)) add(index, label);
   }
+  const legal = new Set(clean.violations.map((v) => OUTCOME_OF[v.property] ?? v.property));
+  for (const label of s.machine) if (!attributed.has(label) && !legal.has(label)) for (const index of s.misuses.keys()) add(index, label);
 }
 
 /** Does running `steps` make `misuse` lead to `outcome`? */
@@ -213,7 +227,7 @@ export function fuzzProfile(o: FuzzOptions): FuzzResult {
     capabilities: o.capabilities ?? o.backend.capabilities,
   });
   const platformSeed = platformSeedOf(o.seed);
-  const rows = new Map<Misuse, { executed: number; debugReported: number; outcomes: Record<string, number>; examples: Record<string, FuzzExample> }>();
+  const rows = new Map<Misuse, { executed: number; debugAsked: number; debugReported: number; debugUnasked: number; outcomes: Record<string, number>; examples: Record<string, FuzzExample> }>();
   const falseReports: string[] = [];
   const violations: Violation[] = [];
   let violationExample: FuzzExample | null = null;
@@ -227,9 +241,12 @@ export function fuzzProfile(o: FuzzOptions): FuzzResult {
     if (violationExample === null && s.violations.length > 0) violationExample = { steps: seq, platformSeed };
     for (const [index, m] of s.misuses) {
       let row = rows.get(m.misuse);
-      if (row === undefined) rows.set(m.misuse, (row = { executed: 0, debugReported: 0, outcomes: {}, examples: {} }));
+      if (row === undefined) rows.set(m.misuse, (row = { executed: 0, debugAsked: 0, debugReported: 0, debugUnasked: 0, outcomes: {}, examples: {} }));
       row.executed++;
-      if (m.expectedDebug !== null ? m.reported.includes(m.expectedDebug) : m.reported.length > 0) row.debugReported++;
+      if (m.expectedDebug !== null) {
+        row.debugAsked++;
+        if (m.reported.includes(m.expectedDebug)) row.debugReported++;
+      } else if (m.reported.length > 0) row.debugUnasked++;
       const got = s.outcomes.get(index);
       const labels = got === undefined || got.size === 0 ? [NOTHING] : [...got];
       for (const label of labels) {
@@ -245,7 +262,7 @@ export function fuzzProfile(o: FuzzOptions): FuzzResult {
     steps,
     rows: MISUSES.filter((m) => rows.has(m)).map((m) => {
       const r = rows.get(m) as NonNullable<ReturnType<typeof rows.get>>;
-      return { misuse: m, executed: r.executed, debugExpected: MISUSE_INFO[m].debug, debugReported: r.debugReported, outcomes: r.outcomes, examples: r.examples };
+      return { misuse: m, executed: r.executed, debugExpected: MISUSE_INFO[m].debug, debugAsked: r.debugAsked, debugReported: r.debugReported, debugUnasked: r.debugUnasked, outcomes: r.outcomes, examples: r.examples };
     }),
     falseReports,
     violations,

@@ -52,27 +52,33 @@ export interface MisuseInfo {
   readonly target: 'mapping' | 'mappingNotToDevice' | 'mappingOneWay' | 'mappingSg' | 'kmalloc' | 'coherent';
   /** The dma-debug check designed to report it, or null where dma-debug cannot see it. */
   readonly debug: DebugCheckId | null;
+  /**
+   * It may change machine-wide state: allocator and swiotlb accounting,
+   * what the DMA layer still holds (a leak, an oops later, what a later
+   * invalid call finds). Only these taint whole-machine observations.
+   */
+  readonly machine: boolean;
 }
 
 /** Every misuse, with its rules and the dma-debug check meant for it. */
 export const MISUSE_INFO: Readonly<Record<Misuse, MisuseInfo>> = {
-  cpuReadDeviceOwned: { rules: ['R35'], summary: 'the CPU reads a mapped buffer without dma_sync_single_for_cpu', target: 'mappingNotToDevice', debug: null },
-  cpuWriteDeviceOwned: { rules: ['R35', 'R30'], summary: 'the CPU writes a buffer the device owns', target: 'mapping', debug: null },
-  syncWrongDirection: { rules: ['R40', 'R28'], summary: 'dma_sync_single_for_cpu with another direction than the map', target: 'mappingOneWay', debug: 'D11' },
-  syncOutsideMapping: { rules: ['R41'], summary: 'a sync that runs a page past the end of the mapping', target: 'mapping', debug: 'D9' },
-  doubleUnmap: { rules: ['R40'], summary: 'a mapping unmapped twice', target: 'mapping', debug: 'D2' },
-  unmapOtherSize: { rules: ['R40'], summary: 'unmap with another size than the map', target: 'mapping', debug: 'D3' },
-  unmapOtherDirection: { rules: ['R40'], summary: 'unmap with another direction than the map', target: 'mappingOneWay', debug: 'D7' },
-  unmapWrongFunction: { rules: ['R40'], summary: 'an sg mapping undone with dma_unmap_page of its first segment', target: 'mappingSg', debug: 'D4' },
-  mapStackCopy: { rules: ['R3'], summary: 'dma_map_single of an on-stack copy of the buffer', target: 'kmalloc', debug: 'D15' },
-  mapRodata: { rules: ['R3'], summary: 'dma_map_single of kernel rodata (a const table)', target: 'kmalloc', debug: 'D16' },
-  mapNotChecked: { rules: ['R33'], summary: 'a dma_map_single result never passed to dma_mapping_error', target: 'kmalloc', debug: 'D8' },
-  mapTwice: { rules: ['R8', 'R53'], summary: 'a second FROM_DEVICE/BIDIRECTIONAL mapping of the same cache line', target: 'mappingNotToDevice', debug: 'D21' },
-  deviceWriteAfterUnmap: { rules: ['R38'], summary: 'the device writes through a DMA address after its unmap', target: 'mappingNotToDevice', debug: null },
-  doubleFree: { rules: ['R22'], summary: 'a coherent buffer freed twice', target: 'coherent', debug: 'D2' },
-  cpuWriteAfterFree: { rules: ['R22'], summary: 'the CPU writes a coherent buffer after dma_free_attrs', target: 'coherent', debug: null },
-  deviceReadWithoutWmb: { rules: ['R18'], summary: 'the CPU writes a coherent buffer and the device reads it without dma_wmb()', target: 'coherent', debug: null },
-  unbindWithMappings: { rules: ['R39'], summary: 'the driver unbinds with mappings still live', target: 'mapping', debug: 'D23' },
+  cpuReadDeviceOwned: { rules: ['R35'], summary: 'the CPU reads a mapped buffer without dma_sync_single_for_cpu', target: 'mappingNotToDevice', debug: null , machine: false },
+  cpuWriteDeviceOwned: { rules: ['R35', 'R30'], summary: 'the CPU writes a buffer the device owns', target: 'mapping', debug: null , machine: false },
+  syncWrongDirection: { rules: ['R40', 'R28'], summary: 'dma_sync_single_for_cpu with another direction than the map', target: 'mappingOneWay', debug: 'D11' , machine: false },
+  syncOutsideMapping: { rules: ['R41'], summary: 'a sync that runs a page past the end of the mapping', target: 'mapping', debug: 'D9' , machine: false },
+  doubleUnmap: { rules: ['R40'], summary: 'a mapping unmapped twice', target: 'mapping', debug: 'D2' , machine: true },
+  unmapOtherSize: { rules: ['R40'], summary: 'unmap with another size than the map', target: 'mapping', debug: 'D3' , machine: true },
+  unmapOtherDirection: { rules: ['R40'], summary: 'unmap with another direction than the map', target: 'mappingOneWay', debug: 'D7' , machine: true },
+  unmapWrongFunction: { rules: ['R40'], summary: 'an sg mapping undone with dma_unmap_page of its first segment', target: 'mappingSg', debug: 'D4' , machine: true },
+  mapStackCopy: { rules: ['R3'], summary: 'dma_map_single of an on-stack copy of the buffer', target: 'kmalloc', debug: 'D15' , machine: false },
+  mapRodata: { rules: ['R3'], summary: 'dma_map_single of kernel rodata (a const table)', target: 'kmalloc', debug: 'D16' , machine: false },
+  mapNotChecked: { rules: ['R33'], summary: 'a dma_map_single result never passed to dma_mapping_error', target: 'kmalloc', debug: 'D8' , machine: false },
+  mapTwice: { rules: ['R8', 'R53'], summary: 'a second FROM_DEVICE/BIDIRECTIONAL mapping of the same cache line', target: 'mappingNotToDevice', debug: 'D21' , machine: false },
+  deviceWriteAfterUnmap: { rules: ['R38'], summary: 'the device writes through a DMA address after its unmap', target: 'mappingNotToDevice', debug: null , machine: true },
+  doubleFree: { rules: ['R22'], summary: 'a coherent buffer freed twice', target: 'coherent', debug: 'D2' , machine: true },
+  cpuWriteAfterFree: { rules: ['R22'], summary: 'the CPU writes a coherent buffer after dma_free_attrs', target: 'coherent', debug: null , machine: true },
+  deviceReadWithoutWmb: { rules: ['R18'], summary: 'the CPU writes a coherent buffer and the device reads it without dma_wmb()', target: 'coherent', debug: null , machine: false },
+  unbindWithMappings: { rules: ['R39'], summary: 'the driver unbinds with mappings still live', target: 'mapping', debug: 'D23' , machine: false },
 };
 
 /** The misuse step (`{ op: 'misuse', misuse, ref }`). */

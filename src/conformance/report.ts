@@ -226,8 +226,9 @@ export function sessionNotes(r: SessionResult, notes: Map<number, string[]>): vo
  * The consequence matrix of `dmacheck fuzz`: misuse × profile, each cell
  * what the misuse led to (outcomes with how many of its executions showed
  * each) and whether dma-debug reported it (`D11 13/13`: the check built for
- * it, reported in 13 of 13 executions; `blind`: dma-debug is not built to
- * see this misuse). An empty cell: the misuse was never drawn there.
+ * it, reported in 13 of the 13 executions where a report was due; `not
+ * due here`: the kernel exempts this machine; `blind`: dma-debug is not
+ * built to see this misuse). An empty cell: the misuse was never drawn there.
  */
 export function renderFuzzMatrix(results: readonly FuzzResult[]): string {
   const t = new Table({ head: ['misuse', ...results.map((r) => r.profile)], style: { head: [], border: [], compact: false }, wordWrap: true, colWidths: [24, ...results.map(() => 26)] });
@@ -244,8 +245,9 @@ export function renderFuzzMatrix(results: readonly FuzzResult[]): string {
         .sort((a, b) => b[1] - a[1])
         .map(([k, n]) => `${pc.red(k)} ${n}/${x.executed}`);
       const outcome = seen.length === 0 ? pc.dim(`${NOTHING} (${x.executed}×)`) : seen.join('\n');
-      const debug = x.debugExpected === null ? `dma-debug: blind${x.debugReported > 0 ? ` (reported ${x.debugReported})` : ''}` : `dma-debug: ${x.debugExpected} ${x.debugReported}/${x.executed}`;
-      row.push(`${outcome}\n${x.debugExpected !== null && x.debugReported === x.executed ? pc.green(debug) : pc.yellow(debug)}`);
+      const unasked = x.debugUnasked > 0 ? ` (reported ${x.debugUnasked} more)` : '';
+      const debug = x.debugExpected === null ? `dma-debug: blind${unasked}` : x.debugAsked === 0 ? `dma-debug: ${x.debugExpected} not due here${unasked}` : `dma-debug: ${x.debugExpected} ${x.debugReported}/${x.debugAsked}${unasked}`;
+      row.push(`${outcome}\n${x.debugExpected !== null && x.debugReported === x.debugAsked ? pc.green(debug) : pc.yellow(debug)}`);
     }
     t.push(row);
   }

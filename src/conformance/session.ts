@@ -38,8 +38,8 @@ import { UserFault, type VmArea } from '../platform/user.ts';
 import { stepCalls } from './generator.ts';
 import { type DebugFactory, DebuggedBackend, cachelineOverlapExempt, machineDebug } from './debugged.ts';
 import type { DebugReport, DmaDebug } from '../linux/kernel/dma/debug.ts';
-import { MISUSE_INFO, type Misuse, legalPrefix, modelEffect } from './misuse.ts';
-import { GRANULE_BYTES, type ModelMapping, ModelState, OWNER, type ObjKind, resourceUsers, teardownSteps } from './model.ts';
+import { type DebugCheckId, MISUSE_INFO, type Misuse, legalPrefix, modelEffect } from './misuse.ts';
+import { GRANULE_BYTES, type ModelMapping, type ModelSegment, ModelState, OWNER, type ObjKind, resourceUsers, teardownSteps } from './model.ts';
 import { type Coverage, hit } from './coverage.ts';
 import { ORIGIN, type Observation, type ReadObservation, Shadow, type StepRef, type Transfer, fromDeviceMapMayDiscard } from './oracle.ts';
 import { type DirName, type GfpFlagName, type NcApi, type Step, attrsValue, definedId, dirValue, gfpValue, patternBytes, usedIds } from './steps.ts';
@@ -217,7 +217,7 @@ export class Session {
   }
 
   private emit(obs: Observation): void {
-    const by = this.lastMisuse === null ? null : this.taintOf(obs);
+    const by = this.anyMisuse ? this.taintOf(obs) : null;
     if (by !== null) this.options.sink({ kind: 'consequence', at: obs.at, misuse: by.misuse, misuseStep: by.index, observation: obs });
     else this.options.sink(obs);
   }
@@ -249,7 +249,7 @@ export class Session {
         illegal.push({ index: i + 1, rule });
         continue;
       }
-      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, ...(step.op === 'misuse' ? { oopsByMisuse: true } : {}), calls: this.calls, coverage: this.coverage };
+      if (!this.guard(() => this.exec(step))) return { executed: executed + 1, skipped, illegal, halted: true, oops: this.oops, ...(this.oopsInMisuse ? { oopsByMisuse: true } : {}), calls: this.calls, coverage: this.coverage };
       executed++;
       if (this.failed.has(definedId(step) ?? '')) skipped++;
       else if (step.op !== 'misuse') {
@@ -1380,7 +1380,7 @@ export class Session {
 
   /** Does any of `ids` name, or lie within a line of, memory a misuse touched? */
   private touchesTaint(ids: readonly string[]): boolean {
-    if (this.lastMisuse === null) return false;
+    if (!this.anyMisuse) return false;
     const L = this.platform.cache.lineSizeBytes;
     return ids.some((id) => this.taintedRefs.has(id) || this.rangesOf(id).some((a) => this.taintedRanges.some((t) => a.lo < t.hi + L && t.lo < a.hi + L)));
   }
@@ -1390,8 +1390,12 @@ export class Session {
     return (this.backend as DebuggedBackend).debug;
   }
 
-  /** The latest misuse executed (kind and step), or null: from then on, observations about memory a misuse touched are its consequences. */
+  /** The latest misuse that may change machine-wide state (accounting, live mappings), or null: whole-machine observations after it are its consequences. */
   private lastMisuse: Taint | null = null;
+  /** A misuse has run in this sequence. */
+  private anyMisuse = false;
+  /** The oops that halted the sequence came from the illegal call of a misuse (in its legal calls it is the backend's own). */
+  private oopsInMisuse = false;
   /** Physical ranges a misuse touched (widened to whole cache lines), `[lo, hi)`, with the misuse. */
   private readonly taintedRanges: (Taint & { lo: number; hi: number })[] = [];
   /** Symbolic ids a misuse named. */
@@ -1399,6 +1403,11 @@ export class Session {
 
   /** Physical byte ranges of an object or mapping, with a mapping's bounce buffers. */
   private rangesOf(ref: string): { lo: number; hi: number }[] {
+    // The kmalloc objects sharing a line with a buffer: the buffer's lines.
+    if (ref.endsWith('.neighbour')) {
+      const L = this.platform.cache.lineSizeBytes;
+      return this.rangesOf(ref.slice(0, -'.neighbour'.length)).map((r) => ({ lo: Math.floor(r.lo / L) * L, hi: Math.ceil(r.hi / L) * L }));
+    }
     // A user mapping shows its buffer.
     const v = this.vmas.get(ref);
     if (v !== undefined) return this.rangesOf(v.obj);
@@ -1414,12 +1423,24 @@ export class Session {
     return [...(mm?.segs ?? []).flatMap((s) => this.rangesOf(s.obj)), ...m.bounces.map((b) => ({ lo: b.phys, hi: b.phys + b.len }))];
   }
 
-  /** Mark what `ref` covers (and `beyondBytes` past each of its ranges: an over-long sync or unmap) as touched by misuse `t`. */
-  private taint(ref: string, t: Taint, beyondBytes = 0): void {
-    this.taintedRefs.set(ref, t);
-    for (const s of this.model.mappings.get(ref)?.segs ?? []) this.taintedRefs.set(s.obj, t);
+  /**
+   * What `ref` covers (and `beyondBytes` past each of its ranges: an
+   * over-long sync or unmap), read while it is still live; {@link applyTaint}
+   * marks it as touched by a misuse once the misuse's legal calls have run.
+   */
+  private taintOfRef(ref: string, beyondBytes = 0): { refs: string[]; ranges: { lo: number; hi: number }[] } {
     const L = this.platform.cache.lineSizeBytes;
-    for (const r of this.rangesOf(ref)) this.taintedRanges.push({ ...t, lo: Math.floor(r.lo / L) * L, hi: Math.ceil((r.hi + beyondBytes) / L) * L });
+    return {
+      refs: [ref, ...(this.model.mappings.get(ref)?.segs ?? []).map((s) => s.obj)],
+      ranges: this.rangesOf(ref).map((r) => ({ lo: Math.floor(r.lo / L) * L, hi: Math.ceil((r.hi + beyondBytes) / L) * L })),
+    };
+  }
+
+  private applyTaint(what: { refs: readonly string[]; ranges: readonly { lo: number; hi: number }[] }, t: Taint): void {
+    for (const r of what.refs) this.taintedRefs.set(r, t);
+    for (const r of what.ranges) this.taintedRanges.push({ ...t, ...r });
+    if (MISUSE_INFO[t.misuse].machine) this.lastMisuse = t;
+    this.anyMisuse = true;
   }
 
   /**
@@ -1449,8 +1470,6 @@ export class Session {
 
   /** Run one misuse (misuse.ts): its legal prefix, the illegal action, and the driver's belief afterwards. */
   private misuse(step: Extract<Step, { op: 'misuse' }>): void {
-    const b = this.backend;
-    const p = this.platform;
     const info = MISUSE_INFO[step.misuse];
     const prefix = legalPrefix(step, this.model);
     const effect = modelEffect(step, this.model).slice(prefix.length);
@@ -1468,9 +1487,33 @@ export class Session {
     if ((step.misuse === 'doubleFree' || step.misuse === 'cpuWriteAfterFree') && o !== undefined && dev !== null && !this.debug.entries(dev).some((e) => e.dmaAddr === o.dma && e.type === 'coherent')) expectedDebug = null;
     // What the misuse touches: its target (and past its end, for the over-long sync and unmap); unbinding touches no memory.
     const t: Taint = { misuse: step.misuse, index: this.at.index };
-    if (step.misuse !== 'unbindWithMappings') this.taint(step.ref, t, step.misuse === 'syncOutsideMapping' ? PAGE_SIZE : step.misuse === 'unmapOtherSize' ? GRANULE_BYTES : 0);
-    this.lastMisuse = t;
+    // Unbinding and the stack/rodata maps (a scratch page of their own) touch none of the driver's memory.
+    const touches = step.misuse === 'unbindWithMappings' || step.misuse === 'mapStackCopy' || step.misuse === 'mapRodata' ? { refs: [], ranges: [] } : this.taintOfRef(step.ref, step.misuse === 'syncOutsideMapping' ? PAGE_SIZE : step.misuse === 'unmapOtherSize' ? GRANULE_BYTES : 0);
+    // The legal calls first, judged like any (a backend bug there is a violation, not a consequence).
     for (const inner of prefix) this.execLegal(inner);
+    this.applyTaint(touches, t);
+    try {
+      immediate = this.misuseAction(step, { m, o, seg, dev }, (e) => (expectedDebug = e));
+    } catch (err) {
+      // The kernel oopsed in the illegal call: that is what this misuse does here.
+      this.oopsInMisuse = true;
+      throw err;
+    } finally {
+      for (const e of effect) {
+        this.model.apply(e);
+        if (e.op === 'unmapSingle' || e.op === 'unmapSg') this.maps.delete(e.ref);
+      }
+      this.emit({ kind: 'misuse', at: this.at, misuse: step.misuse, ref: step.ref, dev, expectedDebug, reported: this.debugReports.slice(reportsBefore).map((r) => r.check), immediate });
+    }
+  }
+
+  /** The illegal call of a misuse. @returns what the platform did at once (a fault), or null */
+  private misuseAction(step: Extract<Step, { op: 'misuse' }>, at: { m: MapRec | undefined; o: ObjRec | undefined; seg: ModelSegment | undefined; dev: string | null }, setExpected: (e: DebugCheckId | null) => void): string | null {
+    const b = this.backend;
+    const p = this.platform;
+    const { m, o, seg, dev } = at;
+    let immediate: string | null = null;
+    let expectedDebug: DebugCheckId | null | undefined;
     const oneWay = (dir: number) => (dir === DMA_TO_DEVICE ? DMA_FROM_DEVICE : DMA_TO_DEVICE);
     const unmapRec = (r: MapRec, sizeBytes: number, dir: number) => (r.kind === 'page' ? b.unmapPage(r.dev, r.dma, sizeBytes, dir, r.attrs) : b.unmapSingle(r.dev, r.dma, sizeBytes, dir, r.attrs));
     switch (step.misuse) {
@@ -1579,11 +1622,8 @@ export class Session {
         }
         break;
     }
-    for (const e of effect) {
-      this.model.apply(e);
-      if (e.op === 'unmapSingle' || e.op === 'unmapSg') this.maps.delete(e.ref);
-    }
-    this.emit({ kind: 'misuse', at: this.at, misuse: step.misuse, ref: step.ref, dev, expectedDebug, reported: this.debugReports.slice(reportsBefore).map((r) => r.check), immediate });
+    if (expectedDebug !== undefined) setExpected(expectedDebug);
+    return immediate;
   }
 
   // ---- teardown ----
