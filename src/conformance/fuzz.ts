@@ -174,12 +174,14 @@ function attributeMachine(seq: readonly Step[], s: Seen, o: FuzzOptions, platfor
     set.add(label);
     attributed.add(label);
   };
-  for (const index of s.misuses.keys()) {
+  // Only misuses that can change machine-wide state are candidates (misuse.ts `machine`).
+  const candidates = [...s.misuses.entries()].filter(([, m]) => MISUSE_INFO[m.misuse].machine).map(([index]) => index);
+  for (const index of candidates) {
     const w = observe(repair(devices, seq.filter((_, i) => i !== index - 1), resources), o, platformSeed).machine;
     for (const label of s.machine) if (!w.has(label)) add(index, label);
   }
   const legal = new Set(clean.violations.map((v) => OUTCOME_OF[v.property] ?? v.property));
-  for (const label of s.machine) if (!attributed.has(label) && !legal.has(label)) for (const index of s.misuses.keys()) add(index, label);
+  for (const label of s.machine) if (!attributed.has(label) && !legal.has(label)) for (const index of candidates) add(index, label);
 }
 
 /** Does running `steps` make `misuse` lead to `outcome`? */

@@ -245,7 +245,7 @@ export function renderFuzzMatrix(results: readonly FuzzResult[]): string {
         .sort((a, b) => b[1] - a[1])
         .map(([k, n]) => `${pc.red(k)} ${n}/${x.executed}`);
       const outcome = seen.length === 0 ? pc.dim(`${NOTHING} (${x.executed}×)`) : seen.join('\n');
-      const unasked = x.debugUnasked > 0 ? ` (reported ${x.debugUnasked} more)` : '';
+      const unasked = x.debugUnasked > 0 ? ` (+${x.debugUnasked} not due)` : '';
       const debug = x.debugExpected === null ? `dma-debug: blind${unasked}` : x.debugAsked === 0 ? `dma-debug: ${x.debugExpected} not due here${unasked}` : `dma-debug: ${x.debugExpected} ${x.debugReported}/${x.debugAsked}${unasked}`;
       row.push(`${outcome}\n${x.debugExpected !== null && x.debugReported === x.debugAsked ? pc.green(debug) : pc.yellow(debug)}`);
     }
