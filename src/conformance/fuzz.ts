@@ -184,6 +184,19 @@ function attributeMachine(seq: readonly Step[], s: Seen, o: FuzzOptions, platfor
   for (const label of s.machine) if (!attributed.has(label) && !legal.has(label)) for (const index of candidates) add(index, label);
 }
 
+/** What each misuse step of a trace led to, and what dma-debug said: how a misuse fixture (`fixtures/misuse/`) is checked. */
+export function misuseOutcomes(steps: readonly Step[], o: Omit<FuzzOptions, 'runs' | 'seed'>, platformSeed: string): { index: number; misuse: Misuse; outcomes: string[]; expectedDebug: DebugCheckId | null; reported: readonly string[] }[] {
+  const opts = { ...o, runs: 1, seed: 0 };
+  const profile = profileOf(o.profile, steps);
+  const devices = o.devices ?? profile.devices.map((d) => d.name);
+  const s = observe(steps, opts, platformSeed);
+  attributeMachine(steps, s, opts, platformSeed, devices);
+  return [...s.misuses].map(([index, m]) => {
+    const got = s.outcomes.get(index);
+    return { index, misuse: m.misuse, outcomes: got === undefined || got.size === 0 ? [NOTHING] : [...got].sort(), expectedDebug: m.expectedDebug, reported: m.reported };
+  });
+}
+
 /** Does running `steps` make `misuse` lead to `outcome`? */
 function leadsTo(steps: readonly Step[], o: FuzzOptions, platformSeed: string, misuse: Misuse, outcome: string, devices: readonly string[]): boolean {
   const s = observe(steps, o, platformSeed);

@@ -62,7 +62,7 @@ export interface MisuseInfo {
 
 /** Every misuse, with its rules and the dma-debug check meant for it. */
 export const MISUSE_INFO: Readonly<Record<Misuse, MisuseInfo>> = {
-  cpuReadDeviceOwned: { rules: ['R35'], summary: 'the CPU reads a mapped buffer without dma_sync_single_for_cpu', target: 'mappingNotToDevice', debug: null , machine: false },
+  cpuReadDeviceOwned: { rules: ['R35'], summary: 'the CPU reads memory the device owns without dma_sync_single_for_cpu', target: 'mappingNotToDevice', debug: null , machine: false },
   cpuWriteDeviceOwned: { rules: ['R35', 'R30'], summary: 'the CPU writes a buffer the device owns', target: 'mapping', debug: null , machine: false },
   syncWrongDirection: { rules: ['R40', 'R28'], summary: 'dma_sync_single_for_cpu with another direction than the map', target: 'mappingOneWay', debug: 'D11' , machine: false },
   syncOutsideMapping: { rules: ['R41'], summary: 'a sync that runs a page past the end of the mapping', target: 'mapping', debug: 'D9' , machine: false },
@@ -127,7 +127,9 @@ export function misuseTargetProblem(misuse: Misuse, ref: string, s: ModelState):
   const m = s.mappings.get(ref);
   if (m === undefined) return 'no-such-object';
   if (info.target === 'mappingSg') return m.kind === 'sg' ? null : 'wrong-object-kind';
-  if (m.kind !== 'single' && m.kind !== 'page') return 'wrong-object-kind';
+  // The CPU touching memory the device owns: a streaming mapping, or dma_alloc_pages/noncoherent memory handed over with sync_for_device (seed 003's point).
+  const cpuAccess = misuse === 'cpuReadDeviceOwned' || misuse === 'cpuWriteDeviceOwned';
+  if (m.kind !== 'single' && m.kind !== 'page' && !(cpuAccess && m.kind === 'nc')) return 'wrong-object-kind';
   if (info.target === 'mappingNotToDevice' && m.dir === 'DMA_TO_DEVICE') return 'wrong-object-kind';
   if (info.target === 'mappingOneWay' && m.dir === 'DMA_BIDIRECTIONAL') return 'wrong-object-kind';
   return null;
