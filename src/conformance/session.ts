@@ -1281,6 +1281,8 @@ export class Session {
     // A backend that refused every device of this machine (a variant it does not run on) gets no invalid call either.
     if (this.model.devices.length === 0) return;
     const dev0 = this.model.devices[0] as string;
+    // An unmap or free with another size removes dma-debug's entry while the harness keeps the buffer: what dma-debug says about it later is this call's doing.
+    if ((step.call === 'unmapOtherSize' || step.call === 'freeOtherSize') && step.ref !== undefined) this.debugDesynced.add(step.ref);
     const gfp = gfpValue(this.platform.context.atomic ? 'GFP_ATOMIC' : 'GFP_KERNEL');
     const o = step.ref === undefined ? undefined : this.objs.get(step.ref);
     const m = step.ref === undefined ? undefined : this.maps.get(step.ref);
@@ -1373,10 +1375,13 @@ export class Session {
    */
   private reportedForMisuse(): boolean {
     const step = this.at.step;
-    if (step === null) return this.lastMisuse !== null;
+    if (step === null) return this.lastMisuse !== null || this.debugDesynced.size > 0;
     if (step.op === 'misuse' || step.op === 'badCall') return true;
-    return this.touchesTaint(usedIds(step));
+    return usedIds(step).some((id) => this.debugDesynced.has(id)) || this.touchesTaint(usedIds(step));
   }
+
+  /** Buffers an invalid call left dma-debug's table out of step with (an unmap or free with another size). */
+  private readonly debugDesynced = new Set<string>();
 
   /** Does any of `ids` name, or lie within a line of, memory a misuse touched? */
   private touchesTaint(ids: readonly string[]): boolean {
@@ -1482,7 +1487,7 @@ export class Session {
     let immediate: string | null = null;
     // No device to map for (the backend refused them all on this machine): the misuse cannot happen. Memory an
     // earlier misuse touched may have left dma-debug's table behind the driver's: what it says then is that misuse's doing.
-    let expectedDebug = dev === null || this.touchesTaint([step.ref]) ? null : info.debug;
+    let expectedDebug = dev === null || this.touchesTaint([step.ref]) || this.debugDesynced.has(step.ref) ? null : info.debug;
     // A buffer dma-debug never saw (a NO_KERNEL_MAPPING cookie, an address neither linear nor vmalloc) has no entry whose double free it could notice.
     if ((step.misuse === 'doubleFree' || step.misuse === 'cpuWriteAfterFree') && o !== undefined && dev !== null && !this.debug.entries(dev).some((e) => e.dmaAddr === o.dma && e.type === 'coherent')) expectedDebug = null;
     // What the misuse touches: its target (and past its end, for the over-long sync and unmap); unbinding touches no memory.
