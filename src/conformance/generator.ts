@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { type PlatformProfile, hasHighmem } from '../platform/profiles.ts';
 import { VARIANTS, profileVariant, variantProfile } from './variation.ts';
 import { PAGE_SIZE } from '../platform/types.ts';
-import { type ModelMapping, type ModelObject, ModelState, OWNER, resourceUsers } from './model.ts';
+import { type ModelMapping, type ModelObject, ModelState, OWNER, type ResourceInfo, resourceUsers } from './model.ts';
 import type { BackendCall, BackendCapabilities } from '../backend/backend.ts';
 import { DMA_ATTR_MMIO } from '../linux/include/linux/dma-mapping.ts';
 import { kernelVersion } from '../backend/history.ts';
@@ -83,7 +83,7 @@ export interface GeneratorOptions {
    */
   readonly largeAllocs?: boolean;
   /** The profile's MMIO regions with the devices that may map them (`resourceUsers`); default none. */
-  readonly resources?: ReadonlyMap<string, { readonly sizeBytes: number; readonly users: readonly string[] }>;
+  readonly resources?: ReadonlyMap<string, ResourceInfo>;
   /** The profile's CMA areas (name, pages), where `cmaPin` events land. */
   readonly cmaAreas?: readonly { readonly name: string; readonly pages: number }[];
   /** Attribute sets `dma_alloc_attrs` draws from, uniformly (default: mostly none, some NO_KERNEL_MAPPING, WRITE_COMBINE, FORCE_CONTIGUOUS). */
@@ -447,7 +447,7 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       return { op: 'freeNc', ref: x.id, api: x.api as NcApi };
     },
     mapResource: () => {
-      const rs = [...(o.resources ?? new Map<string, { readonly sizeBytes: number; readonly users: readonly string[] }>()).entries()].filter(([, r]) => r.users.some((u) => devices.includes(u)));
+      const rs = [...(o.resources ?? new Map<string, ResourceInfo>()).entries()].filter(([, r]) => r.users.some((u) => devices.includes(u)));
       if (rs.length === 0) return null;
       const [name, r] = pick(d, rs);
       return { op: 'mapResource', id: s.nextId('r'), dev: pick(d, r.users.filter((u) => devices.includes(u))), resource: name, ...edgeRange(d, Math.min(r.sizeBytes, 4096)), dir: pick(d, DIRECTIONS) };

@@ -19,6 +19,14 @@ import type { PlatformProfile } from '../platform/profiles.ts';
 import { type NcApi, type SgSeg, type Step, definedId, usedIds } from './steps.ts';
 import { legalPrefix, misuseTargetProblem, modelEffect } from './misuse.ts';
 
+/** An MMIO region a driver may map with `dma_map_resource`: its size, the devices that reach it as it is, where it lies and the CPU's cache line (what dma-debug keys its overlap tracking by). */
+export interface ResourceInfo {
+  readonly sizeBytes: number;
+  readonly users: readonly string[];
+  readonly basePhys?: number;
+  readonly lineBytes?: number;
+}
+
 /**
  * For each MMIO region of `profile`, its size and the devices that may
  * target it with `dma_map_resource`: those that see it at its CPU physical
@@ -27,13 +35,13 @@ import { legalPrefix, misuseTargetProblem, modelEffect } from './misuse.ts';
  * `dma_direct_map_phys` with `DMA_ATTR_MMIO`, v6.18), so for any other
  * device the mapping would lead elsewhere: a driver does not do that.
  */
-export function resourceUsers(profile: PlatformProfile): Map<string, { readonly sizeBytes: number; readonly users: readonly string[] }> {
-  const out = new Map<string, { sizeBytes: number; users: string[] }>();
+export function resourceUsers(profile: PlatformProfile): Map<string, ResourceInfo> {
+  const out = new Map<string, ResourceInfo>();
   for (const r of profile.mmio) {
     const users = profile.devices
       .filter((d) => rangePhysToDma(d.dmaRanges, r.basePhys) === r.basePhys && rangePhysToDma(d.dmaRanges, r.basePhys + r.sizeBytes - 1) === r.basePhys + r.sizeBytes - 1)
       .map((d) => d.name);
-    out.set(r.name, { sizeBytes: r.sizeBytes, users });
+    out.set(r.name, { sizeBytes: r.sizeBytes, users, basePhys: r.basePhys, lineBytes: profile.cache.lineSizeBytes });
   }
   return out;
 }
@@ -155,7 +163,7 @@ export class ModelState {
    */
   constructor(
     readonly devices: readonly string[],
-    readonly resources: ReadonlyMap<string, { readonly sizeBytes: number; readonly users: readonly string[] }> = new Map(),
+    readonly resources: ReadonlyMap<string, ResourceInfo> = new Map(),
   ) {}
 
   /** The next unused id with `prefix` (`b1`, `b2`, ...). */
@@ -332,9 +340,9 @@ export class ModelState {
         if (r === undefined) return 'R6';
         if (!r.users.includes(step.dev)) return 'resource-through-window';
         if (step.size <= 0 || step.offset < 0 || step.offset + step.size > r.sizeBytes) return 'out-of-range';
-        // dma-debug tracks the first cache line of every non-TO_DEVICE mapping, MMIO included: two would overlap (D21).
-        const line = Math.floor(step.offset / GRANULE_BYTES);
-        const clash = [...this.mappings.values()].some((m) => m.resource?.name === step.resource && Math.floor(m.resource.offset / GRANULE_BYTES) === line && m.dir !== 'DMA_TO_DEVICE' && step.dir !== 'DMA_TO_DEVICE');
+        // dma-debug tracks the first cache line of every non-TO_DEVICE mapping, MMIO included (by physical address): two would overlap (D21).
+        const lineOf = (offset: number) => Math.floor(((r.basePhys ?? 0) + offset) / (r.lineBytes ?? GRANULE_BYTES));
+        const clash = [...this.mappings.values()].some((m) => m.resource?.name === step.resource && lineOf(m.resource.offset) === lineOf(step.offset) && m.dir !== 'DMA_TO_DEVICE' && step.dir !== 'DMA_TO_DEVICE');
         return clash ? 'R8' : null;
       }
       case 'unmapResource': {
