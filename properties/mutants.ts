@@ -31,6 +31,17 @@ function wrap(name: string, patch: (b: ReferenceBackend, env: BackendEnv) => voi
   });
 }
 
+/** The BAR offset added twice: the DMA address is a page past the resource (the device's writes miss the registers and land elsewhere). */
+const resourceOffsetTwice = wrap('resource-offset-twice', (b) => {
+  const map = b.mapResource.bind(b);
+  b.mapResource = (dev, phys, size, dir, attrs) => {
+    const dma = map(dev, phys, size, dir, attrs);
+    return dma === DMA_MAPPING_ERROR ? dma : ((dma + PAGE_SIZE) as DmaAddr);
+  };
+  const unmap = b.unmapResource.bind(b);
+  b.unmapResource = (dev, addr, size, dir, attrs) => unmap(dev, (addr - PAGE_SIZE) as DmaAddr, size, dir, attrs);
+});
+
 /** A mutant with the check it breaks and the profile where it shows. */
 export interface CheckMutant {
   readonly property: string;
@@ -99,30 +110,13 @@ export const CHECK_MUTANTS: readonly CheckMutant[] = [
     property: 'resource-mapping-sound',
     check: 'misdirected',
     profile: 'x86-64',
-    // The BAR offset added twice: the DMA address is a page past the resource.
-    backend: wrap('resource-offset-twice', (b) => {
-      const map = b.mapResource.bind(b);
-      b.mapResource = (dev, phys, size, dir, attrs) => {
-        const dma = map(dev, phys, size, dir, attrs);
-        return dma === DMA_MAPPING_ERROR ? dma : ((dma + PAGE_SIZE) as DmaAddr);
-      };
-      const unmap = b.unmapResource.bind(b);
-      b.unmapResource = (dev, addr, size, dir, attrs) => unmap(dev, (addr - PAGE_SIZE) as DmaAddr, size, dir, attrs);
-    }),
+    backend: resourceOffsetTwice,
   },
   {
     property: 'resource-mapping-sound',
     check: 'registers-missed',
     profile: 'x86-64',
-    backend: wrap('resource-offset-twice', (b) => {
-      const map = b.mapResource.bind(b);
-      b.mapResource = (dev, phys, size, dir, attrs) => {
-        const dma = map(dev, phys, size, dir, attrs);
-        return dma === DMA_MAPPING_ERROR ? dma : ((dma + PAGE_SIZE) as DmaAddr);
-      };
-      const unmap = b.unmapResource.bind(b);
-      b.unmapResource = (dev, addr, size, dir, attrs) => unmap(dev, (addr - PAGE_SIZE) as DmaAddr, size, dir, attrs);
-    }),
+    backend: resourceOffsetTwice,
   },
   {
     property: 'resource-mapping-sound',

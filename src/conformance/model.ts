@@ -300,6 +300,7 @@ export class ModelState {
     const atomic = this.context === 'atomic';
     switch (step.op) {
       case 'alloc':
+      case 'allocNc':
         if (!this.devices.includes(step.dev)) return 'no-such-object';
         if (step.size <= 0) return 'out-of-range';
         return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
@@ -322,10 +323,6 @@ export class ModelState {
         return this.vmas.has(step.ref) ? null : 'no-such-object';
       case 'kmalloc':
       case 'allocPages':
-        return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
-      case 'allocNc':
-        if (!this.devices.includes(step.dev)) return 'no-such-object';
-        if (step.size <= 0) return 'out-of-range';
         return atomic && step.gfp === 'GFP_KERNEL' ? 'R19' : null;
       case 'freeNc': {
         const o = this.obj(step.ref, 'noncoherent');
