@@ -8,6 +8,7 @@
  * kernel/dma/pool.c, arch/arm/mm/dma-mapping.c `arch_dma_alloc`), which an
  * independent backend is free not to follow.
  */
+import { DMA_ATTR_FORCE_CONTIGUOUS } from '../linux/include/linux/dma-mapping.ts';
 import { DMA_ATTR_NO_KERNEL_MAPPING } from '../linux/include/linux/dma-mapping.ts';
 import { gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts';
 import { rangePhysToDma } from '../platform/bus.ts';
@@ -38,6 +39,8 @@ export function coherentLimit(profile: PlatformProfile, dev: string): number {
  * driver set (and the backend accepted)?
  */
 export function reaches(profile: PlatformProfile, dev: string, phys: number, size: number, maskBits?: number): boolean {
+  // Behind an IOMMU any page is reachable: the masks bound the IOVA, not the physical address.
+  if (deviceConfig(profile, dev).iommu !== null) return true;
   const ranges = deviceConfig(profile, dev).dmaRanges;
   const lo = rangePhysToDma(ranges, phys);
   const hi = rangePhysToDma(ranges, phys + size - 1);
@@ -49,15 +52,21 @@ export function reaches(profile: PlatformProfile, dev: string, phys: number, siz
  * device's description decide it: `direct` = pages (CMA, then the buddy
  * allocator), `atomic-pool`, `device-pool`, `global-pool`, `arm` (ARM32's
  * allocator: CMA without fallback, remap, or its atomic pool), `swiotlb`
- * (restricted pool).
+ * (restricted pool), `iommu-pages` (dma-iommu's page array, buddy pages
+ * of any order mapped at one IOVA).
  */
-export type AllocPath = 'direct' | 'atomic-pool' | 'device-pool' | 'global-pool' | 'arm' | 'swiotlb';
+export type AllocPath = 'direct' | 'atomic-pool' | 'device-pool' | 'global-pool' | 'arm' | 'swiotlb' | 'iommu-pages';
 
 /** @see kernel/dma/mapping.c dma_alloc_attrs, kernel/dma/coherent.c dma_alloc_from_dev_coherent, kernel/dma/direct.c dma_direct_alloc and dma_set_decrypted, kernel/dma/swiotlb.c swiotlb_alloc, arch/arm/mm/dma-mapping.c arch_dma_alloc */
 export function linuxAllocPath(profile: PlatformProfile, dev: string, gfp: number, attrs: number): AllocPath {
   const cfg = deviceConfig(profile, dev);
   const dma = profile.dma;
   const blocking = gfpflagsAllowBlocking(gfp);
+  if (cfg.iommu !== null) {
+    // drivers/iommu/dma-iommu.c iommu_dma_alloc: a page array when it may sleep, the atomic pools for a non-coherent device when not, else contiguous pages.
+    if (blocking && (attrs & DMA_ATTR_FORCE_CONTIGUOUS) === 0) return 'iommu-pages';
+    return !blocking && !cfg.coherent ? 'atomic-pool' : 'direct';
+  }
   if (cfg.restrictedDmaPool !== null) return 'swiotlb';
   if (cfg.coherentPool !== null) return 'device-pool';
   // On an encrypted guest NO_KERNEL_MAPPING is not honoured, and decryption may sleep: non-blocking requests use the pools.
@@ -92,12 +101,14 @@ export function buddyCouldServe(profile: PlatformProfile, o: AllocObservation, o
  * @see kernel/dma/pool.c dma_guess_pool
  */
 export function atomicPoolChain(profile: PlatformProfile, dev: string, pools: readonly PoolFacts[]): PoolFacts[] {
-  if (deviceConfig(profile, dev).dmaRanges !== null) return [];
+  const iommu = deviceConfig(profile, dev).iommu !== null;
+  if (deviceConfig(profile, dev).dmaRanges !== null && !iommu) return [];
   const pool = (n: string) => pools.find((g) => g.name === `atomic_pool_${n}`) ?? null;
   const [kernel, dma32, dma] = [pool('kernel'), pool('dma32'), pool('dma')];
   const limit = coherentLimit(profile, dev);
   const z = profile.zones;
-  const hint = z.dmaEndPhys !== null && limit <= z.dmaEndPhys - 1 ? 'dma' : limit <= maskLimit(32) ? 'dma32' : 'kernel';
+  // dma-iommu passes no zone hint: the gfp (without zone bits) picks the kernel pool first.
+  const hint = iommu ? 'kernel' : z.dmaEndPhys !== null && limit <= z.dmaEndPhys - 1 ? 'dma' : limit <= maskLimit(32) ? 'dma32' : 'kernel';
   const chain: PoolFacts[] = [];
   let next = hint === 'dma' ? (dma ?? dma32 ?? kernel) : hint === 'dma32' ? (dma32 ?? dma ?? kernel) : (kernel ?? dma32 ?? dma);
   while (next !== null && !chain.includes(next)) {

@@ -30,7 +30,8 @@ export interface ResourceInfo {
 /**
  * For each MMIO region of `profile`, its size and the devices that may
  * target it with `dma_map_resource`: those that see it at its CPU physical
- * address (no `dma-ranges`, or a window mapping it 1:1). Linux does not
+ * address (no `dma-ranges`, or a window mapping it 1:1), and every device
+ * behind an IOMMU (dma-iommu maps the resource at an IOVA). Linux does not
  * translate a resource through `dma_range_map` (kernel/dma/direct.h
  * `dma_direct_map_phys` with `DMA_ATTR_MMIO`, v6.18), so for any other
  * device the mapping would lead elsewhere: a driver does not do that.
@@ -39,7 +40,7 @@ export function resourceUsers(profile: PlatformProfile): Map<string, ResourceInf
   const out = new Map<string, ResourceInfo>();
   for (const r of profile.mmio) {
     const users = profile.devices
-      .filter((d) => rangePhysToDma(d.dmaRanges, r.basePhys) === r.basePhys && rangePhysToDma(d.dmaRanges, r.basePhys + r.sizeBytes - 1) === r.basePhys + r.sizeBytes - 1)
+      .filter((d) => d.iommu !== null || rangePhysToDma(d.dmaRanges, r.basePhys) === r.basePhys && rangePhysToDma(d.dmaRanges, r.basePhys + r.sizeBytes - 1) === r.basePhys + r.sizeBytes - 1)
       .map((d) => d.name);
     out.set(r.name, { sizeBytes: r.sizeBytes, users, basePhys: r.basePhys, lineBytes: profile.cache.lineSizeBytes });
   }

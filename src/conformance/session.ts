@@ -26,7 +26,6 @@ import { __GFP_COMP, gfpflagsAllowBlocking } from '../linux/include/linux/gfp.ts
 import { type Scatterlist, type SgTable, sgEntry } from '../linux/include/linux/scatterlist.ts';
 import type { Substrate } from '../linux/mm/substrate.ts';
 import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
-import { rangeDmaToPhys } from '../platform/bus.ts';
 import { PlatformError } from '../platform/check.ts';
 import { DeviceFault } from '../platform/device.ts';
 import { BusError } from '../platform/memory.ts';
@@ -373,26 +372,51 @@ export class Session {
     return Math.min(this.platform.device(dev).config.addressBits, (mask === 'streaming' ? set?.streaming : set?.coherent) ?? Infinity);
   }
 
+  /**
+   * Where `[dma, dma+size)` of `dev` leads, as physical runs, through the
+   * device's address lines, windows and IOMMU (the trusted hardware's view);
+   * null when some byte leads nowhere.
+   */
+  private physRuns(dev: string, dma: number, size: number): { phys: number; len: number }[] | null {
+    const hw = this.platform.device(dev);
+    const runs: { phys: number; len: number }[] = [];
+    for (let done = 0; done < size; ) {
+      const n = Math.min(PAGE_SIZE - ((dma + done) % PAGE_SIZE), size - done);
+      const lo = hw.translate(dma + done);
+      const hi = hw.translate(dma + done + n - 1);
+      if (lo === null || hi !== lo + n - 1) return null;
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.phys + last.len === lo) last.len += n;
+      else runs.push({ phys: lo, len: n });
+      done += n;
+    }
+    return runs;
+  }
+
   /** Record where a DMA range handed to `dev` leads: unreachable, private memory, outside its restricted pool. */
-  private noteDmaAddress(ref: string, dev: string, dma: number, size: number, mask: 'streaming' | 'coherent'): void {
+  private noteDmaAddress(ref: string, dev: string, dma: number, size: number, which: 'streaming' | 'coherent' | 'noncoherent'): void {
     const cfg = this.platform.device(dev).config;
-    const maskBits = this.maskBits(dev, mask);
+    // Documentation/core-api/dma-api.rst leaves open which mask bounds dma_alloc_pages and friends: Linux uses the coherent one on dma-direct, the streaming one on dma-iommu (dma_common_alloc_pages).
+    const maskBits = which === 'noncoherent' ? Math.max(this.maskBits(dev, 'coherent'), this.maskBits(dev, 'streaming')) : this.maskBits(dev, which);
+    const mask = which === 'streaming' ? 'streaming' : 'coherent';
     const last = dma + size - 1;
     let unreachable: string | null = null;
     let privatePhys: number | null = null;
     let outsidePool: string | null = null;
-    const lo = Number.isSafeInteger(dma) && dma >= 0 && dma !== DMA_MAPPING_ERROR ? rangeDmaToPhys(cfg.dmaRanges, dma) : null;
-    const hi = lo === null ? null : rangeDmaToPhys(cfg.dmaRanges, last);
+    const runs = Number.isSafeInteger(dma) && dma >= 0 && dma !== DMA_MAPPING_ERROR ? this.physRuns(dev, dma, size) : null;
     if (dma === DMA_MAPPING_ERROR || !Number.isSafeInteger(dma) || dma < 0) unreachable = 'not an address';
     else if (last > maskLimit(maskBits)) unreachable = `beyond the ${mask === 'streaming' ? 'DMA' : 'coherent DMA'} mask [limit=${hex(maskLimit(maskBits))}]`;
     else if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) unreachable = `beyond bus_dma_limit [limit=${hex(cfg.busDmaLimit)}]`;
-    else if (lo === null || hi === null) unreachable = 'outside every dma-ranges window';
-    else if (!this.platform.mem.isRam(lo, size)) unreachable = 'not RAM behind the window';
-    if (unreachable === null && lo !== null) {
-      const p = this.platform.encryption?.firstPrivate(lo, size) ?? null;
-      privatePhys = p === null ? null : p * PAGE_SIZE;
+    else if (runs === null) unreachable = cfg.iommu === null ? 'outside every dma-ranges window' : 'no IOMMU translation (or outside every dma-ranges window)';
+    else if (!runs.every((r) => this.platform.mem.isRam(r.phys, r.len))) unreachable = cfg.iommu === null ? 'not RAM behind the window' : 'not RAM behind the IOMMU translation';
+    if (unreachable === null && runs !== null) {
+      for (const r of runs) {
+        const p = this.platform.encryption?.firstPrivate(r.phys, r.len) ?? null;
+        privatePhys ??= p === null ? null : p * PAGE_SIZE;
+      }
       const pool = cfg.restrictedDmaPool;
-      if (pool !== null && (lo < pool.basePhys || lo + size > pool.basePhys + pool.sizeBytes)) outsidePool = `[phys=${hex(lo)}] [size=${size}] [pool=${hex(pool.basePhys)}+${hex(pool.sizeBytes)}]`;
+      const lo = runs[0]?.phys ?? 0;
+      if (pool !== null && runs.some((r) => r.phys < pool.basePhys || r.phys + r.len > pool.basePhys + pool.sizeBytes)) outsidePool = `[phys=${hex(lo)}] [size=${size}] [pool=${hex(pool.basePhys)}+${hex(pool.sizeBytes)}]`;
     }
     this.emit({ kind: 'dma-address', at: this.at, ref, dev, dma, sizeBytes: size, maskBits, unreachable, privatePhys, outsidePool });
   }
@@ -400,7 +424,7 @@ export class Session {
   /** Physical pages a backend's allocation covers, from its kernel mapping or (cookie) its DMA handle; null when neither translates. */
   private allocPhysPages(dev: string, cpu: number, dma: number, size: number, kernelMapping: boolean): number[] | null {
     const pages: number[] = [];
-    const cfg = this.platform.device(dev).config;
+    const hw = this.platform.device(dev);
     for (let i = 0; i < Math.ceil(size / PAGE_SIZE); i++) {
       if (kernelMapping) {
         try {
@@ -409,7 +433,7 @@ export class Session {
           return null;
         }
       } else {
-        const p = rangeDmaToPhys(cfg.dmaRanges, dma + i * PAGE_SIZE);
+        const p = hw.translate(dma + i * PAGE_SIZE);
         if (p === null) return null;
         pages.push(p);
       }
@@ -510,11 +534,12 @@ export class Session {
    * buffer or driver object it overlaps; swiotlb-slots-sound judges them.
    */
   private bounceSegments(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[], dir: DirName): { phys: number; len: number }[] {
-    const cfg = this.platform.device(dev).config;
+    const hw = this.platform.device(dev);
+    const cfg = hw.config;
     const out: { phys: number; len: number }[] = [];
     dmaSegs.forEach((s, i) => {
       const src = origs[i];
-      const target = rangeDmaToPhys(cfg.dmaRanges, s.dma);
+      const target = hw.translate(s.dma);
       if (src === undefined || target === null) return;
       const origPhys = this.physOf(src.o, src.objOffset);
       if (target === origPhys) {
@@ -837,7 +862,7 @@ export class Session {
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }], step.dir);
         this.coverMap(step.dev, step.attrs, o.cpu === null, bounces.length > 0);
-        this.mappedFromDevice(step.dir, [{ o, offset, size }]);
+        this.mappedFromDevice(step.dev, step.dir, [{ o, offset, size }]);
         this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
         return;
       }
@@ -862,7 +887,7 @@ export class Session {
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset })), step.dir) : [];
         this.coverMap(step.dev, step.attrs, step.segs.some((x) => this.obj(x.ref).cpu === null), bounces.length > 0);
-        this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
+        this.mappedFromDevice(step.dev, step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
         this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, attrs, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
         return;
@@ -903,7 +928,7 @@ export class Session {
         else b.syncSingleForDevice(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
         // Non-coherent memory the CPU wrote (the allocator's zeroing included) may be discarded by a FROM_DEVICE hand-over where the arch invalidates.
         const nc = this.objs.get(step.ref);
-        if (step.op === 'syncForDevice' && nc?.nc !== undefined) this.mappedFromDevice(this.model.mappings.get(step.ref)?.dir ?? 'DMA_BIDIRECTIONAL', [{ o: nc, offset: step.offset, size: step.size }]);
+        if (step.op === 'syncForDevice' && nc?.nc !== undefined) this.mappedFromDevice(nc.dev as string, this.model.mappings.get(step.ref)?.dir ?? 'DMA_BIDIRECTIONAL', [{ o: nc, offset: step.offset, size: step.size }]);
         return;
       }
       case 'cpuWrite': {
@@ -1114,7 +1139,7 @@ export class Session {
     const rec: ObjRec = { id: step.id, kind: 'noncoherent', sizeBytes: step.size, dev: step.dev, attrs: 0, cpu, dma, pfn: page ?? (Math.floor((physPages[0] as number) / PAGE_SIZE) as Pfn), order: getOrder(step.size), physPages, shadow, nc: { api: step.api, dir, page, sgt } };
     this.objs.set(step.id, rec);
     this.maps.set(step.id, { dev: step.dev, kind: step.api === 'noncontiguous' ? 'ncsg' : 'nc', sizeBytes: step.size, dir, attrs: 0, dmaSegs: [{ dma, len: step.size }], dma, sgl: sgt?.sgl ?? null, bounces: [], ...(sgt === null ? {} : { nents: sgt.origNents }) });
-    this.noteDmaAddress(step.id, step.dev, dma, step.size, 'coherent');
+    this.noteDmaAddress(step.id, step.dev, dma, step.size, 'noncoherent');
     const parts = step.size <= 16384 ? [[0, step.size]] : [[0, 8192], [step.size - 8192, 8192]];
     let zeroed = true;
     for (const [off, len] of parts as [number, number][]) {
@@ -1132,8 +1157,8 @@ export class Session {
     const last = dma + size - 1;
     if (last > maskLimit(cfg.addressBits)) return `beyond the device's ${cfg.addressBits} address lines [dma=${hex(dma)}]`;
     if (cfg.busDmaLimit !== 0 && last > cfg.busDmaLimit) return `beyond bus_dma_limit [dma=${hex(dma)}] [limit=${hex(cfg.busDmaLimit)}]`;
-    const to = rangeDmaToPhys(cfg.dmaRanges, dma);
-    if (to === null) return `outside every dma-ranges window [dma=${hex(dma)}]`;
+    const to = this.platform.device(dev).translate(dma);
+    if (to === null) return `${cfg.iommu === null ? 'outside every dma-ranges window' : 'no IOMMU translation'} [dma=${hex(dma)}]`;
     if (to !== phys) return `leads to phys ${hex(to)}, not to the resource at ${hex(phys)} [dma=${hex(dma)}]`;
     return null;
   }
@@ -1183,7 +1208,8 @@ export class Session {
     let unreachableRam: string | null = null;
     let outsideWindows = false;
     let top: number | null = null;
-    for (const bank of this.platform.profile.ram) {
+    // Behind an IOMMU every RAM page is reachable through some IOVA below the mask: nothing to walk.
+    for (const bank of cfg.iommu === null ? this.platform.profile.ram : []) {
       for (let at = bank.startPhys as number; at < bank.startPhys + bank.sizeBytes; ) {
         const end = bank.startPhys + bank.sizeBytes;
         const w = cfg.dmaRanges?.find((r) => at >= r.cpuStartPhys && at < r.cpuStartPhys + r.sizeBytes);
@@ -1203,7 +1229,8 @@ export class Session {
     }
     const lastBank = this.platform.profile.ram[this.platform.profile.ram.length - 1];
     const lastPageDma = lastBank === undefined ? null : this.physToDmaOf(cfg, lastBank.startPhys + lastBank.sizeBytes - PAGE_SIZE);
-    const linuxRequired = lastPageDma === null ? 0 : maskLimit(Math.floor(Math.log2(Math.max(1, lastPageDma))) + 1);
+    // dma-iommu's dma_get_required_mask is 32 bits (kernel/dma/mapping.c dma_get_required_mask).
+    const linuxRequired = cfg.iommu !== null ? maskLimit(32) : lastPageDma === null ? 0 : maskLimit(Math.floor(Math.log2(Math.max(1, lastPageDma))) + 1);
     const linuxLimited = limit < linuxRequired || outsideWindows;
     let bouncedMapping: string | null = null;
     for (const [id, m] of this.maps) if (m.dev === dev && m.bounces.length > 0) bouncedMapping ??= `${id} [bounce_phys=${hex(m.bounces[0]?.phys ?? 0)}]`;
@@ -1224,8 +1251,8 @@ export class Session {
   }
 
   /** A FROM_DEVICE map where the arch may discard earlier CPU writes: the mapped bytes become undefined (see {@link fromDeviceMapMayDiscard}). */
-  private mappedFromDevice(dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
-    if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile)) return;
+  private mappedFromDevice(dev: string, dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
+    if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile, dev)) return;
     for (const r of ranges) r.o.shadow.forget(r.offset, r.size);
   }
 

@@ -18,6 +18,7 @@
  *   {@link DeviceFault};
  * - a coherent device snoops the CPU cache; a non-coherent one sees RAM only.
  */
+import { IOMMU_READ, IOMMU_WRITE, type IommuConfig, IommuDomainHw, protString } from './iommu.ts';
 import type { MmioSpace } from './mmio.ts';
 import { rangeDmaToPhys, type DmaRange } from './bus.ts';
 import type { CpuCache } from './cache.ts';
@@ -62,6 +63,12 @@ export interface DeviceConfig {
   readonly coherentPool: ReservedRegion | null;
   /** NUMA node of the device (`dev_to_node`); null = `NUMA_NO_NODE`. */
   readonly numaNode: number | null;
+  /**
+   * The IOMMU in front of the device; null = none (DMA addresses are bus
+   * addresses). With one, the address that passes the `dma-ranges` windows is
+   * an IOVA, translated by the device's domain ({@link IommuDomainHw}).
+   */
+  readonly iommu: IommuConfig | null;
 }
 
 /** A physical range set aside at boot (DT reserved-memory, `memblock_reserve`). */
@@ -83,15 +90,17 @@ export const DEVICE_DEFAULTS = {
   restrictedDmaPool: null,
   coherentPool: null,
   numaNode: null,
+  iommu: null,
 } as const;
 
 /**
  * Why a device access faulted: the address reaches no memory
  * (`unreachable`), it reaches private memory of a confidential guest
- * (`private-memory`), or it leaves the device's restricted-dma-pool
- * (`restricted-pool`).
+ * (`private-memory`), it leaves the device's restricted-dma-pool
+ * (`restricted-pool`), or the IOMMU has no translation or not the permission
+ * for it (`iommu`: an IOMMU fault, reported by the SMMU's event queue).
  */
-export type DeviceFaultKind = 'unreachable' | 'private-memory' | 'restricted-pool';
+export type DeviceFaultKind = 'unreachable' | 'private-memory' | 'restricted-pool' | 'iommu';
 
 /** A device DMA access that cannot reach memory, or may not. */
 export class DeviceFault extends Error {
@@ -154,6 +163,9 @@ export class MemoryEncryption {
 
 /** One device and its DMA engine. Addresses are DMA (bus) addresses, lengths bytes. */
 export class DeviceHw {
+  /** The device's IOMMU domain; null when the device has no IOMMU. */
+  readonly iommu: IommuDomainHw | null;
+
   constructor(
     readonly config: DeviceConfig,
     private readonly mem: PhysicalMemory,
@@ -162,7 +174,25 @@ export class DeviceHw {
     private readonly encryption: MemoryEncryption | null = null,
     /** Device MMIO the engine can target (`dma_map_resource`), never cached. */
     private readonly mmio: MmioSpace | null = null,
-  ) {}
+  ) {
+    this.iommu = config.iommu === null ? null : new IommuDomainHw(config.name, config.iommu);
+  }
+
+  /**
+   * Where a DMA address leads now, without accessing anything and without a
+   * permission check: address lines, bus limit, `dma-ranges` window, then the
+   * IOMMU (its IOTLB first); null when it leads nowhere. For the oracle.
+   */
+  translate(dma: number): number | null {
+    const c = this.config;
+    if (!Number.isSafeInteger(dma) || dma < 0) return null;
+    const emitted = dma % (maskLimit(c.addressBits) + 1);
+    if (c.busDmaLimit !== 0 && emitted > c.busDmaLimit) return null;
+    const input = rangeDmaToPhys(c.dmaRanges, emitted);
+    if (input === null || this.iommu === null) return input;
+    const t = this.iommu.lookup(input);
+    return 'fault' in t ? null : t.phys;
+  }
 
   get name(): string {
     return this.config.name;
@@ -180,9 +210,18 @@ export class DeviceHw {
       if (c.busDmaLimit !== 0 && emitted + n - 1 > c.busDmaLimit) {
         throw new DeviceFault(c.name, dma, lenBytes, access, `beyond bus_dma_limit ${hex(c.busDmaLimit)}`);
       }
-      const phys = rangeDmaToPhys(c.dmaRanges, emitted);
-      if (phys === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== phys + n - 1) {
+      const input = rangeDmaToPhys(c.dmaRanges, emitted);
+      if (input === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== input + n - 1) {
         throw new DeviceFault(c.name, dma, lenBytes, access, 'outside every dma-ranges window');
+      }
+      let phys: number = input;
+      if (this.iommu !== null) {
+        // The chunk never crosses a CPU page, so it stays inside one granule.
+        const t = this.iommu.lookup(input);
+        if ('fault' in t) throw new DeviceFault(c.name, dma, lenBytes, access, `IOMMU fault: ${t.fault}`, 'iommu');
+        const need = access === 'read' ? IOMMU_READ : IOMMU_WRITE;
+        if ((t.prot & need) === 0) throw new DeviceFault(c.name, dma, lenBytes, access, `IOMMU fault: ${access} through a ${protString(t.prot)} translation of IOVA ${hex(input)}`, 'iommu');
+        phys = t.phys;
       }
       if (this.mmio?.find(phys, n) != null) {
         chunks.push([phys, done, n, true]);

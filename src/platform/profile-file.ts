@@ -8,6 +8,7 @@
  */
 import * as v from 'valibot';
 import { DEVICE_DEFAULTS } from './device.ts';
+import { IOMMU_DEFAULTS } from './iommu.ts';
 import { type PlatformProfile, validateProfile } from './profiles.ts';
 
 const int = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -27,6 +28,10 @@ const DeviceSchema = v.strictObject({
   restrictedDmaPool: v.optional(v.nullable(region), DEVICE_DEFAULTS.restrictedDmaPool),
   coherentPool: v.optional(v.nullable(region), DEVICE_DEFAULTS.coherentPool),
   numaNode: v.optional(v.nullable(int), DEVICE_DEFAULTS.numaNode),
+  iommu: v.optional(
+    v.nullable(v.strictObject({ granuleBytes: int, apertureBits: int, strict: v.boolean(), flushQueueSize: v.optional(int, IOMMU_DEFAULTS.flushQueueSize) })),
+    DEVICE_DEFAULTS.iommu,
+  ),
 });
 
 const ProfileSchema = v.strictObject({

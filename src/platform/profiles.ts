@@ -16,6 +16,7 @@ import type { MmioRegionConfig } from './mmio.ts';
 import type { DmaRange } from './bus.ts';
 import type { PartialLinePolicy } from './cache.ts';
 import { DEVICE_DEFAULTS, type DeviceConfig, type ReservedRegion } from './device.ts';
+import { validateIommuConfig } from './iommu.ts';
 import type { RamBank } from './memory.ts';
 import type { PageAttr, VaLayout } from './pgtable.ts';
 import { PAGE_SIZE, hex, isPowerOfTwo, physAddr } from './types.ts';
@@ -433,6 +434,46 @@ export const QEMU_X86_64: PlatformProfile = {
   ],
 };
 
+/**
+ * An arm64 server/SoC where every DMA master sits behind an SMMUv3: the
+ * DMA address is an IOVA (drivers/iommu/dma-iommu.c), never a physical
+ * address. Devices cover the cases that change dma-iommu's answers: 4 KiB
+ * and 64 KiB granules, coherent and non-coherent masters, strict and lazy
+ * (flush-queue) invalidation, an untrusted external PCIe device whose
+ * mappings bounce, a 32-bit master (so the IOVA limit and the atomic pool
+ * matter), and a PCIe root port whose `dma-ranges` leave holes that are
+ * reserved in the IOVA space.
+ */
+export const ARM64_SMMU: PlatformProfile = {
+  ...ARM64_SOC,
+  name: 'arm64-smmu',
+  description: 'every device behind an SMMU (dma-iommu): 4K/64K granules, strict and lazy invalidation, an untrusted PCIe device that bounces',
+  ram: [bank(0x8000_0000, 2 * GiB), bank(0x8_8000_0000, 2 * GiB)],
+  cma: [{ name: 'reserved', basePhys: 0xb000_0000, sizeBytes: 16 * MiB, kind: 'default', node: null, device: null }],
+  coherentPoolBytes: 128 * 1024,
+  devices: [
+    // A non-coherent GPU with a 4 KiB-granule stage-1 domain, strict invalidation.
+    dev({ name: 'gpu0', coherent: false, addressBits: 40, iommu: { granuleBytes: 4096, apertureBits: 48, strict: true, flushQueueSize: 256 } }),
+    // An NVMe behind a PCIe root port: coherent, lazy invalidation with a small flush queue, inbound windows below 2 GiB and from 4 GiB (the hole and everything above 1 TiB reserved).
+    dev({
+      name: 'nvme0',
+      coherent: true,
+      addressBits: 64,
+      maxSegmentSize: 0xffffffff,
+      dmaRanges: [
+        { cpuStartPhys: 0x10_0000, dmaStart: 0x10_0000, sizeBytes: 2 * GiB - MiB },
+        { cpuStartPhys: 4 * GiB, dmaStart: 4 * GiB, sizeBytes: 1024 * GiB - 4 * GiB },
+      ],
+      iommu: { granuleBytes: 4096, apertureBits: 48, strict: false, flushQueueSize: 8 },
+    }),
+    // A Thunderbolt-attached NIC: untrusted, so strict and every unaligned mapping bounces through swiotlb.
+    dev({ name: 'tbt0', coherent: true, addressBits: 64, trusted: false, segmentBoundaryMask: 0xffff, iommu: { granuleBytes: 4096, apertureBits: 48, strict: true, flushQueueSize: 256 } }),
+    // A non-coherent 32-bit video engine whose SMMU context uses 64 KiB pages, lazy: IOVAs below 4 GiB, granule-sized mappings.
+    dev({ name: 'vpu0', coherent: false, addressBits: 32, maxSegmentSize: 0x10_0000, iommu: { granuleBytes: 65536, apertureBits: 32, strict: false, flushQueueSize: 16 } }),
+  ],
+  mmio: [{ name: 'uart0-fifo', basePhys: 0x0900_0000, sizeBytes: 4096, description: 'PL011 UART data FIFO (QEMU virt, 0x09000000)' }],
+};
+
 /** Every built-in profile, by name. */
 export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [X86_64.name]: X86_64,
@@ -440,6 +481,7 @@ export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [ARMV7_HIGHMEM.name]: ARMV7_HIGHMEM,
   [ARMV7_NOMMU.name]: ARMV7_NOMMU,
   [CC_GUEST.name]: CC_GUEST,
+  [ARM64_SMMU.name]: ARM64_SMMU,
 };
 
 /** A profile that failed validation; `errors` has one line per conflict. */
@@ -591,6 +633,12 @@ export function validateProfile(p: PlatformProfile): string[] {
       });
     });
     if (dv.dmaRanges !== null && dv.dmaRanges.length === 0) e.push(`${at}: dmaRanges=[] would make all memory unreachable; use null for identity`);
+    if (dv.iommu !== null) {
+      e.push(...validateIommuConfig(dv.iommu, `${at}: iommu`));
+      if (p.arch !== 'arm64') e.push(`${at}: iommu is modelled with dma-iommu on arch=arm64 only`);
+      if (dv.restrictedDmaPool !== null || dv.coherentPool !== null) e.push(`${at}: iommu conflicts with a reserved-memory pool of the device`);
+      if (!dv.trusted && p.swiotlb === null) e.push(`${at}: an untrusted device behind an IOMMU bounces through swiotlb (swiotlb=null)`);
+    } else if (!dv.trusted) e.push(`${at}: trusted=false is modelled behind an IOMMU only (iommu=null)`);
   });
   if (p.devices.length === 0) e.push('devices: at least one device is needed');
   // swiotlb (slots are 2 KiB, segments 128 slots)

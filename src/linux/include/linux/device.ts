@@ -83,10 +83,31 @@ export interface DmaQuirks {
    * during the transfer stay stale.
    */
   readonly cacheSyncNoOwnership: boolean;
+  /**
+   * Seed 000: a `DMA_ATTR_FORCE_CONTIGUOUS` allocation behind an IOMMU that
+   * may sleep takes the page-array path anyway, so the buffer is contiguous
+   * in IOVA space only (the ARM32 IOMMU ops before v4.x honoured the
+   * attribute only for some callers; drivers sharing the buffer with a
+   * device without an IOMMU then see scattered pages).
+   */
+  readonly iommuForceContiguousIgnored: boolean;
+  /** Injected bug: dma-iommu in strict mode leaves the IOMMU entries (and the IOTLB) of a streaming mapping in place at unmap. */
+  readonly iommuStrictUnmapLeavesMapping: boolean;
+  /** Injected bug: dma-iommu grants write permission on a `DMA_TO_DEVICE` mapping. */
+  readonly iommuWriteOnToDevice: boolean;
+  /** Injected bug: in lazy mode an unmapped IOVA goes back to the allocator at once, while the IOTLB may still translate it. */
+  readonly iommuFqReuseEarly: boolean;
+  /** Injected bug: an untrusted device's bounce buffer keeps a previous user's bytes in the padding of its granules. */
+  readonly iommuBouncePaddingNotCleared: boolean;
 }
 
 /** Every quirk off: the current kernel. */
 export const NO_QUIRKS: DmaQuirks = Object.freeze({
+  iommuForceContiguousIgnored: false,
+  iommuStrictUnmapLeavesMapping: false,
+  iommuWriteOnToDevice: false,
+  iommuFqReuseEarly: false,
+  iommuBouncePaddingNotCleared: false,
   nonConsistentFallback: false,
   cacheSyncNoOwnership: false,
   cmaIgnoresGfp: false,
