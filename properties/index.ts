@@ -14,6 +14,7 @@ import coherentBufferAgrees from './coherent-buffer-agrees.ts';
 import cookieNeverDereferenced from './cookie-never-dereferenced.ts';
 import debugFlagsMisuse from './debug-flags-misuse.ts';
 import dmaAddressReachable from './dma-address-reachable.ts';
+import iommuIsolates from './iommu-isolates.ts';
 import mmapShowsBuffer from './mmap-shows-buffer.ts';
 import noLeak from './no-leak.ts';
 import noOops from './no-oops.ts';
@@ -42,6 +43,7 @@ export const PROPERTIES: readonly Property[] = [
   privateMemoryStaysPrivate,
   addressingQueriesAgree,
   resourceMappingSound,
+  iommuIsolates,
   noLeak,
   badInputIsRefused,
   debugFlagsMisuse,

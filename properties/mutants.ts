@@ -174,6 +174,35 @@ export const CHECK_MUTANTS: readonly CheckMutant[] = [
     // swiotlb= is misread: the boot pool gets half the slots asked for.
     backend: factory('swiotlb-half-size', (env) => new ReferenceBackend(withProfile(env, (p) => ({ ...p, swiotlb: p.swiotlb === null ? null : { ...p.swiotlb, slots: p.swiotlb.slots / 2 } })))),
   },
+  ...(
+    [
+      // dma-iommu keeps a strict domain's entries (and the IOTLB's) at unmap: the device still reaches the page.
+      ['unmapped-reachable', 'iommuStrictUnmapLeavesMapping'],
+      // A DMA_TO_DEVICE mapping is made read/write: the device may scribble over the driver's data.
+      ['permission-beyond-direction', 'iommuWriteOnToDevice'],
+      // Lazy mode frees the IOVA at unmap, before the flush: the next mapping reuses it while the IOTLB still points at the old page.
+      ['iotlb-outlives-unmap', 'iommuFqReuseEarly'],
+      // An untrusted device's unaligned buffer is mapped in place: the rest of its granules are exposed.
+      ['untrusted-sees-neighbours', 'iommuUntrustedNotBounced'],
+      // The bounce buffer's padding keeps an earlier user's bytes.
+      ['untrusted-padding-leaks', 'iommuBouncePaddingNotCleared'],
+      // __finalise_sg merges without looking at max_segment_size and the segment boundary.
+      ['sg-merge-beyond-limits', 'iommuSgMergeIgnoresLimits'],
+    ] as const
+  ).map(([check, quirk]) => ({ property: 'iommu-isolates', check, profile: 'arm64-smmu', backend: factory(`dma-iommu ${quirk}`, (env) => new ReferenceBackend(env, { quirks: { [quirk]: true } })) })),
+  {
+    property: 'iommu-isolates',
+    check: 'sg-segments-misdescribe',
+    profile: 'x86-64',
+    // dma_map_sg reports one DMA segment fewer than it mapped: the last entry's bytes are lost to the driver.
+    backend: wrap('map-sg-drops-last-segment', (b) => {
+      const map = b.mapSg.bind(b);
+      b.mapSg = (dev, sgl, nents, dir, attrs) => {
+        const r = map(dev, sgl, nents, dir, attrs);
+        return r > 1 ? r - 1 : r;
+      };
+    }),
+  },
   {
     property: 'no-stale-cpu-read',
     check: 'kmalloc-line-shared-in-place',

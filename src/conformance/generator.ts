@@ -481,7 +481,9 @@ export function drawStep(s: ModelState, weights: Readonly<Required<StepWeights>>
       }
       const dev = pick(d, devices);
       const maxSeg = o.maxSegmentBytes?.[dev] ?? Infinity;
-      const segs = chosen.map((x) => (x.kind === 'kmalloc' && d.int(0, 1) === 0 ? { ref: x.id, offset: 0, size: x.sizeBytes } : { ref: x.id, ...edgeRange(d, x.sizeBytes) })).map((g) => ({ ...g, size: Math.min(g.size, maxSeg) }));
+      // Now and then whole page blocks, so that an IOMMU can merge the entries into one DMA segment (granule-aligned and contiguous in IOVA space).
+      const whole = d.int(0, 2) === 0;
+      const segs = chosen.map((x) => ((x.kind === 'kmalloc' && d.int(0, 1) === 0) || (whole && x.kind === 'pages') ? { ref: x.id, offset: 0, size: x.sizeBytes } : { ref: x.id, ...edgeRange(d, x.sizeBytes) })).map((g) => ({ ...g, size: Math.min(g.size, maxSeg) }));
       return { op: 'mapSg', id: s.nextId('s'), dev, segs, dir: pick(d, DIRECTIONS), ...mapAttrs() };
     },
     unmapSingle: () => {

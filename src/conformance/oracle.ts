@@ -202,6 +202,56 @@ export type Observation =
       readonly maskBits: number;
     }
   | {
+      /**
+       * The IOMMU translations a device can use after a step, judged against
+       * what is live for it: an entry no live allocation or mapping of the
+       * device covers, a permission wider than the direction allows, an
+       * IOTLB entry that outlived its unmap (at once in strict mode, after a
+       * flush event in lazy mode, or over a reused IOVA).
+       */
+      readonly kind: 'iommu';
+      readonly at: StepRef;
+      readonly dev: string;
+      /** The allocation or mapping (live or gone) whose IOVA range holds the first offending entry, or null. */
+      readonly ref: string | null;
+      readonly strict: boolean;
+      readonly granuleBytes: number;
+      /** The first page-table entry no live range of the device covers, as evidence, or null. */
+      readonly unexpected: string | null;
+      /** The first entry with a permission beyond what the covering ranges allow, as evidence, or null. */
+      readonly overPermission: string | null;
+      /** The first IOTLB entry that outlived its unmap where the mode allows no more, as evidence, or null. */
+      readonly stale: string | null;
+    }
+  | {
+      /** A streaming mapping of an untrusted device behind an IOMMU: what its granules expose beyond the buffer. */
+      readonly kind: 'iommu-exposure';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      readonly dma: number;
+      readonly sizeBytes: number;
+      readonly granuleBytes: number;
+      /** Bytes of the mapped granules outside the buffer. */
+      readonly outsideBytes: number;
+      /** True when those granules are the buffer's own pages (not a bounce buffer): the device reads the buffer's neighbours. */
+      readonly inPlace: boolean;
+      /** Non-zero bytes outside the buffer in a bounce buffer's granules (another user's data), or 0. */
+      readonly nonZero: number;
+    }
+  | {
+      /** The DMA segments of an sg mapping as the backend merged them, with the device's limits. */
+      readonly kind: 'sg-segments';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      /** Bytes of the input entries, in order. */
+      readonly entryBytes: readonly number[];
+      readonly segments: readonly { readonly dma: number; readonly len: number }[];
+      readonly maxSegmentSize: number;
+      readonly segmentBoundaryMask: number;
+    }
+  | {
       /** A device access through a resource mapping, and what the MMIO registers show after it. */
       readonly kind: 'resource-io';
       readonly at: StepRef;

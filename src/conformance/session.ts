@@ -27,6 +27,7 @@ import { type Scatterlist, type SgTable, sgEntry } from '../linux/include/linux/
 import type { Substrate } from '../linux/mm/substrate.ts';
 import type { IoTlbMemState } from '../linux/kernel/dma/swiotlb.ts';
 import { PlatformError } from '../platform/check.ts';
+import { IOMMU_READ, IOMMU_WRITE, protString } from '../platform/iommu.ts';
 import { DeviceFault } from '../platform/device.ts';
 import { BusError } from '../platform/memory.ts';
 import { type PageAttr, PageFault } from '../platform/pgtable.ts';
@@ -143,6 +144,12 @@ interface MapRec {
 
 /** One driver sequence on one backend over one platform. */
 export class Session {
+  /** Flush events (`runWork`) so far: lazy IOMMU invalidation must be done by the next one. */
+  private flushEpoch = 0;
+  /** Every IOVA range each IOMMU device was given in this sequence, oldest first: what a leftover entry is blamed on. */
+  private readonly iovaHistory = new Map<string, { ref: string; lo: number; hi: number }[]>();
+  /** When each leftover IOTLB entry (`dev:iova`) was first seen, as a {@link flushEpoch}. */
+  private readonly staleSince = new Map<string, number>();
   readonly platform: Platform;
   readonly mm: Substrate;
   readonly backend: GuardedBackend;
@@ -258,6 +265,7 @@ export class Session {
         this.observeTransfer(step, unmapped);
       }
       this.noteViolations();
+      this.observeIommu(step.op === 'runWork');
     }
     this.at = { index: 0, step: null };
     noteStep(0);
@@ -391,6 +399,115 @@ export class Session {
       done += n;
     }
     return runs;
+  }
+
+  /**
+   * After a step: every translation the IOMMU of each attached device can
+   * use, against what is live for the device (its coherent and non-coherent
+   * buffers read/write, its mappings with their direction's permission; an
+   * sg mapping its whole IOVA span, segment-boundary padding included). An
+   * IOTLB entry left over from an unmap is allowed in lazy mode until the
+   * next flush event (`runWork`: time passes, the flush-queue timer fires).
+   */
+  private observeIommu(flushEvent: boolean): void {
+    if (flushEvent) this.flushEpoch++;
+    for (const dev of this.model.devices) {
+      const hw = this.platform.device(dev);
+      const dom = hw.iommu;
+      if (dom === null) continue;
+      const g = dom.granuleBytes;
+      const ranges: { ref: string; lo: number; hi: number; prot: number }[] = [];
+      const add = (ref: string, lo: number, hi: number, prot: number) => ranges.push({ ref, lo: Math.floor(lo / g) * g, hi: Math.ceil(hi / g) * g, prot });
+      for (const o of this.objs.values()) if (o.dev === dev && (o.kind === 'coherent' || o.nc !== undefined)) add(o.id, o.dma, o.dma + o.sizeBytes, IOMMU_READ | IOMMU_WRITE);
+      for (const [id, m] of this.maps) {
+        if (m.dev !== dev || m.dmaSegs.length === 0) continue;
+        const prot = m.dir === DMA_TO_DEVICE ? IOMMU_READ : m.dir === DMA_FROM_DEVICE ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE;
+        const boundary = hw.config.segmentBoundaryMask + 1;
+        m.dmaSegs.forEach((x, i) => {
+          add(id, x.dma, x.dma + x.len, prot);
+          // One IOVA range for a whole list: the padding dma-iommu puts before a segment boundary maps memory too.
+          const next = m.dmaSegs[i + 1];
+          if (next !== undefined && next.dma >= x.dma + x.len && next.dma - (x.dma + x.len) < boundary) add(id, x.dma + x.len, next.dma, prot);
+        });
+      }
+      const history = this.iovaHistory.get(dev) ?? [];
+      this.iovaHistory.set(dev, history);
+      for (const r of ranges) if (!history.some((h) => h.ref === r.ref && h.lo === r.lo)) history.push(r);
+      let culprit: string | null = null;
+      const blame = (iova: number) => {
+        if (culprit !== null) return;
+        for (let i = history.length - 1; i >= 0; i--) {
+          const h = history[i] as { ref: string; lo: number; hi: number };
+          if (iova >= h.lo && iova < h.hi) {
+            culprit = h.ref;
+            return;
+          }
+        }
+      };
+      let unexpected: string | null = null;
+      let overPermission: string | null = null;
+      let stale: string | null = null;
+      const seenStale = new Set<string>();
+      for (const e of dom.entries()) {
+        const where = `[iova=${hex(e.iova)}] [phys=${hex(e.physBase)}] [prot=${protString(e.prot)}] [granule=${g}]`;
+        if (e.stale) {
+          const key = `${dev}:${e.iova}`;
+          seenStale.add(key);
+          const first = this.staleSince.get(key) ?? this.flushEpoch;
+          this.staleSince.set(key, first);
+          const now = dom.iovaToPhys(e.iova);
+          if (stale !== null) continue;
+          if (now !== null) stale = `IOVA reused while the IOTLB still holds its old translation ${where} [page_table=${hex(now - (now % g))}:${protString(dom.lookupPte(e.iova)?.prot ?? 0)}]`;
+          else if (dom.config.strict) stale = `the IOTLB still translates an unmapped IOVA after the unmap returned (strict mode) ${where}`;
+          else if (first < this.flushEpoch) stale = `the IOTLB still translates an unmapped IOVA after a flush event (lazy mode) ${where}`;
+          if (stale !== null) blame(e.iova);
+          continue;
+        }
+        const cover = ranges.filter((r) => e.iova >= r.lo && e.iova < r.hi);
+        if (cover.length === 0) {
+          if (unexpected === null) blame(e.iova);
+          unexpected ??= `${where} [live=${ranges.map((r) => `${r.ref}:${hex(r.lo)}-${hex(r.hi)}`).join(',') || 'none'}]${culprit === null ? '' : ` [left_from=${culprit}]`}`;
+          continue;
+        }
+        const allowed = cover.reduce((p, r) => p | r.prot, 0);
+        if ((e.prot & ~allowed) !== 0 && overPermission === null) {
+          overPermission = `${where} [allowed=${protString(allowed)}] [covered_by=${cover.map((r) => r.ref).join(',')}]`;
+          culprit ??= cover[0]?.ref ?? null;
+        }
+      }
+      for (const k of [...this.staleSince.keys()]) if (k.startsWith(`${dev}:`) && !seenStale.has(k)) this.staleSince.delete(k);
+      this.emit({ kind: 'iommu', at: this.at, dev, ref: culprit, strict: dom.config.strict, granuleBytes: g, unexpected, overPermission, stale });
+    }
+  }
+
+  /** An untrusted device's new streaming segments: what their IOMMU granules expose beyond the buffer. */
+  private observeExposure(ref: string, dev: string, dmaSegs: readonly { dma: number; len: number }[], origs: readonly { o: ObjRec; objOffset: number }[]): void {
+    const hw = this.platform.device(dev);
+    if (hw.iommu === null || hw.config.trusted) return;
+    const g = hw.iommu.granuleBytes;
+    dmaSegs.forEach((s, i) => {
+      const src = origs[i];
+      const lo = Math.floor(s.dma / g) * g;
+      const hi = Math.ceil((s.dma + s.len) / g) * g;
+      const target = hw.translate(s.dma);
+      if (src === undefined || target === null) return;
+      const inPlace = target === this.physOf(src.o, src.objOffset);
+      let nonZero = 0;
+      for (const [a, b] of [[lo, s.dma], [s.dma + s.len, hi]] as [number, number][]) {
+        for (let at = a; at < b; ) {
+          const n = Math.min(b - at, PAGE_SIZE - (at % PAGE_SIZE));
+          const phys = hw.translate(at);
+          if (phys !== null) {
+            const buf = new Uint8Array(n);
+            if (hw.config.coherent) this.platform.cache.snoopReadInto(phys, buf, 0, n);
+            else this.platform.mem.readInto(phys, buf, 0, n);
+            for (const x of buf) if (x !== 0) nonZero++;
+          }
+          at += n;
+        }
+      }
+      this.emit({ kind: 'iommu-exposure', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, granuleBytes: g, outsideBytes: hi - lo - s.len, inPlace, nonZero: inPlace ? 0 : nonZero });
+    });
   }
 
   /** Record where a DMA range handed to `dev` leads: unreachable, private memory, outside its restricted pool. */
@@ -861,6 +978,7 @@ export class Session {
         this.noteDmaAddress(step.id, step.dev, dma, size, 'streaming');
         const offset = step.op === 'mapSingle' ? 0 : step.offset;
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }], step.dir);
+        this.observeExposure(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
         this.coverMap(step.dev, step.attrs, o.cpu === null, bounces.length > 0);
         this.mappedFromDevice(step.dev, step.dir, [{ o, offset, size }]);
         this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
@@ -886,6 +1004,9 @@ export class Session {
         for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len, 'streaming');
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset })), step.dir) : [];
+        if (count === step.segs.length) this.observeExposure(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset })));
+        const devCfg = this.platform.device(step.dev).config;
+        this.emit({ kind: 'sg-segments', at: this.at, ref: step.id, dev: step.dev, entryBytes: step.segs.map((x) => x.size), segments: dmaSegs, maxSegmentSize: devCfg.maxSegmentSize, segmentBoundaryMask: devCfg.segmentBoundaryMask });
         this.coverMap(step.dev, step.attrs, step.segs.some((x) => this.obj(x.ref).cpu === null), bounces.length > 0);
         this.mappedFromDevice(step.dev, step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
@@ -1672,6 +1793,7 @@ export class Session {
     // The driver unbinds: dma-debug's leak check (D23) finds nothing left after a legal driver's teardown.
     for (const dev of this.model.devices) this.debug.driverUnbound(dev);
     this.noteViolations();
+    this.observeIommu(false);
     const end = JSON.stringify(this.mm.snapshot());
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
     for (const [dev, start] of this.swiotlbStart) {

@@ -166,6 +166,11 @@ export class IommuDomainHw {
     return { phys: t.physBase + (iova % g), prot: t.prot, stale: p === undefined || p.physBase !== t.physBase || p.prot !== t.prot };
   }
 
+  /** The page-table entry of the granule holding `iova`, or undefined. */
+  lookupPte(iova: number): IommuPte | undefined {
+    return this.pte.get(Math.floor(iova / this.granuleBytes));
+  }
+
   /** `iommu_iova_to_phys`: the page tables' answer (never the IOTLB's); null when not mapped. */
   iovaToPhys(iova: number): number | null {
     if (!Number.isSafeInteger(iova) || iova < 0) return null;

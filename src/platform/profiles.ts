@@ -452,8 +452,8 @@ export const ARM64_SMMU: PlatformProfile = {
   cma: [{ name: 'reserved', basePhys: 0xb000_0000, sizeBytes: 16 * MiB, kind: 'default', node: null, device: null }],
   coherentPoolBytes: 128 * 1024,
   devices: [
-    // A non-coherent GPU with a 4 KiB-granule stage-1 domain, strict invalidation.
-    dev({ name: 'gpu0', coherent: false, addressBits: 40, iommu: { granuleBytes: 4096, apertureBits: 48, strict: true, flushQueueSize: 256 } }),
+    // A non-coherent GPU with a 4 KiB-granule stage-1 domain, strict invalidation; its DMA engine takes segments of at most 32 KiB within 64 KiB windows, so sg merging meets both limits.
+    dev({ name: 'gpu0', coherent: false, addressBits: 40, maxSegmentSize: 0x8000, segmentBoundaryMask: 0xffff, iommu: { granuleBytes: 4096, apertureBits: 48, strict: true, flushQueueSize: 256 } }),
     // An NVMe behind a PCIe root port: coherent, lazy invalidation with a small flush queue, inbound windows below 2 GiB and from 4 GiB (the hole and everything above 1 TiB reserved).
     dev({
       name: 'nvme0',

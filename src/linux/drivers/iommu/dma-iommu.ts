@@ -125,7 +125,7 @@ export function iommuSetupDmaOps(dev: Device): number {
 
 /** `dev_is_untrusted`: an external-facing PCIe device. */
 function devIsUntrusted(dev: Device): boolean {
-  return !dev.hw.config.trusted;
+  return !dev.hw.config.trusted && !dev.kernel.quirks.iommuUntrustedNotBounced;
 }
 
 /** `dev_use_swiotlb`: bounce an untrusted device's mappings, and small kmalloc buffers of non-coherent devices. */
@@ -526,23 +526,30 @@ function iommuDmaMapPhys(dev: Device, physIn: PhysAddr, size: number, dir: DmaDa
   if (devUseSwiotlb(dev, size, dir) && c.iovad.iovaOffset(phys | size) !== 0) {
     const tlb = swiotlbTblMapSingle(dev, physIn, size, c.iovad.granuleBytes - 1, dir, attrs);
     if ((tlb as number) === (DMA_MAPPING_ERROR as number)) return DMA_MAPPING_ERROR;
-    if (!k.quirks.iommuBouncePaddingNotCleared) {
-      const off = c.iovad.iovaOffset(tlb);
-      const start = tlb - off;
-      const aligned = c.iovad.iovaAlign(off + size);
-      const lin = (va: number) => (k.mm.pages.pageAddress(physToPfn(va as PhysAddr)) as number) + (va % PAGE_SIZE);
-      const zero = (from: number, n: number) => {
-        for (let done = 0; done < n; ) {
-          const chunk = Math.min(n - done, PAGE_SIZE - ((from + done) % PAGE_SIZE));
-          k.platform.cpu.memset(lin(from + done) as CpuAddr, 0, chunk, 'iommu-dma:bounce padding');
-          done += chunk;
+    const off = c.iovad.iovaOffset(tlb);
+    const start = tlb - off;
+    const aligned = c.iovad.iovaAlign(off + size);
+    const lin = (pa: number) => ((k.mm.pages.pageAddress(physToPfn(pa as PhysAddr)) as number) + (pa % PAGE_SIZE)) as CpuAddr;
+    const fill = (from: number, n: number) => {
+      for (let done = 0; done < n; ) {
+        const at = from + done;
+        const chunk = Math.min(n - done, PAGE_SIZE - (at % PAGE_SIZE));
+        if (k.quirks.iommuBouncePaddingNotCleared) {
+          // Mutant: the bytes around the original, granule for granule.
+          const src = physIn - (physIn % c.iovad.granuleBytes) + (at - start);
+          const n2 = Math.min(chunk, PAGE_SIZE - (src % PAGE_SIZE));
+          if (k.platform.mem.isRam(src, n2)) k.platform.cpu.write(lin(at), k.platform.cpu.read(lin(src), n2, 'iommu-dma:bounce'), 'iommu-dma:bounce');
+          done += n2;
+          continue;
         }
-      };
-      if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0 && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL)) {
-        zero(start, off);
-        zero(tlb + size, aligned - off - size);
-      } else zero(start, aligned);
-    }
+        k.platform.cpu.memset(lin(at), 0, chunk, 'iommu-dma:bounce padding');
+        done += chunk;
+      }
+    };
+    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0 && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL)) {
+      fill(start, off);
+      fill(tlb + size, aligned - off - size);
+    } else if (!k.quirks.iommuBouncePaddingNotCleared) fill(start, aligned);
     phys = tlb;
   }
   if (!coherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) archSyncDmaForDevice(k.arch, phys, size, dir);
@@ -635,7 +642,8 @@ function finaliseSg(dev: Device, sgl: Scatterlist[], nents: number, iovaStart: n
     s.dmaLength = 0;
     const off = iovaOffs[i] as number;
     const len = s.length;
-    if (curLen !== 0 && off === 0 && dma % (segMask + 1) !== 0 && maxLen - curLen >= len) {
+    const limits = !dev.kernel.quirks.iommuSgMergeIgnoresLimits;
+    if (curLen !== 0 && off === 0 && (!limits || (dma % (segMask + 1) !== 0 && maxLen - curLen >= len))) {
       curLen += len;
     } else {
       cur++;

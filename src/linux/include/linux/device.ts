@@ -97,8 +97,12 @@ export interface DmaQuirks {
   readonly iommuWriteOnToDevice: boolean;
   /** Injected bug: in lazy mode an unmapped IOVA goes back to the allocator at once, while the IOTLB may still translate it. */
   readonly iommuFqReuseEarly: boolean;
-  /** Injected bug: an untrusted device's bounce buffer keeps a previous user's bytes in the padding of its granules. */
+  /** Injected bug: an untrusted device's bounce buffer is filled from the original's whole granules, so its padding carries the bytes around the buffer. */
   readonly iommuBouncePaddingNotCleared: boolean;
+  /** Injected bug: an untrusted device's unaligned mappings are not bounced (the device reaches the buffer's neighbours in its granules). */
+  readonly iommuUntrustedNotBounced: boolean;
+  /** Injected bug: `__finalise_sg` merges entries past `max_segment_size` and across the segment boundary. */
+  readonly iommuSgMergeIgnoresLimits: boolean;
 }
 
 /** Every quirk off: the current kernel. */
@@ -108,6 +112,8 @@ export const NO_QUIRKS: DmaQuirks = Object.freeze({
   iommuWriteOnToDevice: false,
   iommuFqReuseEarly: false,
   iommuBouncePaddingNotCleared: false,
+  iommuUntrustedNotBounced: false,
+  iommuSgMergeIgnoresLimits: false,
   nonConsistentFallback: false,
   cacheSyncNoOwnership: false,
   cmaIgnoresGfp: false,
