@@ -9,6 +9,7 @@
 import { allocEvidence, reaches } from '../src/conformance/judge.ts';
 import { ORIGIN, describeMismatch, firstMismatch } from '../src/conformance/oracle.ts';
 import { type Property, claimedLevels, requireCalls } from '../src/conformance/property.ts';
+import { DMA_ATTR_FORCE_CONTIGUOUS } from '../src/linux/include/linux/dma-mapping.ts';
 import { CMA_ALIGNMENT } from '../src/linux/mm/cma.ts';
 import { PAGE_SIZE, getOrder, hex } from '../src/platform/types.ts';
 
@@ -83,6 +84,18 @@ const property: Property = {
         if (obs.kind !== 'alloc' || !obs.ok || obs.region?.startsWith('cma:') === true) return null;
         const align = PAGE_SIZE * 2 ** getOrder(obs.sizeBytes);
         return obs.dma % align === 0 ? null : `dma_handle not aligned to the allocation order [dma=${hex(obs.dma)}] [align=${hex(align)}] ${allocEvidence(obs)}`;
+      },
+    },
+    {
+      id: 'force-contiguous-scattered',
+      level: 'contract',
+      rules: [],
+      see: 'Documentation/core-api/dma-attributes.rst DMA_ATTR_FORCE_CONTIGUOUS; drivers/iommu/dma-iommu.c iommu_dma_alloc',
+      summary: 'a DMA_ATTR_FORCE_CONTIGUOUS buffer is contiguous in physical memory, not only in the device\'s address space',
+      judge(obs) {
+        if (obs.kind !== 'alloc' || !obs.ok || (obs.attrs & DMA_ATTR_FORCE_CONTIGUOUS) === 0 || obs.pages === null) return null;
+        const i = obs.pages.findIndex((p, k) => k > 0 && p !== (obs.pages?.[k - 1] as number) + PAGE_SIZE);
+        return i < 0 ? null : `DMA_ATTR_FORCE_CONTIGUOUS buffer is not physically contiguous [page=${i}] [phys=${hex(obs.pages[i] as number)}] [previous_phys=${hex(obs.pages[i - 1] as number)}] [dma=${hex(obs.dma)}] ${allocEvidence(obs)}`;
       },
     },
     {

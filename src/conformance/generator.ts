@@ -98,6 +98,12 @@ export interface GeneratorOptions {
    * Default: no limit.
    */
   readonly maxSegmentBytes?: Readonly<Record<string, number>>;
+  /**
+   * Some device sits behind an IOMMU with lazy invalidation: time must pass
+   * now and then (`runWork`, where the flush-queue timer fires) even where a
+   * property gives that event no weight. Default false.
+   */
+  readonly lazyIommu?: boolean;
   /** The profile has a ZONE_DMA32, so `alloc_pages(GFP_DMA32)` is drawn. Default false. */
   readonly dma32?: boolean;
   /**
@@ -260,9 +266,10 @@ export function allowedSteps(o: GeneratorOptions): Allowed {
   return a;
 }
 
-/** What the generator takes from a profile: highmem, ZONE_DMA32, the CMA areas and each device's address width. */
-export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits' | 'resources' | 'maxSegmentBytes'>> {
+/** What the generator takes from a profile: highmem, ZONE_DMA32, the CMA areas, each device's address width and segment limit, MMIO, lazy IOMMUs. */
+export function profileGeneratorOptions(profile: PlatformProfile): Required<Pick<GeneratorOptions, 'highmem' | 'dma32' | 'cmaAreas' | 'deviceBits' | 'resources' | 'maxSegmentBytes' | 'lazyIommu'>> {
   return {
+    lazyIommu: profile.devices.some((d) => d.iommu !== null && !d.iommu.strict),
     maxSegmentBytes: Object.fromEntries(profile.devices.map((d) => [d.name, d.maxSegmentSize])),
     resources: resourceUsers(profile),
     highmem: hasHighmem(profile),
@@ -655,6 +662,7 @@ export function drawSwarm(d: Draw, o: GeneratorOptions): Swarm {
 export function generateSteps(o: GeneratorOptions, d: Draw, length: number): Step[] {
   const s = new ModelState(o.devices, o.resources);
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
+  if (o.lazyIommu === true && weights.runWork === 0) weights.runWork = 2;
   const swarm = drawSwarm(d, o);
   const out: Step[] = [];
   for (let i = 0; i < length; i++) {

@@ -310,7 +310,7 @@ export function formatStep(step: Step): string {
     case 'cmaPin':
       return `event: a long-term pin lands on page ${step.page} of CMA area ${step.area}`;
     case 'runWork':
-      return 'event: the system workqueue runs its pending work';
+      return 'event: time passes: expired kernel timers (an IOMMU flush queue) and the system workqueue run';
     case 'badCall':
       return `bad call: ${step.call}${step.ref === undefined ? '' : `(${step.ref})`}`;
     case 'allocNc':

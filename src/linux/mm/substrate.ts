@@ -72,7 +72,8 @@ export class Substrate {
     return {
       pages: this.pages.stats(),
       slab: this.slab.stats(),
-      vmapAreas: this.vmalloc.liveAreas,
+      // A gen_pool's chunks stay mapped for good (atomic-pool growth), like its persistent pages.
+      vmapAreas: this.vmalloc.liveAddrs.filter((a) => !this.genPools.some((g) => g.hasAddr(a, 1))).length,
       kmapsInUse: this.platform.pt.kmapsInUse,
       cma: this.cma.stats(),
       genPools: Object.fromEntries(this.genPools.map((g): [string, number] => [g.name, g.sizeBytes - g.availBytes])),

@@ -89,6 +89,11 @@ export class VmallocSpace {
     return area;
   }
 
+  /** First addresses of the live areas, in address order. */
+  get liveAddrs(): CpuAddr[] {
+    return this.areas.map((a) => a.addr);
+  }
+
   /** Number of live areas (0 when every remap has been undone). */
   get liveAreas(): number {
     return this.areas.length;

@@ -84,11 +84,11 @@ export interface DmaQuirks {
    */
   readonly cacheSyncNoOwnership: boolean;
   /**
-   * Seed 000: a `DMA_ATTR_FORCE_CONTIGUOUS` allocation behind an IOMMU that
-   * may sleep takes the page-array path anyway, so the buffer is contiguous
-   * in IOVA space only (the ARM32 IOMMU ops before v4.x honoured the
-   * attribute only for some callers; drivers sharing the buffer with a
-   * device without an IOMMU then see scattered pages).
+   * Seed 000, kernel history: arm64's IOMMU allocator (`__iommu_alloc_attrs`
+   * in arch/arm64/mm/dma-mapping.c) ignored `DMA_ATTR_FORCE_CONTIGUOUS` until
+   * v4.15 ("arm64: dma-mapping: Implement DMA_ATTR_FORCE_CONTIGUOUS for
+   * IOMMU"; ARM32's IOMMU ops honoured it): a blocking allocation got a page
+   * array, contiguous in IOVA space only.
    */
   readonly iommuForceContiguousIgnored: boolean;
   /** Injected bug: dma-iommu in strict mode leaves the IOMMU entries (and the IOTLB) of a streaming mapping in place at unmap. */
