@@ -40,6 +40,7 @@ const OUTCOME_OF: Readonly<Record<string, string>> = {
   'no-oops': 'oops',
   'cookie-never-dereferenced': 'oops',
   'private-memory-stays-private': 'private memory exposed',
+  'iommu-isolates': 'IOMMU still maps it',
 };
 
 /** The outcome of a misuse whose consequences no property would flag. */
