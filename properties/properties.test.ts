@@ -6,6 +6,7 @@ import { PROFILES, getProfile } from '../src/platform/profiles.ts';
 import { RULES } from '../spec/rules.ts';
 import getSgtableDmaAsPhys from '../fixtures/get-sgtable-dma-as-phys/mutant.ts';
 import nkmCookieGetSgtable from '../fixtures/nkm-cookie-get-sgtable/mutant.ts';
+import iommuForceContiguousIgnored from '../fixtures/iommu-force-contiguous-ignored/mutant.ts';
 import swiotlbIgnoresMinAlignMask from '../fixtures/swiotlb-ignores-min-align-mask/mutant.ts';
 import swiotlbMapCopyToDeviceOnly from '../fixtures/swiotlb-map-copy-to-device-only/mutant.ts';
 import syncForCpuNoInvalidate from '../fixtures/sync-for-cpu-no-invalidate/mutant.ts';
@@ -74,6 +75,7 @@ describe('properties', () => {
     { property: 'coherent-pool-sound', check: 'stale-read', profile: 'armv7-nommu', backend: globalPoolCachedAlias },
     { property: 'coherent-pool-sound', check: 'outside-device-pool', profile: 'arm64-soc', backend: devPoolFallsBackWhenFull },
     { property: 'allocation-contract', check: 'noncoherent-not-cacheable', profile: 'arm64-soc', backend: noncoherentUncachedFallback },
+    { property: 'allocation-contract', check: 'force-contiguous-scattered', profile: 'arm64-smmu', backend: iommuForceContiguousIgnored },
   ];
   it('every check of every property has a mutant that breaks it', () => {
     const all = PROPERTIES.flatMap((p) => p.checks.map((c) => `${p.name}/${c.id}`));

@@ -478,10 +478,10 @@ export const ARM64_SMMU: PlatformProfile = {
 export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [X86_64.name]: X86_64,
   [ARM64_SOC.name]: ARM64_SOC,
+  [ARM64_SMMU.name]: ARM64_SMMU,
   [ARMV7_HIGHMEM.name]: ARMV7_HIGHMEM,
   [ARMV7_NOMMU.name]: ARMV7_NOMMU,
   [CC_GUEST.name]: CC_GUEST,
-  [ARM64_SMMU.name]: ARM64_SMMU,
 };
 
 /** A profile that failed validation; `errors` has one line per conflict. */
