@@ -16,7 +16,7 @@ import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-
 import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
-import { armAtomicPoolInit } from '../linux/arch/arm/mm/dma-mapping.ts';
+import { armAtomicPoolInit, armIommuAttachDevice } from '../linux/arch/arm/mm/dma-mapping.ts';
 import { iommuSetupDmaOps } from '../linux/drivers/iommu/dma-iommu.ts';
 import { dmaInitGlobalCoherent, rmemDmaDeviceInit } from '../linux/kernel/dma/coherent.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
@@ -97,7 +97,7 @@ export class ReferenceBackend implements DmaBackend {
       d.dmaIoTlbMem = swiotlbRestrictedPoolInit(this.kernel, name, hw.config.restrictedDmaPool, this.mapTimeCopy);
       if (d.dmaIoTlbMem === null) return -ENOMEM;
     }
-    if (hw.iommu !== null && iommuSetupDmaOps(d) !== 0) return -ENODEV;
+    if (hw.iommu !== null && (this.env.platform.profile.arch === 'arm' ? armIommuAttachDevice(d) : iommuSetupDmaOps(d)) !== 0) return -ENODEV;
     this.devs.set(name, d);
     return 0;
   }

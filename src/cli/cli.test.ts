@@ -98,7 +98,7 @@ describe('dmacheck run', () => {
     const dir = join(tmp, 'a-directory');
     mkdirSync(dir, { recursive: true });
     const cases: [string[], RegExp][] = [
-      [['run', '--profile', 'sparc'], /^dmacheck: --profile sparc: accepted are x86-64, arm64-soc, arm64-smmu, armv7-highmem, armv7-nommu, cc-guest$/],
+      [['run', '--profile', 'sparc'], /^dmacheck: --profile sparc: accepted are x86-64, arm64-soc, arm64-smmu, armv7-highmem, armv7-iommu, armv7-nommu, cc-guest$/],
       [['run', '--property', 'fast'], /^dmacheck: --property fast: accepted are no-stale-cpu-read, /],
       [['run', '--runs', '0'], /^dmacheck: --runs 0: accepted is an integer from 1 to 1000000$/],
       [['run', '--runs', '-1'], /^dmacheck: --runs -1: accepted is an integer from 1 to 1000000$/],

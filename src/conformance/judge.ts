@@ -62,6 +62,11 @@ export function linuxAllocPath(profile: PlatformProfile, dev: string, gfp: numbe
   const cfg = deviceConfig(profile, dev);
   const dma = profile.dma;
   const blocking = gfpflagsAllowBlocking(gfp);
+  if (cfg.iommu !== null && profile.arch === 'arm') {
+    // arch/arm/mm/dma-mapping.c arm_iommu_alloc_attrs: a page array (CMA, without fallback, for FORCE_CONTIGUOUS) when it may sleep, ARM's atomic pool when not.
+    if (cfg.coherent) return 'direct';
+    return blocking ? 'iommu-pages' : 'arm';
+  }
   if (cfg.iommu !== null) {
     // drivers/iommu/dma-iommu.c iommu_dma_alloc: a page array when it may sleep, the atomic pools for a non-coherent device when not, else contiguous pages.
     if (blocking && (attrs & DMA_ATTR_FORCE_CONTIGUOUS) === 0) return 'iommu-pages';
@@ -139,4 +144,13 @@ export function globalPoolFor(profile: PlatformProfile, dev: string, attrs: numb
 /** `hex` of a page frame's first byte. */
 export function pfnHex(pfn: number): string {
   return hex(pfn * PAGE_SIZE);
+}
+
+/**
+ * Latitude: Linux's ARM32 IOMMU ops cannot share an atomic-pool buffer:
+ * `dma_mmap_attrs` and `dma_get_sgtable_attrs` find no page array for it
+ * and return -ENXIO (arch/arm/mm/dma-mapping.c `__iommu_get_pages`).
+ */
+export function linuxCannotShare(profile: PlatformProfile, dev: string, region: string | null): boolean {
+  return profile.arch === 'arm' && deviceConfig(profile, dev).iommu !== null && region !== null && region.startsWith('pool:');
 }

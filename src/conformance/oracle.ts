@@ -395,6 +395,9 @@ export type Observation =
       readonly kind: 'sgtable';
       readonly at: StepRef;
       readonly ref: string;
+      readonly dev: string;
+      /** Where the buffer's pages lie (see the `alloc` observation), or null. */
+      readonly region: string | null;
       readonly ret: number;
       /** Page frames of the buffer, as the platform shows them. */
       readonly expectedPfns: readonly number[];
@@ -402,7 +405,17 @@ export type Observation =
       readonly seenPfns: readonly number[];
       readonly sizeBytes: number;
     }
-  | { readonly kind: 'mmap'; readonly at: StepRef; readonly ref: string; readonly ret: number; readonly populatedPages: number; readonly expectedPages: number }
+  | {
+      readonly kind: 'mmap';
+      readonly at: StepRef;
+      readonly ref: string;
+      readonly dev: string;
+      /** Where the buffer's pages lie (see the `alloc` observation), or null. */
+      readonly region: string | null;
+      readonly ret: number;
+      readonly populatedPages: number;
+      readonly expectedPages: number;
+    }
   | { readonly kind: 'leak'; readonly at: StepRef; readonly differences: readonly string[] }
   | {
       /**

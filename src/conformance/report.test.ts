@@ -31,7 +31,7 @@ describe('report', () => {
     const steps: Step[] = [{ op: 'kmalloc', id: 'k1', size: 64, gfp: 'GFP_KERNEL' }, { op: 'kfree', ref: 'k1' }];
     const v = { property: 'no-leak', check: 'accounting-differs', level: 'contract' as const, rules: ['R39' as const], at: { index: 2, step: steps[1] as Step }, message: 'lost [x=1]' };
     const notes = observationNotes();
-    notes.observe({ kind: 'mmap', at: { index: 1, step: null }, ref: 'b1', ret: 0, populatedPages: 1, expectedPages: 1 });
+    notes.observe({ kind: 'mmap', at: { index: 1, step: null }, ref: 'b1', dev: 'gpu0', region: null, ret: 0, populatedPages: 1, expectedPages: 1 });
     const listing = plain(renderListing(steps, [v, { ...v, at: { index: 0, step: null } }], notes.notes));
     expect(listing.split('\n')).toEqual([
       '  1  k1 = kmalloc(64, GFP_KERNEL)',

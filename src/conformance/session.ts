@@ -892,7 +892,7 @@ export class Session {
           const vma = p.user.createVma(nr, 0);
           const first = (o.nc.page ?? Math.floor((o.physPages[0] as number) / PAGE_SIZE)) as Pfn;
           const ret = step.api === 'noncontiguous' ? b.mmapNoncontiguous(dev, vma, o.sizeBytes, o.nc.sgt as SgTable) : b.mmapPages(dev, vma, o.sizeBytes, first);
-          this.emit({ kind: 'mmap', at: this.at, ref: step.ref, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
+          this.emit({ kind: 'mmap', at: this.at, ref: step.ref, dev, region: o.region ?? null, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
           if (ret !== 0) this.failed.add(step.id);
           else this.vmas.set(step.id, { vma, obj: step.ref });
           return;
@@ -904,7 +904,7 @@ export class Session {
         const nr = Math.ceil(o.sizeBytes / PAGE_SIZE);
         const vma = p.user.createVma(nr, 0);
         const ret = b.mmapAttrs(dev, vma, o.cpu as CpuAddr, o.dma, o.sizeBytes, o.attrs);
-        this.emit({ kind: 'mmap', at: this.at, ref: step.ref, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
+        this.emit({ kind: 'mmap', at: this.at, ref: step.ref, dev, region: o.region ?? null, ret, populatedPages: p.user.populated(vma), expectedPages: nr });
         if (ret !== 0) this.failed.add(step.id);
         else this.vmas.set(step.id, { vma, obj: step.ref });
         return;
@@ -921,7 +921,7 @@ export class Session {
           const last = sg.page + Math.floor((sg.offset + sg.length - 1) / PAGE_SIZE);
           for (let f = first; f <= last; f++) seenPfns.push(f);
         }
-        this.emit({ kind: 'sgtable', at: this.at, ref: step.ref, ret, expectedPfns: o.physPages.map((x) => Math.floor(x / PAGE_SIZE)), seenPfns, sizeBytes: o.sizeBytes });
+        this.emit({ kind: 'sgtable', at: this.at, ref: step.ref, dev: o.dev as string, region: o.region ?? null, ret, expectedPfns: o.physPages.map((x) => Math.floor(x / PAGE_SIZE)), seenPfns, sizeBytes: o.sizeBytes });
         return;
       }
       case 'kmalloc': {
@@ -1114,7 +1114,7 @@ export class Session {
         } catch (err) {
           if (!(err instanceof UserFault)) throw err;
           seen = new Uint8Array(step.size).fill(0);
-          this.emit({ kind: 'mmap', at: this.at, ref: v.obj, ret: 0, populatedPages: p.user.populated(v.vma), expectedPages: v.vma.nrPages });
+          this.emit({ kind: 'mmap', at: this.at, ref: v.obj, dev: this.obj(v.obj).dev as string, region: this.obj(v.obj).region ?? null, ret: 0, populatedPages: p.user.populated(v.vma), expectedPages: v.vma.nrPages });
           return;
         }
         this.readObs('user-read', step.ref, o, null, step.offset, [{ o, objOffset: step.offset, at: 0, len: step.size }], seen);

@@ -140,7 +140,8 @@ export function profileVariant(base: PlatformProfile, v: number): ProfileOverrid
         break;
       }
       case 1:
-        o = { busDmaLimit: pick([firstEnd - 1, 2 ** 32 - 1, Math.floor(ramTop / 2) - 1].filter((x) => x > 0)) };
+        // A limit below the first 16 MiB of RAM leaves the device nothing to reach: no board has one.
+        o = { busDmaLimit: pick([firstEnd - 1, 2 ** 32 - 1, Math.floor(ramTop / 2) - 1].filter((x) => x > (base.ram[0]?.startPhys ?? 0) + 16 * 1024 * 1024)) };
         break;
       case 2:
         o = { minAlignMask: pick([0x3f, 0x7ff, 0xfff]) };

@@ -435,6 +435,25 @@ export const QEMU_X86_64: PlatformProfile = {
 };
 
 /**
+ * A 32-bit Exynos-like SoC of the seed threads' era: highmem, ARM32's
+ * allocator for the plain DMA master, and a 2D engine behind a System MMU
+ * driven by ARM's own IOMMU ops (`arm_iommu_attach_device`, arch/arm/mm/
+ * dma-mapping.c): page-array allocations, the page array as the cookie of
+ * `DMA_ATTR_NO_KERNEL_MAPPING` buffers, and the atomic pool for
+ * non-blocking requests (seeds 002 and 004).
+ */
+export const ARMV7_IOMMU: PlatformProfile = {
+  ...ARMV7_HIGHMEM,
+  name: 'armv7-iommu',
+  description: '32-bit ARMv7 with highmem and a System MMU driven by the ARM32 IOMMU ops (page arrays, cookie page arrays, atomic pool)',
+  devices: [
+    ...ARMV7_HIGHMEM.devices.filter((d) => d.name === 'mmc0'),
+    // Exynos G2D behind its SysMMU; its IOVA window is the platform's (0x20000000, 256 MiB).
+    dev({ name: 'g2d0', coherent: false, addressBits: 32, maxSegmentSize: 0x10000, iommu: { granuleBytes: 4096, apertureBits: 32, strict: true, flushQueueSize: 256 } }),
+  ],
+};
+
+/**
  * An arm64 server/SoC where every DMA master sits behind an SMMUv3: the
  * DMA address is an IOVA (drivers/iommu/dma-iommu.c), never a physical
  * address. Devices cover the cases that change dma-iommu's answers: 4 KiB
@@ -480,6 +499,7 @@ export const PROFILES: Readonly<Record<string, PlatformProfile>> = {
   [ARM64_SOC.name]: ARM64_SOC,
   [ARM64_SMMU.name]: ARM64_SMMU,
   [ARMV7_HIGHMEM.name]: ARMV7_HIGHMEM,
+  [ARMV7_IOMMU.name]: ARMV7_IOMMU,
   [ARMV7_NOMMU.name]: ARMV7_NOMMU,
   [CC_GUEST.name]: CC_GUEST,
 };
@@ -635,7 +655,8 @@ export function validateProfile(p: PlatformProfile): string[] {
     if (dv.dmaRanges !== null && dv.dmaRanges.length === 0) e.push(`${at}: dmaRanges=[] would make all memory unreachable; use null for identity`);
     if (dv.iommu !== null) {
       e.push(...validateIommuConfig(dv.iommu, `${at}: iommu`));
-      if (p.arch !== 'arm64') e.push(`${at}: iommu is modelled with dma-iommu on arch=arm64 only`);
+      if (p.arch === 'x86-64') e.push(`${at}: iommu is modelled on arch=arm64 (dma-iommu) and arch=arm (the ARM32 IOMMU ops) only`);
+      if (p.arch === 'arm' && (dv.iommu.granuleBytes !== 4096 || !dv.iommu.strict || !dv.trusted)) e.push(`${at}: the ARM32 IOMMU ops map 4 KiB pages, strictly, for trusted devices only`);
       if (dv.restrictedDmaPool !== null || dv.coherentPool !== null) e.push(`${at}: iommu conflicts with a reserved-memory pool of the device`);
       if (!dv.trusted && p.swiotlb === null) e.push(`${at}: an untrusted device behind an IOMMU bounces through swiotlb (swiotlb=null)`);
     } else if (!dv.trusted) e.push(`${at}: trusted=false is modelled behind an IOMMU only (iommu=null)`);

@@ -103,6 +103,19 @@ export interface DmaQuirks {
   readonly iommuUntrustedNotBounced: boolean;
   /** Injected bug: `__finalise_sg` merges entries past `max_segment_size` and across the segment boundary. */
   readonly iommuSgMergeIgnoresLimits: boolean;
+  /**
+   * Seed 004, kernel history: the first `arm_iommu_get_sgtable` looked the
+   * pages of a `DMA_ATTR_NO_KERNEL_MAPPING` buffer up through the cookie as
+   * if it were a vmalloc address (`__iommu_get_pages(cpu_addr)` without the
+   * attributes); the cookie is the page array, so no area is found.
+   */
+  readonly armIommuCookieAsVmalloc: boolean;
+  /**
+   * Seed 002, kernel history (v3.5): the ARM IOMMU ops had no atomic
+   * buffer: a non-blocking allocation took the page-array path and its
+   * vmap, and slept in atomic context (`__iommu_alloc_atomic` came in v3.6).
+   */
+  readonly armIommuNoAtomicPool: boolean;
 }
 
 /** Every quirk off: the current kernel. */
@@ -114,6 +127,8 @@ export const NO_QUIRKS: DmaQuirks = Object.freeze({
   iommuBouncePaddingNotCleared: false,
   iommuUntrustedNotBounced: false,
   iommuSgMergeIgnoresLimits: false,
+  armIommuCookieAsVmalloc: false,
+  armIommuNoAtomicPool: false,
   nonConsistentFallback: false,
   cacheSyncNoOwnership: false,
   cmaIgnoresGfp: false,
