@@ -94,7 +94,7 @@ describe('properties', () => {
 });
 
 describe('misuse mode', () => {
-  for (const profile of ['arm64-soc', 'armv7-highmem', 'cc-guest']) {
+  for (const profile of ['arm64-soc', 'arm64-smmu', 'armv7-highmem', 'armv7-iommu', 'cc-guest']) {
     it(`every property still holds on ${profile} for the memory no misuse touched`, () => {
       for (const p of PROPERTIES) {
         if (whyNot(p, { profile: getProfile(profile), capabilities: referenceBackend.capabilities }) !== null) continue;

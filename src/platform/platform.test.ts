@@ -295,7 +295,14 @@ describe('profiles', () => {
   it('every built-in profile is valid', () => {
     for (const p of Object.values(PROFILES)) expect(validateProfile(p), p.name).toEqual([]);
     expect(getProfile('x86-64')).toBe(X86_64);
-    expect(() => getProfile('sparc')).toThrow("unknown profile 'sparc': accepted are x86-64, arm64-soc, armv7-highmem, armv7-nommu");
+    expect(() => getProfile('sparc')).toThrow("unknown profile 'sparc': accepted are x86-64, arm64-soc, arm64-smmu, armv7-highmem, armv7-iommu, armv7-nommu, cc-guest");
+  });
+  it('refuses IOMMUs it does not model, naming the knob', () => {
+    const iommu = { granuleBytes: 8192, apertureBits: 48, strict: false, flushQueueSize: 16 };
+    const errs = validateProfile({ ...X86_64, devices: [{ ...(X86_64.devices[0] as DeviceConfig), iommu, trusted: false }] });
+    expect(errs.join('\n')).toMatch(/iommu\.granuleBytes=8192: accepted are 4096 and 65536/);
+    expect(errs.join('\n')).toMatch(/iommu is modelled on arch=arm64 \(dma-iommu\) and arch=arm/);
+    expect(validateProfile({ ...X86_64, devices: [{ ...(X86_64.devices[0] as DeviceConfig), trusted: false }] }).join('\n')).toMatch(/trusted=false is modelled behind an IOMMU only/);
   });
   it('names the conflicting knobs', () => {
     const errs = validateProfile({
