@@ -206,7 +206,7 @@ describe('session and oracle', () => {
       { op: 'kmalloc', id: 'k1', size: 256, gfp: 'GFP_KERNEL' },
       { op: 'mapSingle', id: 'm1', ref: 'k1', dev: 'dmac0', dir: 'DMA_TO_DEVICE' },
     ]);
-    expect(r).toEqual({ executed: 4, skipped: 2, illegal: [], halted: false, oops: null, calls: { alloc: { made: 1, failed: 1 }, map: { made: 1, failed: 0 } }, coverage: { 'alloc-failed': 1, direct: 1 } });
+    expect(r).toEqual({ executed: 4, skipped: 2, illegal: [], halted: false, oops: null, calls: { alloc: { made: 1, failed: 1 }, allocNc: { made: 0, failed: 0 }, map: { made: 1, failed: 0 } }, coverage: { 'alloc-failed': 1, direct: 1 } });
     expect(kinds).toContain('leak');
   });
 });

@@ -20,7 +20,7 @@ describe('report', () => {
 
   it('renders the verdict table with a total line, and a listing with violations under their step', () => {
     const cells = [
-      { property: 'no-leak', profile: 'x86-64', runs: 10, steps: 1234, skipped: 0, calls: { alloc: { made: 20, failed: 11 }, map: { made: 5, failed: 5 } }, coverage: {}, unreached: [], verdict: 'holds' as const, counterexample: null },
+      { property: 'no-leak', profile: 'x86-64', runs: 10, steps: 1234, skipped: 0, calls: { alloc: { made: 20, failed: 11 }, allocNc: { made: 0, failed: 0 }, map: { made: 5, failed: 5 } }, coverage: {}, unreached: [], verdict: 'holds' as const, counterexample: null },
       { property: 'no-leak', profile: 'arm64-soc', verdict: 'n/a' as const, reason: 'x' },
     ];
     const table = plain(renderTable(cells, ['no-leak'], ['x86-64', 'arm64-soc']));

@@ -33,6 +33,7 @@ export function failureRates(c: CheckResult): string[] {
   const out: string[] = [];
   const kinds = [
     ['dma_alloc_attrs', c.calls.alloc],
+    ['dma_alloc_pages/_noncoherent/_noncontiguous', c.calls.allocNc],
     ['dma_map_*', c.calls.map],
   ] as const;
   for (const [what, k] of kinds) if (k.made >= 10 && k.failed * 2 > k.made) out.push(`${k.failed} of ${k.made} ${what} calls failed`);

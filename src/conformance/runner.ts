@@ -18,7 +18,7 @@ import { type CallStats, Session, type SessionResult } from './session.ts';
 
 /** Zero calls of every kind. */
 export function noCalls(): CallStats {
-  return { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
+  return { alloc: { made: 0, failed: 0 }, allocNc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
 }
 import { type Step, renumber } from './steps.ts';
 
@@ -197,6 +197,8 @@ export function checkProperty(o: CheckOptions): CheckResult {
       skipped += out.result.skipped;
       calls.alloc.made += out.result.calls.alloc.made;
       calls.alloc.failed += out.result.calls.alloc.failed;
+      calls.allocNc.made += out.result.calls.allocNc.made;
+      calls.allocNc.failed += out.result.calls.allocNc.failed;
       calls.map.made += out.result.calls.map.made;
       calls.map.failed += out.result.calls.map.failed;
       addCoverage(coverage, out.result.coverage);

@@ -84,7 +84,10 @@ export interface SessionResult {
 
 /** How many calls of each kind were made, and how many failed. */
 export interface CallStats {
+  /** `dma_alloc_attrs`. */
   readonly alloc: { made: number; failed: number };
+  /** `dma_alloc_pages`, `dma_alloc_noncoherent`, `dma_alloc_noncontiguous`. */
+  readonly allocNc: { made: number; failed: number };
   readonly map: { made: number; failed: number };
 }
 
@@ -169,7 +172,7 @@ export class Session {
   private setupOops: BackendCallError | null = null;
   /** The calls the backend declares: the only ones made. */
   private readonly declared: ReadonlySet<BackendCall>;
-  private readonly calls: CallStats = { alloc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
+  private readonly calls: CallStats = { alloc: { made: 0, failed: 0 }, allocNc: { made: 0, failed: 0 }, map: { made: 0, failed: 0 } };
   private readonly coverage: Coverage = {};
   /** Masks the driver set with `setMask` steps since probe (probe set the device's natural width). */
   private readonly masks = new Map<string, { streaming?: number; coherent?: number }>();
@@ -1213,7 +1216,7 @@ export class Session {
     let dma = DMA_MAPPING_ERROR as DmaAddr;
     let page: Pfn | null = null;
     let sgt: SgTable | null = null;
-    this.calls.alloc.made++;
+    this.calls.allocNc.made++;
     try {
       if (step.api === 'pages') {
         const r = b.allocPages(step.dev, step.size, dir, gfp);
@@ -1244,7 +1247,7 @@ export class Session {
     const base = { kind: 'nc-alloc' as const, at: this.at, ref: step.id, dev: step.dev, api: step.api, sizeBytes: step.size, gfp, faultInjection };
     const ok = step.api === 'pages' ? page !== null : cpu !== null;
     if (!ok) {
-      this.calls.alloc.failed++;
+      this.calls.allocNc.failed++;
       hit(this.coverage, 'alloc-failed');
       this.failed.add(step.id);
       this.emit({ ...base, ok: false, dma: DMA_MAPPING_ERROR, cpuAttr: null, zeroed: null });
