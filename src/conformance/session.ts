@@ -149,6 +149,8 @@ interface MapRec {
 export class Session {
   /** Flush events (`runWork`) so far: lazy IOMMU invalidation must be done by the next one. */
   private flushEpoch = 0;
+  /** What {@link observeIommu} last judged per device (domain generation and live ranges). */
+  private readonly iommuSeen = new Map<string, string>();
   /** Every IOVA range each IOMMU device was given in this sequence, oldest first: what a leftover entry is blamed on. */
   private readonly iovaHistory = new Map<string, { ref: string; lo: number; hi: number }[]>();
   /** When each leftover IOTLB entry (`dev:iova`) was first seen, as a {@link flushEpoch}. */
@@ -447,6 +449,10 @@ export class Session {
           }
         }
       };
+      // Nothing to look at again when neither the domain nor what is live for the device changed (and no flush event passed).
+      const key = `${dom.generation}|${ranges.map((r) => `${r.ref}:${r.lo}:${r.hi}:${r.prot}`).join(',')}`;
+      if (!flushEvent && this.iommuSeen.get(dev) === key) continue;
+      this.iommuSeen.set(dev, key);
       let unexpected: string | null = null;
       let overPermission: string | null = null;
       let stale: string | null = null;

@@ -80,6 +80,8 @@ export class IommuDomainHw {
   readonly apertureEnd: number;
   /** IOTLB invalidations so far (all kinds), for diagnostics. */
   invalidations = 0;
+  /** Bumped by every change to the page tables or the IOTLB: an observer may skip a domain whose generation it has seen. */
+  generation = 0;
 
   constructor(
     readonly device: string,
@@ -107,6 +109,7 @@ export class IommuDomainHw {
     const g = this.granuleBytes;
     if (!this.rangeOk(iova, sizeBytes) || !Number.isSafeInteger(physBase) || physBase < 0 || physBase % g !== 0 || (prot & (IOMMU_READ | IOMMU_WRITE)) === 0) return -22;
     for (let o = 0; o < sizeBytes; o += g) if (this.pte.has((iova + o) / g)) return -17;
+    this.generation++;
     for (let o = 0; o < sizeBytes; o += g) {
       const e: IommuPte = { physBase: physBase + o, prot: prot & (IOMMU_READ | IOMMU_WRITE) };
       const k = (iova + o) / g;
@@ -126,6 +129,7 @@ export class IommuDomainHw {
     if (!this.rangeOk(iova, sizeBytes)) return 0;
     let done = 0;
     for (; done < sizeBytes; done += g) if (!this.pte.delete((iova + done) / g)) break;
+    if (done > 0) this.generation++;
     return done;
   }
 
@@ -134,6 +138,7 @@ export class IommuDomainHw {
     const g = this.granuleBytes;
     if (!(sizeBytes > 0) || !Number.isSafeInteger(iova)) return;
     this.invalidations++;
+    this.generation++;
     const first = Math.floor(iova / g);
     const last = Math.floor((iova + sizeBytes - 1) / g);
     if (last - first > this.iotlb.size) {
@@ -144,6 +149,7 @@ export class IommuDomainHw {
   /** Invalidate the whole IOTLB (`iommu_flush_iotlb_all`). */
   invalidateAll(): void {
     this.invalidations++;
+    this.generation++;
     this.iotlb.clear();
     for (const [k, e] of this.pte) this.iotlb.set(k, e);
   }
