@@ -43,8 +43,9 @@ import { DMA_ALLOC_FAILED, type DmaAllocation, type DmaMapOps, devIsDmaCoherent,
 import { DMA_ATTR_ALLOC_SINGLE_PAGES, DMA_ATTR_FORCE_CONTIGUOUS, DMA_ATTR_MMIO, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, type DmaDataDirection, SIZE_MAX } from '../../include/linux/dma-mapping.ts';
 import { EINVAL, ENOMEM, ENXIO } from '../../include/linux/errno.ts';
 import { __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, type Gfp, gfpflagsAllowBlocking } from '../../include/linux/gfp.ts';
-import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
+import { type Scatterlist, type SgTable, sgAllocTableFromPages, sgEntry, sgPhys, sgTable } from '../../include/linux/scatterlist.ts';
 import { dmaAllocContiguous, dmaFreeContiguous } from '../../kernel/dma/contiguous.ts';
+import { vmMapPages } from '../../mm/memory.ts';
 import { dmaPgprot } from '../../kernel/dma/direct.ts';
 import { dmaAllocFromPool, dmaFreeFromPool } from '../../kernel/dma/pool.ts';
 import { dmaCommonContiguousRemap, dmaCommonFreeRemap, dmaCommonPagesRemap } from '../../kernel/dma/remap.ts';
@@ -476,12 +477,7 @@ function iommuDmaMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, _handle: DmaAd
   if (vma.pgoff >= nr || vma.nrPages > nr - vma.pgoff) return -ENXIO;
   const pages = bufferPages(dev, cpuAddr, size)?.pages ?? null;
   if (pages === null) return -ENXIO;
-  const attr = dmaPgprot(dev, vma.attr, attrs);
-  for (let i = 0; i < vma.nrPages; i++) {
-    const r = dev.kernel.platform.user.remapPfnRange(vma, i, pages[vma.pgoff + i] as Pfn, 1, attr);
-    if (r !== 0) return r;
-  }
-  return 0;
+  return vmMapPages(dev.kernel.platform.user, vma, pages, dmaPgprot(dev, vma.attr, attrs));
 }
 
 /**
@@ -492,19 +488,8 @@ function iommuDmaMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, _handle: DmaAd
 function iommuDmaGetSgtable(dev: Device, cpuAddr: CpuAddr, _handle: DmaAddr, size: number): { ret: number; sgt: SgTable | null } {
   const b = bufferPages(dev, cpuAddr, size);
   if (b === null) return { ret: -ENXIO, sgt: null };
-  const pages = b.pages;
-  if (!b.array) return { ret: 0, sgt: sgTable([sgEntry(pages[0] as Pfn, 0, pageAlign(size))]) };
-  const entries: Scatterlist[] = [];
-  let left = size;
-  for (let i = 0; i < pagesFor(size); ) {
-    let j = i + 1;
-    while (j < pagesFor(size) && pages[j] === (pages[j - 1] as number) + 1) j++;
-    const len = Math.min((j - i) * PAGE_SIZE, left);
-    entries.push(sgEntry(pages[i] as Pfn, 0, len));
-    left -= len;
-    i = j;
-  }
-  return { ret: 0, sgt: sgTable(entries) };
+  if (!b.array) return { ret: 0, sgt: sgTable([sgEntry(b.pages[0] as Pfn, 0, pageAlign(size))]) };
+  return { ret: 0, sgt: sgAllocTableFromPages(b.pages, size) };
 }
 
 /* ---- streaming ---- */

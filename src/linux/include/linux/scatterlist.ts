@@ -5,7 +5,7 @@
  * `orig_nents` (CPU entries). Entries are plain data so that traces can
  * store them.
  */
-import { type DmaAddr, type Pfn, type PhysAddr, pfnToPhys } from '../../../platform/types.ts';
+import { type DmaAddr, PAGE_SIZE, type Pfn, type PhysAddr, pfnToPhys } from '../../../platform/types.ts';
 import { DMA_MAPPING_ERROR } from './dma-mapping.ts';
 
 /** One `struct scatterlist` entry. */
@@ -44,4 +44,24 @@ export function sgPhys(sg: Scatterlist): PhysAddr {
 /** `sg_alloc_table` with one entry per given segment. */
 export function sgTable(entries: Scatterlist[]): SgTable {
   return { sgl: entries, nents: entries.length, origNents: entries.length };
+}
+
+/**
+ * `sg_alloc_table_from_pages`: a table over `size` bytes of a page array,
+ * one entry per physically contiguous run (the last ending at `size`).
+ * @see lib/scatterlist.c sg_alloc_table_from_pages
+ */
+export function sgAllocTableFromPages(pages: readonly Pfn[], size: number): SgTable {
+  const count = Math.ceil(size / PAGE_SIZE);
+  const entries: Scatterlist[] = [];
+  let left = size;
+  for (let i = 0; i < count; ) {
+    let j = i + 1;
+    while (j < count && pages[j] === (pages[j - 1] as number) + 1) j++;
+    const len = Math.min((j - i) * PAGE_SIZE, left);
+    entries.push(sgEntry(pages[i] as Pfn, 0, len));
+    left -= len;
+    i = j;
+  }
+  return sgTable(entries);
 }

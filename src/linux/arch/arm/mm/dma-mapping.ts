@@ -25,8 +25,9 @@ import { IOMMU_READ, IOMMU_WRITE, type IommuDomainHw } from '../../../../platfor
 import type { VmArea } from '../../../../platform/user.ts';
 import { archSyncDmaForCpu, archSyncDmaForDevice } from '../../../arch/dma-sync-policy.ts';
 import type { DmaMapOps } from '../../../include/linux/dma-map-ops.ts';
-import { type Scatterlist, type SgTable, sgEntry, sgPhys, sgTable } from '../../../include/linux/scatterlist.ts';
+import { type Scatterlist, type SgTable, sgAllocTableFromPages, sgPhys } from '../../../include/linux/scatterlist.ts';
 import { dmaCommonPagesRemap } from '../../../kernel/dma/remap.ts';
+import { vmMapPages } from '../../../mm/memory.ts';
 import type { Device, DmaKernel } from '../../../include/linux/device.ts';
 import type { GenPool } from '../../../lib/genalloc.ts';
 import { DMA_ALLOC_FAILED, type DmaAllocation } from '../../../include/linux/dma-map-ops.ts';
@@ -476,28 +477,14 @@ function armIommuMmap(dev: Device, vma: VmArea, cpuAddr: CpuAddr, _handle: DmaAd
   const nr = pagesFor(size);
   if (pages === null || vma.pgoff >= nr || vma.nrPages > nr - vma.pgoff) return -6;
   const attr: PageAttr = dev.dmaCoherent ? vma.attr : (attrs & DMA_ATTR_WRITE_COMBINE) !== 0 ? 'write-combine' : dev.kernel.platform.profile.dma.dmacoherentAttr;
-  for (let i = 0; i < vma.nrPages; i++) {
-    const r = dev.kernel.platform.user.remapPfnRange(vma, i, pages[vma.pgoff + i] as Pfn, 1, attr);
-    if (r !== 0) return r;
-  }
-  return 0;
+  return vmMapPages(dev.kernel.platform.user, vma, pages.slice(0, nr), attr);
 }
 
 /** `arm_iommu_get_sgtable`: `sg_alloc_table_from_pages` over the page array; -ENXIO without one. */
 function armIommuGetSgtable(dev: Device, cpuAddr: CpuAddr, _handle: DmaAddr, size: number, attrs: number): { ret: number; sgt: SgTable | null } {
   const pages = armIommuGetPages(dev, cpuAddr, attrs, 'get_sgtable');
   if (pages === null) return { ret: -6, sgt: null };
-  const entries: Scatterlist[] = [];
-  let left = size;
-  for (let i = 0; i < pagesFor(size); ) {
-    let j = i + 1;
-    while (j < pagesFor(size) && pages[j] === (pages[j - 1] as number) + 1) j++;
-    const len = Math.min((j - i) * PAGE_SIZE, left);
-    entries.push(sgEntry(pages[i] as Pfn, 0, len));
-    left -= len;
-    i = j;
-  }
-  return { ret: 0, sgt: sgTable(entries) };
+  return { ret: 0, sgt: sgAllocTableFromPages(pages, size) };
 }
 
 /** `arm_iommu_map_phys` (v6.18; `arm_iommu_map_page` before): clean for the device, IOVA for the whole pages, mapped with the direction's permission. */
