@@ -458,7 +458,7 @@ export class Session {
       let stale: string | null = null;
       const seenStale = new Set<string>();
       for (const e of dom.entries()) {
-        const where = `[iova=${hex(e.iova)}] [phys=${hex(e.physBase)}] [prot=${protString(e.prot)}] [granule=${g}]`;
+        const where = () => `[iova=${hex(e.iova)}] [phys=${hex(e.physBase)}] [prot=${protString(e.prot)}] [granule=${g}]`;
         if (e.stale) {
           const key = `${dev}:${e.iova}`;
           seenStale.add(key);
@@ -466,21 +466,21 @@ export class Session {
           this.staleSince.set(key, first);
           const now = dom.iovaToPhys(e.iova);
           if (stale !== null) continue;
-          if (now !== null) stale = `IOVA reused while the IOTLB still holds its old translation ${where} [page_table=${hex(now - (now % g))}:${protString(dom.lookupPte(e.iova)?.prot ?? 0)}]`;
-          else if (dom.config.strict) stale = `the IOTLB still translates an unmapped IOVA after the unmap returned (strict mode) ${where}`;
-          else if (first < this.flushEpoch) stale = `the IOTLB still translates an unmapped IOVA after a flush event (lazy mode) ${where}`;
+          if (now !== null) stale = `IOVA reused while the IOTLB still holds its old translation ${where()} [page_table=${hex(now - (now % g))}:${protString(dom.lookupPte(e.iova)?.prot ?? 0)}]`;
+          else if (dom.config.strict) stale = `the IOTLB still translates an unmapped IOVA after the unmap returned (strict mode) ${where()}`;
+          else if (first < this.flushEpoch) stale = `the IOTLB still translates an unmapped IOVA after a flush event (lazy mode) ${where()}`;
           if (stale !== null) blame(e.iova);
           continue;
         }
         const cover = ranges.filter((r) => e.iova >= r.lo && e.iova < r.hi);
         if (cover.length === 0) {
           if (unexpected === null) blame(e.iova);
-          unexpected ??= `${where} [live=${ranges.map((r) => `${r.ref}:${hex(r.lo)}-${hex(r.hi)}`).join(',') || 'none'}]${culprit === null ? '' : ` [left_from=${culprit}]`}`;
+          unexpected ??= `${where()} [live=${ranges.map((r) => `${r.ref}:${hex(r.lo)}-${hex(r.hi)}`).join(',') || 'none'}]${culprit === null ? '' : ` [left_from=${culprit}]`}`;
           continue;
         }
         const allowed = cover.reduce((p, r) => p | r.prot, 0);
         if ((e.prot & ~allowed) !== 0 && overPermission === null) {
-          overPermission = `${where} [allowed=${protString(allowed)}] [covered_by=${cover.map((r) => r.ref).join(',')}]`;
+          overPermission = `${where()} [allowed=${protString(allowed)}] [covered_by=${cover.map((r) => r.ref).join(',')}]`;
           culprit ??= cover[0]?.ref ?? null;
         }
       }
