@@ -191,6 +191,13 @@ export const CHECK_MUTANTS: readonly CheckMutant[] = [
     ] as const
   ).map(([check, quirk]) => ({ property: 'iommu-isolates', check, profile: 'arm64-smmu', backend: factory(`dma-iommu ${quirk}`, (env) => new ReferenceBackend(env, { quirks: { [quirk]: true } })) })),
   {
+    property: 'no-leak',
+    check: 'iova-space-leaked',
+    profile: 'arm64-smmu',
+    // A strict domain unmaps and invalidates but never gives the IOVA back.
+    backend: factory('dma-iommu iommuIovaNotFreed', (env) => new ReferenceBackend(env, { quirks: { iommuIovaNotFreed: true } })),
+  },
+  {
     property: 'iommu-isolates',
     check: 'sg-segments-misdescribe',
     profile: 'x86-64',

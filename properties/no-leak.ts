@@ -1,7 +1,8 @@
 /**
  * no-leak: after a driver has unmapped and freed everything, every
  * allocator is back where it started (free pages per zone, slab objects,
- * vmap areas, kmap slots, CMA bitmaps, pool fill), and no free along the way
+ * vmap areas, kmap slots, CMA bitmaps, pool fill, an IOMMU domain's IOVA
+ * space), and no free along the way
  * handed back something it did not own.
  * @see kernel/dma/direct.c dma_direct_free, mm/page_alloc.c free_pages (Documentation/core-api/dma-api-howto.rst "Using Streaming DMA mappings")
  */
@@ -23,6 +24,19 @@ const property: Property = {
       judge(obs) {
         if (obs.kind !== 'leak' || obs.differences.length === 0) return null;
         return `accounting differs after everything was freed ${obs.differences.join(' ')}`;
+      },
+    },
+    {
+      id: 'iova-space-leaked',
+      level: 'contract',
+      rules: ['R39'],
+      see: 'drivers/iommu/dma-iommu.c __iommu_dma_unmap, iommu_dma_free_iova',
+      summary: 'once every mapping and buffer is gone, the IOVA space of each IOMMU device is back where it started (what a flush queue still holds excepted)',
+      latitude: 'ranges kept in the IOVA range caches or waiting in a flush queue are free',
+      needs: (ctx) => requireCalls(ctx, ['iovaState']),
+      judge(obs) {
+        if (obs.kind !== 'iova-state' || obs.endBytes === obs.startBytes) return null;
+        return `the IOVA space of ${obs.dev} is not back where it started after everything was unmapped [start_bytes=${obs.startBytes}] [end_bytes=${obs.endBytes ?? 'null'}]`;
       },
     },
     {

@@ -52,6 +52,7 @@ export const BACKEND_CALLS = [
   'needSync',
   'canMmap',
   'swiotlbState',
+  'iovaState',
   'allocPages',
   'freePages',
   'mmapPages',
@@ -163,6 +164,16 @@ export interface DmaBackend {
    * counts have no other observable (the `swiotlb-slots-sound` property).
    */
   swiotlbState?(dev: string): IoTlbMemState | null;
+  /**
+   * The IOVA space of the device's IOMMU domain that mappings and
+   * allocations hold, bytes (what is allocated, less reservations, the range
+   * caches and ranges waiting in a flush queue), or null when the device has
+   * no IOMMU. Optional, declared as the `iovaState` call: the IOVA space is
+   * the backend's own bookkeeping, which `no-leak` compares at the end with
+   * the start (Documentation/core-api/dma-api-howto.rst: "DMA address space
+   * is limited"; R39).
+   */
+  iovaState?(dev: string): number | null;
 
   /*
    * The rest of the API (Documentation/core-api/dma-api.rst Part II and the

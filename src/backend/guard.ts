@@ -474,6 +474,15 @@ export class GuardedBackend {
   getMergeBoundary(dev: string): number {
     return count('getMergeBoundary', watched('getMergeBoundary', () => this.op('getMergeBoundary')(dev)), 0);
   }
+  /** Undefined when the backend has no `iovaState`. */
+  iovaState(dev: string): number | null | undefined {
+    const f = this.inner.iovaState;
+    if (typeof f !== 'function') return undefined;
+    const r = watched('iovaState', () => f.call(this.inner, dev));
+    if (r === null) return null;
+    if (!isInt(r) || (r as number) < 0) throw new BackendReturnError('iovaState', describeValue(r), 'null or a whole number of bytes ≥ 0');
+    return r as number;
+  }
   /** Undefined when the backend has no `swiotlbState`. */
   swiotlbState(dev: string): IoTlbMemState | null | undefined {
     const f = this.inner.swiotlbState;

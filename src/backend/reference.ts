@@ -16,8 +16,8 @@ import { DMA_ATTR_ALL, type DmaDataDirection } from '../linux/include/linux/dma-
 import { EBUSY, ENODEV, ENOMEM } from '../linux/include/linux/errno.ts';
 import type { Gfp } from '../linux/include/linux/gfp.ts';
 import type { Scatterlist, SgTable } from '../linux/include/linux/scatterlist.ts';
-import { armAtomicPoolInit, armIommuAttachDevice } from '../linux/arch/arm/mm/dma-mapping.ts';
-import { iommuSetupDmaOps } from '../linux/drivers/iommu/dma-iommu.ts';
+import { armAtomicPoolInit, armIommuAttachDevice, armIommuIovaInUse } from '../linux/arch/arm/mm/dma-mapping.ts';
+import { iommuDmaIovaInUse, iommuSetupDmaOps } from '../linux/drivers/iommu/dma-iommu.ts';
 import { dmaInitGlobalCoherent, rmemDmaDeviceInit } from '../linux/kernel/dma/coherent.ts';
 import * as dma from '../linux/kernel/dma/mapping.ts';
 import { dmaAtomicPoolInit } from '../linux/kernel/dma/pool.ts';
@@ -171,6 +171,11 @@ export class ReferenceBackend implements DmaBackend {
   swiotlbState(dev: string): IoTlbMemState | null {
     const d = this.device(dev);
     return d.dmaIoTlbMem === null ? null : swiotlbState(d.dmaIoTlbMem, d.dmaIoTlbPools);
+  }
+  iovaState(dev: string): number | null {
+    const d = this.device(dev);
+    if (d.dmaIommu) return iommuDmaIovaInUse(d);
+    return d.hw.iommu === null ? null : armIommuIovaInUse(d);
   }
   allocPages(dev: string, sizeBytes: number, dir: DmaDataDirection, gfp: Gfp): dma.DmaPages {
     return dma.dmaAllocPages(this.device(dev), sizeBytes, dir, gfp);

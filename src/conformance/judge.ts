@@ -148,8 +148,9 @@ export function pfnHex(pfn: number): string {
 
 /**
  * Latitude: Linux's ARM32 IOMMU ops cannot share an atomic-pool buffer:
- * `dma_mmap_attrs` and `dma_get_sgtable_attrs` find no page array for it
- * and return -ENXIO (arch/arm/mm/dma-mapping.c `__iommu_get_pages`).
+ * `__iommu_get_pages` has no page array for it (it hands back the first
+ * page as if it were one), so `dma_mmap_attrs` and `dma_get_sgtable_attrs`
+ * may fail for it (the model returns -ENXIO; arch/arm/mm/dma-mapping.c).
  */
 export function linuxCannotShare(profile: PlatformProfile, dev: string, region: string | null): boolean {
   return profile.arch === 'arm' && deviceConfig(profile, dev).iommu !== null && region !== null && region.startsWith('pool:');

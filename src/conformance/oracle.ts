@@ -418,6 +418,15 @@ export type Observation =
     }
   | { readonly kind: 'leak'; readonly at: StepRef; readonly differences: readonly string[] }
   | {
+      /** After teardown: the IOVA space an IOMMU device's mappings hold (the backend's `iovaState`), against the start. */
+      readonly kind: 'iova-state';
+      readonly at: StepRef;
+      readonly dev: string;
+      readonly startBytes: number;
+      /** Null when the backend says the device has no IOMMU now. */
+      readonly endBytes: number | null;
+    }
+  | {
       /**
        * A streaming mapping used a kmalloc object in place (its DMA address
        * leads to the object itself), with the facts R11 is judged on.

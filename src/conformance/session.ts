@@ -166,6 +166,8 @@ export class Session {
   private readonly vmas = new Map<string, { readonly vma: VmArea; readonly obj: string }>();
   private readonly failed = new Set<string>();
   private readonly start: string;
+  /** Each IOMMU device's IOVA space in use at the start, bytes, when the backend declares `iovaState`. */
+  private readonly iovaStart = new Map<string, number>();
   /** Each device's swiotlb accounting at the start, when the backend declares `swiotlbState`. */
   private readonly swiotlbStart = new Map<string, IoTlbMemState>();
   private violationsSeen = 0;
@@ -205,6 +207,10 @@ export class Session {
     this.refused = m.refused;
     this.model = new ModelState(m.attached, resourceUsers(m.platform.profile));
     this.start = JSON.stringify(this.mm.snapshot());
+    for (const d of this.declared.has('iovaState') ? this.model.devices : []) {
+      const st = this.guarded(() => this.backend.iovaState(d));
+      if (st !== undefined && st !== null) this.iovaStart.set(d, st);
+    }
     for (const d of this.declared.has('swiotlbState') ? this.model.devices : []) {
       const st = this.guarded(() => this.backend.swiotlbState(d));
       if (st !== undefined && st !== null) this.swiotlbStart.set(d, st);
@@ -1613,7 +1619,7 @@ export class Session {
   private taintOf(obs: Observation): Taint | null {
     if (obs.kind === 'misuse' || obs.kind === 'debug-report' || obs.kind === 'consequence' || obs.kind === 'boot') return null;
     // Whole-machine accounting, platform violations, an oops and what an invalid call changed (a mapping the driver gave up on may still be live) may be a misuse's doing (the latest; fuzz.ts decides which by running without each); other observations without a buffer are not.
-    if (!('ref' in obs) || typeof obs.ref !== 'string') return obs.kind === 'leak' || obs.kind === 'swiotlb-state' || obs.kind === 'platform-violation' || obs.kind === 'oops' || obs.kind === 'refusal' ? this.lastMisuse : null;
+    if (!('ref' in obs) || typeof obs.ref !== 'string') return obs.kind === 'leak' || obs.kind === 'swiotlb-state' || obs.kind === 'iova-state' || obs.kind === 'platform-violation' || obs.kind === 'oops' || obs.kind === 'refusal' ? this.lastMisuse : null;
     const byRef = this.taintedRefs.get(obs.ref);
     if (byRef !== undefined) return byRef;
     const mine = this.rangesOf(obs.ref);
@@ -1805,6 +1811,10 @@ export class Session {
     this.observeIommu(false);
     const end = JSON.stringify(this.mm.snapshot());
     this.emit({ kind: 'leak', at: this.at, differences: end === this.start ? [] : describeChange(this.start, end) });
+    for (const [dev, start] of this.iovaStart) {
+      const end = this.backend.iovaState(dev);
+      this.emit({ kind: 'iova-state', at: this.at, dev, startBytes: start, endBytes: end ?? null });
+    }
     for (const [dev, start] of this.swiotlbStart) {
       const st = this.backend.swiotlbState(dev);
       const same = st !== undefined && st !== null && accountingDigest(st) === accountingDigest(start);

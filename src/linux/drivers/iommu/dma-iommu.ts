@@ -190,6 +190,21 @@ function armFqTimer(dev: Device, c: IommuDmaCookie, fq: FlushQueue): void {
   dev.kernel.mm.workqueue.schedule({ name: `iommu-dma:fq_flush_timeout:${dev.name}`, func: () => fqFlushTimeout(c, fq) });
 }
 
+/**
+ * IOVA space the device's mappings and allocations hold, bytes: tree nodes
+ * neither reserved nor in a range cache, less what waits in the flush queue.
+ * Not a kernel function (the kernel has no such count; the leak check needs one).
+ */
+export function iommuDmaIovaInUse(dev: Device): number {
+  const c = iommuDmaCookie(dev);
+  // A queued range holds its whole tree node (small sizes are rounded up to a power of two).
+  const queued = (c.fq?.entries ?? []).reduce((n, e) => {
+    const node = c.iovad.findIova(e.iovaPfn);
+    return n + (node === null ? e.pages : node.pfnHi - node.pfnLo + 1);
+  }, 0);
+  return (c.iovad.totalAllocatedPfns() - queued) * c.iovad.granuleBytes;
+}
+
 /** IOVA ranges of the device still waiting in its flush queue (for tests and diagnostics). */
 export function iommuDmaQueuedIovas(dev: Device): { iova: number; sizeBytes: number }[] {
   const c = iommuDmaCookie(dev);
@@ -216,6 +231,8 @@ function iommuDmaAllocIova(dev: Device, c: IommuDmaCookie, size: number, dmaLimi
 function iommuDmaFreeIova(dev: Device, c: IommuDmaCookie, iova: number, size: number, queued: boolean): void {
   const pfnIova = c.iovad.iovaPfn(iova);
   const pages = size / c.iovad.granuleBytes;
+  // Mutant: a strict domain never gives an IOVA back.
+  if (!queued && dev.kernel.quirks.iommuIovaNotFreed) return;
   if (queued && c.fq !== null && dev.kernel.quirks.iommuFqReuseEarly) {
     // Mutant: the IOVA is reusable at once; only the IOTLB flush waits for the timer.
     c.iovad.freeIovaFast(pfnIova, pages);

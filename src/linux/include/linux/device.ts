@@ -93,6 +93,8 @@ export interface DmaQuirks {
   readonly iommuForceContiguousIgnored: boolean;
   /** Injected bug: dma-iommu in strict mode leaves the IOMMU entries (and the IOTLB) of a streaming mapping in place at unmap. */
   readonly iommuStrictUnmapLeavesMapping: boolean;
+  /** Injected bug: dma-iommu in strict mode unmaps and invalidates but never gives the IOVA back (the IOVA space leaks). */
+  readonly iommuIovaNotFreed: boolean;
   /** Injected bug: dma-iommu grants write permission on a `DMA_TO_DEVICE` mapping. */
   readonly iommuWriteOnToDevice: boolean;
   /** Injected bug: in lazy mode an unmapped IOVA goes back to the allocator at once, while the IOTLB may still translate it. */
@@ -123,6 +125,7 @@ export const NO_QUIRKS: DmaQuirks = Object.freeze({
   iommuForceContiguousIgnored: false,
   iommuStrictUnmapLeavesMapping: false,
   iommuWriteOnToDevice: false,
+  iommuIovaNotFreed: false,
   iommuFqReuseEarly: false,
   iommuBouncePaddingNotCleared: false,
   iommuUntrustedNotBounced: false,

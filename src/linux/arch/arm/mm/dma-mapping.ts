@@ -213,7 +213,7 @@ export function armDmaFree(dev: Device, size: number, cpuAddr: CpuAddr, _handle:
  * bitmap over a window the platform chose (`arm_iommu_create_mapping`),
  * allocated first-fit at the order of the size (capped at
  * `CONFIG_ARM_DMA_IOMMU_ALIGNMENT`). Blocking allocations are page arrays
- * (1 MiB, 64 KiB, then 4 KiB chunks, or CMA for `DMA_ATTR_FORCE_CONTIGUOUS`)
+ * (2 MiB, 1 MiB, 64 KiB, then 4 KiB chunks, or CMA for `DMA_ATTR_FORCE_CONTIGUOUS`)
  * remapped into the vmalloc area, and with `DMA_ATTR_NO_KERNEL_MAPPING` the
  * page array itself is the cookie (seed 004); non-blocking ones come from
  * the atomic pool (`__iommu_alloc_simple`, the path v3.5 lacked: seed 002).
@@ -221,7 +221,13 @@ export function armDmaFree(dev: Device, size: number, cpuAddr: CpuAddr, _handle:
  *
  * Version followed: arch/arm/mm/dma-mapping.c of Linux v6.6 (torvalds copy),
  * whose IOMMU part is unchanged in v6.18 apart from the removal of the
- * mapping extensions (not modelled: one bitmap).
+ * mapping extensions (not modelled: one bitmap), with v6.18's `map_phys`.
+ *
+ * Where Linux is undefined the model stays sane, and says so: a multi-page
+ * `__iommu_alloc_simple` buffer is mapped whole (the kernel passes a
+ * one-entry page array and maps whatever follows it); `iommu_map` is called
+ * with `GFP_KERNEL` on every path (since v6.3 that is `might_sleep` even in
+ * atomic context), which the model does not count as sleeping.
  */
 
 /** Where the IOVA window of an ARM IOMMU mapping starts (Exynos DRM's `EXYNOS_DEV_ADDR_START`). */
@@ -230,8 +236,8 @@ export const ARM_IOMMU_MAPPING_BASE = 0x2000_0000;
 export const ARM_IOMMU_MAPPING_BYTES = 256 * 1024 * 1024;
 /** `CONFIG_ARM_DMA_IOMMU_ALIGNMENT`: the largest IOVA alignment, as a page order. */
 export const ARM_DMA_IOMMU_ALIGNMENT = 8;
-/** `iommu_order_array`: the chunk orders `__iommu_alloc_buffer` tries, largest first. */
-const IOMMU_ORDER_ARRAY = [8, 4, 0] as const;
+/** `iommu_order_array`: the chunk orders `__iommu_alloc_buffer` tries, largest first (2 MiB, 1 MiB, 64 KiB, 4 KiB). */
+const IOMMU_ORDER_ARRAY = [9, 8, 4, 0] as const;
 
 /** `struct dma_iommu_mapping`: the IOVA bitmap of one device's domain, one bit per page. */
 interface ArmIommuMapping {
@@ -262,6 +268,11 @@ export function armIommuAttachDevice(dev: Device): number {
   armMappings.set(dev, { domain, basePfn: ARM_IOMMU_MAPPING_BASE / PAGE_SIZE, bits: new Uint8Array(ARM_IOMMU_MAPPING_BYTES / PAGE_SIZE), arrays: new Map() });
   dev.dmaOps = armIommuOps;
   return 0;
+}
+
+/** IOVA space of the device's window in use, bytes (not a kernel function: the leak check's count). */
+export function armIommuIovaInUse(dev: Device): number {
+  return armMapping(dev).bits.reduce((n, b) => n + b, 0) * PAGE_SIZE;
 }
 
 /** `__alloc_iova`: first fit from the bottom, aligned to the order of the size (capped). @returns the IOVA or `DMA_MAPPING_ERROR` */
@@ -322,7 +333,7 @@ function armCreateMapping(dev: Device, pages: readonly Pfn[], size: number): Dma
 
 /**
  * `__iommu_alloc_buffer`: a page array for `size` (page aligned): CMA for
- * `DMA_ATTR_FORCE_CONTIGUOUS` (no fallback), else chunks of order 8, 4 and 0
+ * `DMA_ATTR_FORCE_CONTIGUOUS` (no fallback), else chunks of order 9, 8, 4 and 0
  * (highmem allowed; a failed large chunk drops to the next order), each split
  * and cleared.
  */
@@ -374,7 +385,10 @@ function armIommuFreeBuffer(dev: Device, pages: readonly Pfn[], size: number, at
 /**
  * `__iommu_get_pages`: the page array behind a CPU address: the cookie
  * itself with `DMA_ATTR_NO_KERNEL_MAPPING`, else the remap's pages
- * (`dma_common_find_pages`); null for anything else (an atomic-pool buffer).
+ * (`dma_common_find_pages`); null for anything else. For an atomic-pool
+ * buffer the kernel returns its `struct page *` cast to an array (so `mmap`
+ * and `get_sgtable` of a buffer of more than one page read past it); the
+ * model refuses instead (-ENXIO in the callers).
  */
 function armIommuGetPages(dev: Device, cpuAddr: CpuAddr, attrs: number, caller: 'get_sgtable' | 'other' = 'other'): Pfn[] | null {
   const m = armMapping(dev);
@@ -530,7 +544,7 @@ function armIommuSync(dev: Device, handle: DmaAddr, size: number, dir: DmaDataDi
  * `arm_iommu_map_sg`: entries joined into chunks while each starts on a page
  * and the previous ends on one, up to `max_segment_size`; each chunk mapped
  * at its own IOVA (`__map_sg_chunk`), cleaned entry by entry.
- * @returns DMA segments, or -ENOMEM after unmapping what was mapped
+ * @returns DMA segments, or -ENOMEM (no IOVA space) / -EINVAL (a refused map) after unmapping what was mapped
  */
 function armIommuMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaDataDirection, attrs: number): number {
   const k = dev.kernel;
@@ -557,17 +571,23 @@ function armIommuMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
   }
   const prot = armProt(dev, dir);
   const done: { iova: number; len: number }[] = [];
+  let ret = 0;
   for (const [n, c] of chunks.entries()) {
     const len = pagesFor(c.size) * PAGE_SIZE;
     const iova = armAllocIova(m, len);
     let ok = iova !== DMA_MAPPING_ERROR;
+    // Out of IOVA space: -ENOMEM; a refused iommu_map: -EINVAL (the kernel's bad_mapping).
+    ret = ok ? 0 : -12;
     let at: number = iova;
     for (let i = c.start; i < c.end && ok; i++) {
       const s = sgl[i] as Scatterlist;
       const l = pagesFor(s.offset + s.length) * PAGE_SIZE;
       if (!dev.dmaCoherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) archSyncDmaForDevice(k.arch, sgPhys(s), s.length, dir);
-      if (m.domain.map(at, pfnToPhys(s.page), l, prot) !== 0) ok = false;
-      else at += l;
+      const r = m.domain.map(at, pfnToPhys(s.page), l, prot);
+      if (r !== 0) {
+        ok = false;
+        ret = r === -12 ? -12 : -22;
+      } else at += l;
     }
     if (!ok) {
       if (iova !== DMA_MAPPING_ERROR) {
@@ -580,7 +600,7 @@ function armIommuMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
         s.dmaAddress = DMA_MAPPING_ERROR;
         s.dmaLength = 0;
       }
-      return -12;
+      return ret;
     }
     done.push({ iova, len });
     const seg = sgl[n] as Scatterlist;
