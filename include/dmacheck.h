@@ -278,7 +278,9 @@ DMACHECK_IMPORT(cmdline) u32 dmacheck_cmdline(char *out, u32 len);
  *   u64 dma_opt_mapping_size(u32 dev);
  *   u32 dma_need_unmap(u32 dev);
  *   u64 dma_get_merge_boundary(u32 dev);
- * dma_alloc_noncontiguous and swiotlbState are not in ABI version 1.
+ * dma_alloc_noncontiguous, swiotlbState and iovaState are not in ABI
+ * version 1, nor is the IOMMU: a C backend does not declare the IOMMU
+ * profiles (arm64-smmu, armv7-iommu).
  */
 
 #endif /* DMACHECK_H */
