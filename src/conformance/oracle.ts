@@ -600,13 +600,12 @@ export function describeMismatch(obs: ReadObservation, m: Mismatch): string {
  * this is false (arm64 since "Don't invalidate FROM_DEVICE buffers at start
  * of DMA transfer", swiotlb since the info-leak fix) they must keep their
  * earlier content (arch/arm64/mm/dma-mapping.c `arch_sync_dma_for_device`,
- * arch/arm/mm/dma-mapping.c `__dma_page_cpu_to_dev`). Also true for a
- * device behind an IOMMU that may bounce (untrusted, or non-coherent with
- * small kmalloc buffers): dma-iommu clears its bounce buffer.
+ * arch/arm/mm/dma-mapping.c `__dma_page_cpu_to_dev`). dma-iommu's bounce
+ * buffers keep them too (swiotlb copies the buffer in; only the padding
+ * around it is cleared). `dev` is the device mapping (kept for latitude a
+ * device's path may need).
  */
 export function fromDeviceMapMayDiscard(profile: PlatformProfile, dev?: string): boolean {
-  if (profile.dma.archSync === 'armv7' || profile.dma.archSync === 'arm64-pre-2022') return true;
-  // dma-iommu clears the whole bounce buffer when nothing was synced to it (FROM_DEVICE): an untrusted device, or a small kmalloc buffer of a non-coherent one, bounces (drivers/iommu/dma-iommu.c iommu_dma_map_phys, v6.9+).
-  const cfg = dev === undefined ? undefined : profile.devices.find((d) => d.name === dev);
-  return cfg !== undefined && cfg.iommu !== null && (!cfg.trusted || !cfg.coherent);
+  void dev;
+  return profile.dma.archSync === 'armv7' || profile.dma.archSync === 'arm64-pre-2022';
 }

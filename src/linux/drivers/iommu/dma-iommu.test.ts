@@ -151,3 +151,33 @@ describe('dma-iommu queries', () => {
     expect(m.backend.needUnmap('nvme0')).toBe(true);
   });
 });
+
+describe('dma-iommu after review', () => {
+  it('maps a multi-entry list on a device with the default 4 GiB segment boundary (no padding)', () => {
+    const m = machine();
+    const sgl = [0, 1, 2].map(() => sgEntry(m.pages(0), 0, PAGE_SIZE));
+    expect(m.backend.mapSg('nvme0', sgl, 3, DMA_BIDIRECTIONAL, 0)).toBe(1);
+    expect(sgl[0]?.dmaLength).toBe(3 * PAGE_SIZE);
+  });
+
+  it('keeps the bytes a FROM_DEVICE bounce does not receive (swiotlb copied them in)', () => {
+    const m = machine();
+    const page = m.pages(0);
+    m.platform.cpu.memset(m.mm.pages.pageAddress(page) as CpuAddr, 0xab, PAGE_SIZE);
+    const dma = m.backend.mapPage('tbt0', page, 0, 100, DMA_FROM_DEVICE, 0);
+    m.platform.device('tbt0').write(dma, new Uint8Array(10).fill(1));
+    m.backend.unmapPage('tbt0', dma, 100, DMA_FROM_DEVICE, 0);
+    const seen = m.platform.cpu.read(m.mm.pages.pageAddress(page) as CpuAddr, 100);
+    expect([...seen.subarray(0, 10)]).toEqual(new Array(10).fill(1));
+    expect([...seen.subarray(10)]).toEqual(new Array(90).fill(0xab));
+  });
+
+  it('flushes a lazy domain when its queue is full (one entry less than its size)', () => {
+    const m = machine();
+    const page = m.pages(0);
+    for (let i = 0; i < 7; i++) m.backend.unmapPage('nvme0', m.backend.mapPage('nvme0', page, 0, PAGE_SIZE, DMA_TO_DEVICE, 0), PAGE_SIZE, DMA_TO_DEVICE, 0);
+    expect(iommuDmaQueuedIovas(m.backend.device('nvme0'))).toHaveLength(7);
+    m.backend.unmapPage('nvme0', m.backend.mapPage('nvme0', page, 0, PAGE_SIZE, DMA_TO_DEVICE, 0), PAGE_SIZE, DMA_TO_DEVICE, 0);
+    expect(iommuDmaQueuedIovas(m.backend.device('nvme0'))).toHaveLength(1);
+  });
+});

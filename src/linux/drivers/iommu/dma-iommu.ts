@@ -8,9 +8,9 @@
  *
  * Version followed: the `iommu_dma_ops` structure of Linux v6.6 (torvalds
  * copy), with the streaming entry point of mainline v6.18 (gregkh mirror:
- * `iommu_dma_map_phys`, the padding cleared on both sides of a bounce
- * buffer, "nothing was synced" clearing the whole bounce buffer) — the same
- * version as the rest of `kernel/dma`.
+ * `iommu_dma_map_phys` and `iommu_dma_map_swiotlb`: swiotlb copies the
+ * buffer in, the padding on both sides is zeroed for untrusted devices) —
+ * the same version as the rest of `kernel/dma`. Reviewed against both.
  *
  * Paths:
  * - allocation (`iommu_dma_alloc`): blocking without
@@ -49,7 +49,7 @@ import { vmMapPages } from '../../mm/memory.ts';
 import { dmaPgprot } from '../../kernel/dma/direct.ts';
 import { dmaAllocFromPool, dmaFreeFromPool } from '../../kernel/dma/pool.ts';
 import { dmaCommonContiguousRemap, dmaCommonFreeRemap, dmaCommonPagesRemap } from '../../kernel/dma/remap.ts';
-import { isSwiotlbBuffer, swiotlbMaxMappingSize, swiotlbSyncSingleForCpu, swiotlbSyncSingleForDevice, swiotlbTblMapSingle, swiotlbTblUnmapSingle } from '../../kernel/dma/swiotlb.ts';
+import { isSwiotlbActive, isSwiotlbBuffer, swiotlbMaxMappingSize, swiotlbSyncSingleForCpu, swiotlbSyncSingleForDevice, swiotlbTblMapSingle, swiotlbTblUnmapSingle } from '../../kernel/dma/swiotlb.ts';
 import { IovaDomain, iovaRcacheRange } from './iova.ts';
 
 /** `IOVA_FQ_TIMEOUT`: the flush queue's timer, milliseconds (the model's timer fires when time passes: the `runWork` event). */
@@ -112,7 +112,8 @@ export function iommuSetupDmaOps(dev: Device): number {
     let start = 0;
     for (const w of windows) {
       const end = w.dmaStart;
-      if (end > start) iovad.reserveIova(iovad.iovaPfn(start), iovad.iovaPfn(end - 1));
+      // The kernel reserves through the granule holding the next window's first byte.
+      if (end > start) iovad.reserveIova(iovad.iovaPfn(start), iovad.iovaPfn(end));
       start = w.dmaStart + w.sizeBytes;
     }
     if (start - 1 < domain.apertureEnd) iovad.reserveIova(iovad.iovaPfn(start), iovad.iovaPfn(domain.apertureEnd));
@@ -129,9 +130,9 @@ function devIsUntrusted(dev: Device): boolean {
   return !dev.hw.config.trusted && !dev.kernel.quirks.iommuUntrustedNotBounced;
 }
 
-/** `dev_use_swiotlb`: bounce an untrusted device's mappings, and small kmalloc buffers of non-coherent devices. */
+/** `dev_use_swiotlb`: bounce an untrusted device's mappings, and small kmalloc buffers of non-coherent devices (whether or not a swiotlb is there to do it). */
 function devUseSwiotlb(dev: Device, size: number, dir: DmaDataDirection): boolean {
-  return dev.dmaIoTlbMem !== null && (devIsUntrusted(dev) || dmaKmallocNeedsBounce(dev, size, dir));
+  return devIsUntrusted(dev) || dmaKmallocNeedsBounce(dev, size, dir);
 }
 
 /** `dma_info_to_prot`: the IOMMU permission of a direction (MMIO and cache attributes do not change what the device may do). */
@@ -175,7 +176,8 @@ function fqFlushTimeout(c: IommuDmaCookie, fq: FlushQueue): void {
 /** `queue_iova`: hold an unmapped IOVA range until the IOTLB is flushed; flush at once when the queue is full; arm the timer. */
 function queueIova(dev: Device, c: IommuDmaCookie, fq: FlushQueue, iovaPfn: number, pages: number): void {
   fqRingFree(c, fq);
-  if (fq.entries.length >= fq.size) {
+  // `fq_full`: the ring holds one entry less than its size.
+  if (fq.entries.length >= fq.size - 1) {
     fqFlushIotlb(c, fq);
     fqRingFree(c, fq);
   }
@@ -512,6 +514,48 @@ function iommuDmaGetSgtable(dev: Device, cpuAddr: CpuAddr, _handle: DmaAddr, siz
 /* ---- streaming ---- */
 
 /**
+ * `iommu_dma_map_swiotlb`: bounce through swiotlb with the granule as the
+ * allocation alignment (swiotlb copies the original into the slots); for an
+ * untrusted device the rest of the granules, before and after the buffer,
+ * is zeroed so it sees no leftover kernel data.
+ * @returns the bounce buffer's physical address, or null (no active swiotlb: "DMA bounce buffers are inactive"; or full)
+ * @see drivers/iommu/dma-iommu.c iommu_dma_map_swiotlb (v6.18)
+ */
+function iommuDmaMapSwiotlb(dev: Device, c: IommuDmaCookie, physIn: PhysAddr, size: number, dir: DmaDataDirection, attrs: number): number | null {
+  const k = dev.kernel;
+  if (!isSwiotlbActive(dev)) {
+    k.dmesg.warnOnce(`iommu-dma:inactive:${dev.name}`, `${dev.name}: DMA bounce buffers are inactive, unable to map unaligned transaction.`);
+    return null;
+  }
+  const tlb = swiotlbTblMapSingle(dev, physIn, size, c.iovad.granuleBytes - 1, dir, attrs);
+  if ((tlb as number) === (DMA_MAPPING_ERROR as number)) return null;
+  if (!devIsUntrusted(dev)) return tlb;
+  const g = c.iovad.granuleBytes;
+  const start = tlb - (tlb % g);
+  const end = Math.ceil((tlb + size) / g) * g;
+  const lin = (pa: number) => ((k.mm.pages.pageAddress(physToPfn(pa as PhysAddr)) as number) + (pa % PAGE_SIZE)) as CpuAddr;
+  const fill = (from: number, n: number) => {
+    for (let done = 0; done < n; ) {
+      const at = from + done;
+      const chunk = Math.min(n - done, PAGE_SIZE - (at % PAGE_SIZE));
+      if (k.quirks.iommuBouncePaddingNotCleared) {
+        // Mutant: the padding is filled from the bytes around the original, granule for granule.
+        const src = physIn - (physIn % g) + (at - start);
+        const n2 = Math.min(chunk, PAGE_SIZE - (src % PAGE_SIZE));
+        if (k.platform.mem.isRam(src, n2)) k.platform.cpu.write(lin(at), k.platform.cpu.read(lin(src), n2, 'iommu-dma:bounce'), 'iommu-dma:bounce');
+        done += n2;
+        continue;
+      }
+      k.platform.cpu.memset(lin(at), 0, chunk, 'iommu-dma:bounce padding');
+      done += chunk;
+    }
+  };
+  fill(start, tlb - start);
+  fill(tlb + size, end - tlb - size);
+  return tlb;
+}
+
+/**
  * `iommu_dma_map_phys`: bounce when needed (untrusted or small kmalloc
  * buffer, and the buffer does not fill whole granules), clean the cache of
  * what the device will read for a non-coherent device, then map. MMIO
@@ -524,36 +568,15 @@ function iommuDmaMapPhys(dev: Device, physIn: PhysAddr, size: number, dir: DmaDa
   const coherent = devIsDmaCoherent(dev);
   const prot = protFor(dev, dir);
   let phys: number = physIn;
-  if ((attrs & DMA_ATTR_MMIO) !== 0) return iommuDmaMapRange(dev, phys, size, prot, maskLimit(dev.dmaMask ?? 32));
+  const mmio = (attrs & DMA_ATTR_MMIO) !== 0;
   if (devUseSwiotlb(dev, size, dir) && c.iovad.iovaOffset(phys | size) !== 0) {
-    const tlb = swiotlbTblMapSingle(dev, physIn, size, c.iovad.granuleBytes - 1, dir, attrs);
-    if ((tlb as number) === (DMA_MAPPING_ERROR as number)) return DMA_MAPPING_ERROR;
-    const off = c.iovad.iovaOffset(tlb);
-    const start = tlb - off;
-    const aligned = c.iovad.iovaAlign(off + size);
-    const lin = (pa: number) => ((k.mm.pages.pageAddress(physToPfn(pa as PhysAddr)) as number) + (pa % PAGE_SIZE)) as CpuAddr;
-    const fill = (from: number, n: number) => {
-      for (let done = 0; done < n; ) {
-        const at = from + done;
-        const chunk = Math.min(n - done, PAGE_SIZE - (at % PAGE_SIZE));
-        if (k.quirks.iommuBouncePaddingNotCleared) {
-          // Mutant: the bytes around the original, granule for granule.
-          const src = physIn - (physIn % c.iovad.granuleBytes) + (at - start);
-          const n2 = Math.min(chunk, PAGE_SIZE - (src % PAGE_SIZE));
-          if (k.platform.mem.isRam(src, n2)) k.platform.cpu.write(lin(at), k.platform.cpu.read(lin(src), n2, 'iommu-dma:bounce'), 'iommu-dma:bounce');
-          done += n2;
-          continue;
-        }
-        k.platform.cpu.memset(lin(at), 0, chunk, 'iommu-dma:bounce padding');
-        done += chunk;
-      }
-    };
-    if ((attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0 && (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL)) {
-      fill(start, off);
-      fill(tlb + size, aligned - off - size);
-    } else if (!k.quirks.iommuBouncePaddingNotCleared) fill(start, aligned);
+    // An unaligned MMIO range cannot be bounced.
+    if (mmio) return DMA_MAPPING_ERROR;
+    const tlb = iommuDmaMapSwiotlb(dev, c, physIn, size, dir, attrs);
+    if (tlb === null) return DMA_MAPPING_ERROR;
     phys = tlb;
   }
+  if (mmio) return iommuDmaMapRange(dev, phys, size, prot, maskLimit(dev.dmaMask ?? 32));
   if (!coherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) archSyncDmaForDevice(k.arch, phys, size, dir);
   const iova = iommuDmaMapRange(dev, phys, size, prot, maskLimit(dev.dmaMask ?? 32));
   if (iova === DMA_MAPPING_ERROR && isSwiotlbBuffer(dev, phys)) swiotlbTblUnmapSingle(dev, phys as PhysAddr, size, dir, attrs);
@@ -604,7 +627,6 @@ const swiotlbSgLists = new WeakSet<Scatterlist>();
 
 /** `dev_use_sg_swiotlb`: untrusted, or any entry a small kmalloc buffer of a non-coherent device. */
 function devUseSgSwiotlb(dev: Device, sgl: readonly Scatterlist[], nents: number, dir: DmaDataDirection): boolean {
-  if (dev.dmaIoTlbMem === null) return false;
   if (devIsUntrusted(dev)) return true;
   return sgl.slice(0, nents).some((s) => dmaKmallocNeedsBounce(dev, s.length, dir));
 }
@@ -686,7 +708,7 @@ function iommuDmaMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
         s.dmaAddress = DMA_MAPPING_ERROR;
         s.dmaLength = 0;
       }
-      return -ENOMEM;
+      return -5;
     }
     swiotlbSgLists.add(sgl[0] as Scatterlist);
     return nents;
@@ -702,7 +724,8 @@ function iommuDmaMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
     // iova_offset of the entry (of its physical address: a 64 KiB granule is larger than the CPU page here).
     const off = sgPhys(s) % g;
     const sLen = Math.ceil((s.length + off) / g) * g;
-    const padLen = (mask - iovaLen + 1) & mask;
+    // `(mask - iova_len + 1) & mask` in unsigned arithmetic: the distance to the next boundary.
+    const padLen = (mask + 1 - (iovaLen % (mask + 1))) % (mask + 1);
     offs.push(off);
     lens.push(sLen);
     if (padLen !== 0 && padLen < sLen - 1 && prev >= 0) {
@@ -806,7 +829,7 @@ export const iommuDmaOps: DmaMapOps = {
   allocPages: iommuDmaAllocPages,
   freePages: iommuDmaFreePages,
   /** `iommu_dma_max_mapping_size`: swiotlb's limit for an untrusted device, else none. */
-  maxMappingSize: (dev) => (devIsUntrusted(dev) && dev.dmaIoTlbMem !== null ? swiotlbMaxMappingSize(dev) : SIZE_MAX),
+  maxMappingSize: (dev) => (devIsUntrusted(dev) && isSwiotlbActive(dev) ? swiotlbMaxMappingSize(dev) : SIZE_MAX),
   /** `iommu_dma_opt_mapping_size`: the largest size the IOVA range caches serve. */
   optMappingSize: () => iovaRcacheRange(),
   /** `iommu_dma_get_merge_boundary`: the granule mask. */
