@@ -87,7 +87,7 @@ const property: Property = {
       id: 'untrusted-padding-leaks',
       level: 'linux',
       rules: [],
-      see: 'drivers/iommu/dma-iommu.c iommu_dma_map_phys ("Cleanup the padding area")',
+      see: 'drivers/iommu/dma-iommu.c iommu_dma_map_swiotlb (v6.18: the pre- and post-padding zeroed for untrusted devices)',
       summary: 'the bounce buffer of an untrusted device holds zeroes outside the buffer, never an earlier user\'s bytes',
       latitude: 'another filler that carries no data would do; Linux writes zeroes',
       judge(obs) {
