@@ -132,6 +132,7 @@ const property: Property = {
     runWork: 4, deviceWrite: 3, deviceRead: 3, syncForCpu: 2, syncForDevice: 2, kmalloc: 4, kfree: 1, allocPages: 3, freePages: 1,
     cpuWrite: 2, cpuRead: 1, speculativeFill: 0, evict: 0, queryAddressing: 0, setMask: 1,
   },
+  paths: ['sg-merged', 'iotlb-stale'],
   needs: () => null,
 };
 

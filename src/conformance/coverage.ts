@@ -33,6 +33,8 @@ export const PATHS: Readonly<Record<string, string>> = {
   'device-fault': 'a device access faulted',
   'set-mask': 'a dma_set_mask* call was made',
   'platform-variant': 'the sequence ran on a variant of the profile',
+  'sg-merged': 'an sg mapping came back with fewer DMA segments than entries (merged, as behind an IOMMU)',
+  'iotlb-stale': 'an unmapped IOVA was still in the IOTLB after a step (lazy invalidation waiting for its flush)',
 };
 
 /** Count one path. */
@@ -64,6 +66,10 @@ export function pathPossible(path: string, profile: PlatformProfile): boolean {
       return profile.mmu && profile.devices.some((d) => !d.coherent);
     case 'direct':
       return !profile.memEncrypt;
+    case 'sg-merged':
+      return profile.devices.some((d) => d.iommu !== null);
+    case 'iotlb-stale':
+      return profile.devices.some((d) => d.iommu !== null && !d.iommu.strict);
     default:
       return true;
   }

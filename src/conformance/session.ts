@@ -466,6 +466,7 @@ export class Session {
       for (const e of dom.entries()) {
         const where = () => `[iova=${hex(e.iova)}] [phys=${hex(e.physBase)}] [prot=${protString(e.prot)}] [granule=${g}]`;
         if (e.stale) {
+          hit(this.coverage, 'iotlb-stale');
           const key = `${dev}:${e.iova}`;
           seenStale.add(key);
           const first = this.staleSince.get(key) ?? this.flushEpoch;
@@ -1016,6 +1017,7 @@ export class Session {
           return;
         }
         const dmaSegs = sgl.slice(0, count).map((sg) => ({ dma: sg.dmaAddress as number, len: sg.dmaLength }));
+        if (count < step.segs.length) hit(this.coverage, 'sg-merged');
         for (const s of dmaSegs) this.noteDmaAddress(step.id, step.dev, s.dma, s.len, 'streaming');
         // dma-direct maps entry by entry (no merging), so DMA segment i carries sg entry i.
         const bounces = count === step.segs.length ? this.bounceSegments(step.id, step.dev, dmaSegs, step.segs.map((x) => ({ o: this.obj(x.ref), objOffset: x.offset })), step.dir) : [];
