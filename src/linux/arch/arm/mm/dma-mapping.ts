@@ -440,25 +440,15 @@ function armIommuAlloc(dev: Device, sizeIn: number, gfp: Gfp, attrs: number): Dm
     return DMA_ALLOC_FAILED;
   }
   const m = armMapping(dev);
-  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0) {
-    // The page array (kvzalloc'd, one pointer per page) is the cookie.
-    const cookie = k.mm.slab.kmalloc(Math.max(8, pages.length * 4), gfp);
-    if (cookie === null) {
-      armUnmapRange(m, handle, size);
-      armIommuFreeBuffer(dev, pages, size, attrs);
-      return DMA_ALLOC_FAILED;
-    }
-    m.arrays.set(cookie, pages);
-    return { cpuAddr: cookie, dmaHandle: handle };
-  }
-  const virt = dmaCommonPagesRemap(dev, pages, prot);
-  if (virt === null) {
+  // With NO_KERNEL_MAPPING the page array (kvzalloc'd, one pointer per page) is the cookie; else the remap.
+  const cpuAddr = (attrs & DMA_ATTR_NO_KERNEL_MAPPING) !== 0 ? k.mm.slab.kmalloc(Math.max(8, pages.length * 4), gfp) : dmaCommonPagesRemap(dev, pages, prot);
+  if (cpuAddr === null) {
     armUnmapRange(m, handle, size);
     armIommuFreeBuffer(dev, pages, size, attrs);
     return DMA_ALLOC_FAILED;
   }
-  m.arrays.set(virt, pages);
-  return { cpuAddr: virt, dmaHandle: handle };
+  m.arrays.set(cpuAddr, pages);
+  return { cpuAddr, dmaHandle: handle };
 }
 
 /** `arm_iommu_free_attrs`: atomic-pool and coherent buffers by address; page arrays found through `__iommu_get_pages`. */
