@@ -64,8 +64,7 @@ export function linuxAllocPath(profile: PlatformProfile, dev: string, gfp: numbe
   const blocking = gfpflagsAllowBlocking(gfp);
   if (cfg.iommu !== null && profile.arch === 'arm') {
     // arch/arm/mm/dma-mapping.c arm_iommu_alloc_attrs: a page array (CMA, without fallback, for FORCE_CONTIGUOUS) when it may sleep, ARM's atomic pool when not.
-    if (cfg.coherent) return 'direct';
-    return blocking ? 'iommu-pages' : 'arm';
+    return blocking || cfg.coherent ? 'iommu-pages' : 'arm';
   }
   if (cfg.iommu !== null) {
     // drivers/iommu/dma-iommu.c iommu_dma_alloc: a page array when it may sleep, the atomic pools for a non-coherent device when not, else contiguous pages.

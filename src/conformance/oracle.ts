@@ -602,10 +602,8 @@ export function describeMismatch(obs: ReadObservation, m: Mismatch): string {
  * earlier content (arch/arm64/mm/dma-mapping.c `arch_sync_dma_for_device`,
  * arch/arm/mm/dma-mapping.c `__dma_page_cpu_to_dev`). dma-iommu's bounce
  * buffers keep them too (swiotlb copies the buffer in; only the padding
- * around it is cleared). `dev` is the device mapping (kept for latitude a
- * device's path may need).
+ * around it is cleared).
  */
-export function fromDeviceMapMayDiscard(profile: PlatformProfile, dev?: string): boolean {
-  void dev;
+export function fromDeviceMapMayDiscard(profile: PlatformProfile): boolean {
   return profile.dma.archSync === 'armv7' || profile.dma.archSync === 'arm64-pre-2022';
 }

@@ -152,7 +152,7 @@ export class Session {
   /** What {@link observeIommu} last judged per device (domain generation and live ranges). */
   private readonly iommuSeen = new Map<string, string>();
   /** Every IOVA range each IOMMU device was given in this sequence, oldest first: what a leftover entry is blamed on. */
-  private readonly iovaHistory = new Map<string, { ref: string; lo: number; hi: number }[]>();
+  private readonly iovaHistory = new Map<string, { readonly seen: Set<string>; readonly ranges: { ref: string; lo: number; hi: number }[] }>();
   /** When each leftover IOTLB entry (`dev:iova`) was first seen, as a {@link flushEpoch}. */
   private readonly staleSince = new Map<string, number>();
   readonly platform: Platform;
@@ -427,28 +427,37 @@ export class Session {
       const dom = hw.iommu;
       if (dom === null) continue;
       const g = dom.granuleBytes;
+      // dma-iommu keeps no flush queue for an untrusted device: its unmaps are strict whatever the domain says.
+      const strict = dom.config.strict || !hw.config.trusted;
       const ranges: { ref: string; lo: number; hi: number; prot: number }[] = [];
       const add = (ref: string, lo: number, hi: number, prot: number) => ranges.push({ ref, lo: Math.floor(lo / g) * g, hi: Math.ceil(hi / g) * g, prot });
-      for (const o of this.objs.values()) if (o.dev === dev && (o.kind === 'coherent' || o.nc !== undefined)) add(o.id, o.dma, o.dma + o.sizeBytes, IOMMU_READ | IOMMU_WRITE);
+      const dirProt = (dir: number) => (dir === DMA_TO_DEVICE ? IOMMU_READ : dir === DMA_FROM_DEVICE ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE);
+      // Coherent buffers are bidirectional (R32); a non-coherent allocation is mapped for its direction.
+      for (const o of this.objs.values()) if (o.dev === dev && (o.kind === 'coherent' || o.nc !== undefined)) add(o.id, o.dma, o.dma + o.sizeBytes, o.nc === undefined ? IOMMU_READ | IOMMU_WRITE : dirProt(o.nc.dir));
       for (const [id, m] of this.maps) {
         if (m.dev !== dev || m.dmaSegs.length === 0) continue;
-        const prot = m.dir === DMA_TO_DEVICE ? IOMMU_READ : m.dir === DMA_FROM_DEVICE ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE;
+        const prot = dirProt(m.dir);
         const boundary = hw.config.segmentBoundaryMask + 1;
         m.dmaSegs.forEach((x, i) => {
           add(id, x.dma, x.dma + x.len, prot);
-          // One IOVA range for a whole list: the padding dma-iommu puts before a segment boundary maps memory too.
+          // One IOVA range for a whole list: the padding dma-iommu puts before a segment that starts on a segment boundary maps memory too.
           const next = m.dmaSegs[i + 1];
-          if (next !== undefined && next.dma >= x.dma + x.len && next.dma - (x.dma + x.len) < boundary) add(id, x.dma + x.len, next.dma, prot);
+          if (next !== undefined && next.dma >= x.dma + x.len && (next.dma - (next.dma % g)) % boundary === 0 && next.dma - (x.dma + x.len) < boundary) add(id, x.dma + x.len, next.dma, prot);
         });
       }
-      const history = this.iovaHistory.get(dev) ?? [];
+      const history = this.iovaHistory.get(dev) ?? { seen: new Set<string>(), ranges: [] };
       this.iovaHistory.set(dev, history);
-      for (const r of ranges) if (!history.some((h) => h.ref === r.ref && h.lo === r.lo)) history.push(r);
+      for (const r of ranges) {
+        const k = `${r.ref}:${r.lo}`;
+        if (history.seen.has(k)) continue;
+        history.seen.add(k);
+        history.ranges.push(r);
+      }
       let culprit: string | null = null;
       const blame = (iova: number) => {
         if (culprit !== null) return;
-        for (let i = history.length - 1; i >= 0; i--) {
-          const h = history[i] as { ref: string; lo: number; hi: number };
+        for (let i = history.ranges.length - 1; i >= 0; i--) {
+          const h = history.ranges[i] as { ref: string; lo: number; hi: number };
           if (iova >= h.lo && iova < h.hi) {
             culprit = h.ref;
             return;
@@ -474,7 +483,7 @@ export class Session {
           const now = dom.iovaToPhys(e.iova);
           if (stale !== null) continue;
           if (now !== null) stale = `IOVA reused while the IOTLB still holds its old translation ${where()} [page_table=${hex(now - (now % g))}:${protString(dom.lookupPte(e.iova)?.prot ?? 0)}]`;
-          else if (dom.config.strict) stale = `the IOTLB still translates an unmapped IOVA after the unmap returned (strict mode) ${where()}`;
+          else if (strict) stale = `the IOTLB still translates an unmapped IOVA after the unmap returned (strict mode) ${where()}`;
           else if (first < this.flushEpoch) stale = `the IOTLB still translates an unmapped IOVA after a flush event (lazy mode) ${where()}`;
           if (stale !== null) blame(e.iova);
           continue;
@@ -492,7 +501,7 @@ export class Session {
         }
       }
       for (const k of [...this.staleSince.keys()]) if (k.startsWith(`${dev}:`) && !seenStale.has(k)) this.staleSince.delete(k);
-      this.emit({ kind: 'iommu', at: this.at, dev, ref: culprit, strict: dom.config.strict, granuleBytes: g, unexpected, overPermission, stale });
+      this.emit({ kind: 'iommu', at: this.at, dev, ref: culprit, strict, granuleBytes: g, unexpected, overPermission, stale });
     }
   }
 
@@ -509,7 +518,8 @@ export class Session {
       if (src === undefined || target === null) return;
       const inPlace = target === this.physOf(src.o, src.objOffset);
       let nonZero = 0;
-      for (const [a, b] of [[lo, s.dma], [s.dma + s.len, hi]] as [number, number][]) {
+      // The padding of a bounce buffer: what else the device can read in its granules.
+      for (const [a, b] of inPlace ? [] : ([[lo, s.dma], [s.dma + s.len, hi]] as [number, number][])) {
         for (let at = a; at < b; ) {
           const n = Math.min(b - at, PAGE_SIZE - (at % PAGE_SIZE));
           const phys = hw.translate(at);
@@ -522,7 +532,7 @@ export class Session {
           at += n;
         }
       }
-      this.emit({ kind: 'iommu-exposure', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, granuleBytes: g, outsideBytes: hi - lo - s.len, inPlace, nonZero: inPlace ? 0 : nonZero });
+      this.emit({ kind: 'iommu-exposure', at: this.at, ref, dev, dma: s.dma, sizeBytes: s.len, granuleBytes: g, outsideBytes: hi - lo - s.len, inPlace, nonZero });
     });
   }
 
@@ -996,7 +1006,7 @@ export class Session {
         const bounces = this.bounceSegments(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }], step.dir);
         this.observeExposure(step.id, step.dev, [{ dma, len: size }], [{ o, objOffset: offset }]);
         this.coverMap(step.dev, step.attrs, o.cpu === null, bounces.length > 0);
-        this.mappedFromDevice(step.dev, step.dir, [{ o, offset, size }]);
+        this.mappedFromDevice(step.dir, [{ o, offset, size }]);
         this.maps.set(step.id, { dev: step.dev, kind: step.op === 'mapSingle' ? 'single' : 'page', sizeBytes: size, dir, attrs, dmaSegs: [{ dma, len: size }], dma, sgl: null, bounces });
         return;
       }
@@ -1025,7 +1035,7 @@ export class Session {
         const devCfg = this.platform.device(step.dev).config;
         this.emit({ kind: 'sg-segments', at: this.at, ref: step.id, dev: step.dev, entryBytes: step.segs.map((x) => x.size), segments: dmaSegs, maxSegmentSize: devCfg.maxSegmentSize, segmentBoundaryMask: devCfg.segmentBoundaryMask });
         this.coverMap(step.dev, step.attrs, step.segs.some((x) => this.obj(x.ref).cpu === null), bounces.length > 0);
-        this.mappedFromDevice(step.dev, step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
+        this.mappedFromDevice(step.dir, step.segs.map((x) => ({ o: this.obj(x.ref), offset: x.offset, size: x.size })));
         const total = step.segs.reduce((n, x) => n + x.size, 0);
         this.maps.set(step.id, { dev: step.dev, kind: 'sg', sizeBytes: total, dir, attrs, dmaSegs, dma: sgl[0]?.dmaAddress as DmaAddr, sgl, bounces });
         return;
@@ -1066,7 +1076,7 @@ export class Session {
         else b.syncSingleForDevice(dev, (m.dma + step.offset) as DmaAddr, step.size, m.dir);
         // Non-coherent memory the CPU wrote (the allocator's zeroing included) may be discarded by a FROM_DEVICE hand-over where the arch invalidates.
         const nc = this.objs.get(step.ref);
-        if (step.op === 'syncForDevice' && nc?.nc !== undefined) this.mappedFromDevice(nc.dev as string, this.model.mappings.get(step.ref)?.dir ?? 'DMA_BIDIRECTIONAL', [{ o: nc, offset: step.offset, size: step.size }]);
+        if (step.op === 'syncForDevice' && nc?.nc !== undefined) this.mappedFromDevice(this.model.mappings.get(step.ref)?.dir ?? 'DMA_BIDIRECTIONAL', [{ o: nc, offset: step.offset, size: step.size }]);
         return;
       }
       case 'cpuWrite': {
@@ -1389,8 +1399,8 @@ export class Session {
   }
 
   /** A FROM_DEVICE map where the arch may discard earlier CPU writes: the mapped bytes become undefined (see {@link fromDeviceMapMayDiscard}). */
-  private mappedFromDevice(dev: string, dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
-    if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile, dev)) return;
+  private mappedFromDevice(dir: string, ranges: readonly { o: ObjRec; offset: number; size: number }[]): void {
+    if (dir !== 'DMA_FROM_DEVICE' || !fromDeviceMapMayDiscard(this.platform.profile)) return;
     for (const r of ranges) r.o.shadow.forget(r.offset, r.size);
   }
 

@@ -22,7 +22,7 @@
  * Units: IOVAs and sizes in bytes; the granule (`pgsize_bitmap`'s smallest
  * page, 4 KiB or 64 KiB) is the unit of mapping.
  */
-import { PAGE_SIZE, hex, isPowerOfTwo, maskLimit } from './types.ts';
+import { hex, maskLimit } from './types.ts';
 
 /** `IOMMU_READ`: the device may read through the entry. */
 export const IOMMU_READ = 1;
@@ -218,9 +218,4 @@ export class IommuDomainHw {
 export function protString(prot: number): string {
   const s = `${(prot & IOMMU_READ) !== 0 ? 'r' : ''}${(prot & IOMMU_WRITE) !== 0 ? 'w' : ''}`;
   return s === '' ? '-' : s;
-}
-
-/** True when the granule size is a valid IOMMU page here (a power of two, at least the CPU page). */
-export function validGranule(bytes: number): boolean {
-  return isPowerOfTwo(bytes) && bytes >= PAGE_SIZE;
 }

@@ -490,7 +490,6 @@ export const ARM64_SMMU: PlatformProfile = {
     // A non-coherent 32-bit video engine whose SMMU context uses 64 KiB pages, lazy: IOVAs below 4 GiB, granule-sized mappings.
     dev({ name: 'vpu0', coherent: false, addressBits: 32, maxSegmentSize: 0x10_0000, iommu: { granuleBytes: 65536, apertureBits: 32, strict: false, flushQueueSize: 16 } }),
   ],
-  mmio: [{ name: 'uart0-fifo', basePhys: 0x0900_0000, sizeBytes: 4096, description: 'PL011 UART data FIFO (QEMU virt, 0x09000000)' }],
 };
 
 /** Every built-in profile, by name. */

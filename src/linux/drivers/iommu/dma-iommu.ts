@@ -346,7 +346,7 @@ function iommuDmaAllocRemap(dev: Device, size: number, gfp: Gfp, attrs: number):
   // pgsize_bitmap: the granule, its 512-entry block and the next level.
   const granuleOrder = Math.log2(g / PAGE_SIZE);
   const blockOrder = granuleOrder + Math.log2(g / 8);
-  let orderMask = 2 ** granuleOrder | (blockOrder < 52 ? 2 ** blockOrder : 0);
+  let orderMask = 2 ** granuleOrder | 2 ** blockOrder;
   const alignedSize = Math.ceil(size / g) * g;
   if ((attrs & DMA_ATTR_ALLOC_SINGLE_PAGES) !== 0) orderMask = 2 ** granuleOrder;
   const count = pagesFor(alignedSize);
@@ -660,13 +660,13 @@ function finaliseSg(dev: Device, sgl: Scatterlist[], nents: number, iovaStart: n
   let cur = -1;
   let curLen = 0;
   let count = 0;
+  const limits = !dev.kernel.quirks.iommuSgMergeIgnoresLimits;
   for (let i = 0; i < nents; i++) {
     const s = sgl[i] as Scatterlist;
     s.dmaAddress = DMA_MAPPING_ERROR;
     s.dmaLength = 0;
     const off = iovaOffs[i] as number;
     const len = s.length;
-    const limits = !dev.kernel.quirks.iommuSgMergeIgnoresLimits;
     if (curLen !== 0 && off === 0 && (!limits || (dma % (segMask + 1) !== 0 && maxLen - curLen >= len))) {
       curLen += len;
     } else {
@@ -735,8 +735,13 @@ function iommuDmaMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
     iovaLen += sLen;
     prev = i;
   }
+  // `__invalidate_sg` on every failure: no stale DMA fields survive.
+  const invalidate = () => sgl.slice(0, nents).forEach((s) => ((s.dmaAddress = DMA_MAPPING_ERROR), (s.dmaLength = 0)));
   const iova = iommuDmaAllocIova(dev, c, iovaLen, maskLimit(dev.dmaMask ?? 32));
-  if (iova === 0) return -ENOMEM;
+  if (iova === 0) {
+    invalidate();
+    return -ENOMEM;
+  }
   const prot = protFor(dev, dir);
   let at = iova;
   let ok = true;
@@ -756,6 +761,7 @@ function iommuDmaMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
     c.domain.invalidateRange(iova, iovaLen);
     iommuDmaFreeIova(dev, c, iova, iovaLen, false);
     k.dmesg.err(`iommu_dma_map_sg: iommu_map_sg failed [dev=${dev.name}] [iova=${hex(iova)}]`);
+    invalidate();
     return -EINVAL;
   }
   return finaliseSg(dev, sgl, nents, iova, offs, lens);

@@ -573,10 +573,9 @@ function armIommuMapSg(dev: Device, sgl: Scatterlist[], nents: number, dir: DmaD
       const s = sgl[i] as Scatterlist;
       const l = pagesFor(s.offset + s.length) * PAGE_SIZE;
       if (!dev.dmaCoherent && (attrs & DMA_ATTR_SKIP_CPU_SYNC) === 0) archSyncDmaForDevice(k.arch, sgPhys(s), s.length, dir);
-      const r = m.domain.map(at, pfnToPhys(s.page), l, prot);
-      if (r !== 0) {
+      if (m.domain.map(at, pfnToPhys(s.page), l, prot) !== 0) {
         ok = false;
-        ret = r === -12 ? -12 : -22;
+        ret = -22;
       } else at += l;
     }
     if (!ok) {
