@@ -184,14 +184,32 @@ export class DeviceHw {
    * IOMMU (its IOTLB first); null when it leads nowhere. For the oracle.
    */
   translate(dma: number): number | null {
-    const c = this.config;
     if (!Number.isSafeInteger(dma) || dma < 0) return null;
+    const r = this.route(dma, 1, null);
+    return typeof r === 'number' ? r : null;
+  }
+
+  /**
+   * The one path of a device access: the engine drives `addressBits` lines
+   * (higher bits are dropped), the interconnect carries up to its bus limit,
+   * a `dma-ranges` window turns the address into the IOMMU's input (or the
+   * physical address), and the IOMMU translates it with `access`'s
+   * permission (none asked when null). `n` bytes stay inside one CPU page,
+   * hence inside one window and one granule.
+   * @returns the physical address, or why the access goes nowhere (with the fault kind)
+   */
+  private route(dma: number, n: number, access: 'read' | 'write' | null): number | { reason: string; kind: DeviceFaultKind } {
+    const c = this.config;
     const emitted = dma % (maskLimit(c.addressBits) + 1);
-    if (c.busDmaLimit !== 0 && emitted > c.busDmaLimit) return null;
+    if (c.busDmaLimit !== 0 && emitted + n - 1 > c.busDmaLimit) return { reason: `beyond bus_dma_limit ${hex(c.busDmaLimit)}`, kind: 'unreachable' };
     const input = rangeDmaToPhys(c.dmaRanges, emitted);
-    if (input === null || this.iommu === null) return input;
+    if (input === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== input + n - 1) return { reason: 'outside every dma-ranges window', kind: 'unreachable' };
+    if (this.iommu === null) return input;
     const t = this.iommu.lookup(input);
-    return 'fault' in t ? null : t.phys;
+    if ('fault' in t) return { reason: `IOMMU fault: ${t.fault}`, kind: 'iommu' };
+    const need = access === null ? 0 : access === 'read' ? IOMMU_READ : IOMMU_WRITE;
+    if ((t.prot & need) !== need) return { reason: `IOMMU fault: ${access} through a ${protString(t.prot)} translation of IOVA ${hex(input)}`, kind: 'iommu' };
+    return t.phys;
   }
 
   get name(): string {
@@ -204,25 +222,9 @@ export class DeviceHw {
     const chunks: [number, number, number, boolean][] = [];
     let done = 0;
     while (done < lenBytes) {
-      // The engine drives addressBits lines: higher bits are dropped.
-      const emitted = (dma + done) % (maskLimit(c.addressBits) + 1);
-      const n = Math.min(PAGE_SIZE - (emitted % PAGE_SIZE), lenBytes - done);
-      if (c.busDmaLimit !== 0 && emitted + n - 1 > c.busDmaLimit) {
-        throw new DeviceFault(c.name, dma, lenBytes, access, `beyond bus_dma_limit ${hex(c.busDmaLimit)}`);
-      }
-      const input = rangeDmaToPhys(c.dmaRanges, emitted);
-      if (input === null || rangeDmaToPhys(c.dmaRanges, emitted + n - 1) !== input + n - 1) {
-        throw new DeviceFault(c.name, dma, lenBytes, access, 'outside every dma-ranges window');
-      }
-      let phys: number = input;
-      if (this.iommu !== null) {
-        // The chunk never crosses a CPU page, so it stays inside one granule.
-        const t = this.iommu.lookup(input);
-        if ('fault' in t) throw new DeviceFault(c.name, dma, lenBytes, access, `IOMMU fault: ${t.fault}`, 'iommu');
-        const need = access === 'read' ? IOMMU_READ : IOMMU_WRITE;
-        if ((t.prot & need) === 0) throw new DeviceFault(c.name, dma, lenBytes, access, `IOMMU fault: ${access} through a ${protString(t.prot)} translation of IOVA ${hex(input)}`, 'iommu');
-        phys = t.phys;
-      }
+      const n = Math.min(PAGE_SIZE - (((dma + done) % (maskLimit(c.addressBits) + 1)) % PAGE_SIZE), lenBytes - done);
+      const phys = this.route(dma + done, n, access);
+      if (typeof phys !== 'number') throw new DeviceFault(c.name, dma, lenBytes, access, phys.reason, phys.kind);
       if (this.mmio?.find(phys, n) != null) {
         chunks.push([phys, done, n, true]);
         done += n;
