@@ -72,7 +72,9 @@ export class JobPool {
   private stopped = false;
 
   constructor(readonly options: PoolOptions) {
-    this.piscina = new Piscina({ filename: options.workerFile, minThreads: options.threads, maxThreads: options.threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1 });
+    // Workers start on demand (minThreads 0): a worker still loading its bundle when a short run (a probe that
+    // refuses the backend) destroys the pool is terminated mid-load, which can take Node 20 down with a signal.
+    this.piscina = new Piscina({ filename: options.workerFile, minThreads: 0, maxThreads: options.threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1 });
     this.timer = setInterval(() => this.tick(), 50);
     this.timer.unref();
   }
