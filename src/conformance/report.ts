@@ -28,16 +28,14 @@ export function failed(c: Cell): boolean {
   return c.verdict === 'violated' || c.verdict === 'oops' || c.verdict === 'hang';
 }
 
-/** A cell's call kinds of which more than half failed (with enough calls to tell), as `what made/failed` text. */
+/** A cell's call kinds of which more than half failed (with enough calls to tell): the call names (the counts are in the JSON report). */
 export function failureRates(c: CheckResult): string[] {
-  const out: string[] = [];
   const kinds = [
     ['dma_alloc_attrs', c.calls.alloc],
     ['dma_alloc_pages/_noncoherent/_noncontiguous', c.calls.allocNc],
     ['dma_map_*', c.calls.map],
   ] as const;
-  for (const [what, k] of kinds) if (k.made >= 10 && k.failed * 2 > k.made) out.push(`${k.failed} of ${k.made} ${what} calls failed`);
-  return out;
+  return kinds.filter(([, k]) => k.made >= 10 && k.failed * 2 > k.made).map(([what]) => what);
 }
 
 function cellText(c: Cell | undefined, note: (reason: string) => number): string {
@@ -46,7 +44,8 @@ function cellText(c: Cell | undefined, note: (reason: string) => number): string
   if (c.verdict === 'interrupted') return pc.yellow('interrupted');
   const numbers = `${c.runs}/${c.steps.toLocaleString('en-US')}`;
   const rates = failureRates(c);
-  let flag = rates.length === 0 ? '' : ` ${pc.yellow(`[${note(`${c.property} on ${c.profile}: ${rates.join('; ')} (see the JSON report)`)}]`)}`;
+  // One note per profile and set of failing calls, shared by every cell it applies to.
+  let flag = rates.length === 0 ? '' : ` ${pc.yellow(`[${note(`on ${c.profile} more than half of the ${rates.join(', ')} calls failed (counts per cell in the JSON report)`)}]`)}`;
   if (c.unreached.length > 0) flag += ` ${pc.yellow(`[${note(`${c.property} on ${c.profile} never reached ${c.unreached.join(', ')} (a path its checks need): it holds there untested`)}]`)}`;
   if (c.verdict === 'holds') return `${pc.green('holds')} ${numbers}${flag}`;
   return `${pc.red(pc.bold(c.verdict === 'violated' ? 'VIOLATED' : c.verdict.toUpperCase()))} ${numbers}${flag}`;
