@@ -436,10 +436,13 @@ static void zero(u64 kva, u64 bytes)
 
 /*
  * 2^order pages the device reaches whole with its coherent mask: the zone
- * its limit suggests first, then each lower zone. A pfn, or -1.
+ * its limit suggests first, then each lower zone. May sleep when gfp
+ * allows reclaim. A pfn, or -1.
  */
 static s64 reachable_pages(const struct device *d, u64 size, u32 gfp, u32 order)
 {
+	if (gfp & __GFP_DIRECT_RECLAIM)
+		dmacheck_might_sleep();
 	u32 zone = zone_for(phys_limit(d, d->coherent_mask_bits));
 	for (;;) {
 		s64 pfn = dmacheck_alloc_pages((gfp & ~GFP_ZONEMASK & ~__GFP_ZERO) | zone, order);
@@ -494,8 +497,6 @@ DMACHECK_EXPORT(dma_alloc_attrs) u64 alloc_attrs(u32 dev, u64 size, u64 *dma_han
 		}
 		return 0;
 	}
-	if (gfp & __GFP_DIRECT_RECLAIM)
-		dmacheck_might_sleep();
 	u32 order = get_order(size);
 	s64 pfn = reachable_pages(d, size, gfp, order);
 	if (pfn < 0)
@@ -843,8 +844,6 @@ static struct alloc *alloc_nc(u32 dev, u64 size, u64 *dma_handle, u32 gfp)
 	struct alloc *a = alloc_slot();
 	if (!a)
 		return 0;
-	if (gfp & __GFP_DIRECT_RECLAIM)
-		dmacheck_might_sleep();
 	u32 order = get_order(size);
 	s64 pfn = reachable_pages(d, size, gfp, order);
 	if (pfn < 0)
