@@ -306,7 +306,8 @@ function iommuDmaAllocPageArray(dev: Device, count: number, orderMaskIn: number,
       const order = Math.floor(Math.log2(orderMask));
       orderSize = 2 ** order;
       const flags = orderMask > orderSize ? gfp | __GFP_NORETRY : gfp;
-      page = pages.allocPages(flags & ~__GFP_ZERO, order);
+      // __GFP_ZERO (iommu_dma_alloc adds it) clears each block as it is allocated.
+      page = pages.allocPages(flags, order);
       if (page === null) continue;
       if (order > 0) pages.splitPage(page, order);
       break;
@@ -319,17 +320,6 @@ function iommuDmaAllocPageArray(dev: Device, count: number, orderMaskIn: number,
     for (let i = 0; i < orderSize; i++) out.push(pfn(page + i));
   }
   return out;
-}
-
-/** Zero pages through temporary kernel mappings (the kernel's `__GFP_ZERO` on each allocation). */
-function clearPages(dev: Device, list: readonly Pfn[]): void {
-  const { pt, cpu } = dev.kernel.platform;
-  for (const p of list) {
-    const lin = dev.kernel.mm.pages.pageAddress(p);
-    const va = lin ?? (pt.kmapLocal(p) as CpuAddr);
-    cpu.memset(va, 0, PAGE_SIZE, 'iommu-dma:__GFP_ZERO');
-    if (lin === null) pt.kunmapLocal(va);
-  }
 }
 
 /**
@@ -352,7 +342,6 @@ function iommuDmaAllocRemap(dev: Device, size: number, gfp: Gfp, attrs: number):
   const count = pagesFor(alignedSize);
   const list = iommuDmaAllocPageArray(dev, count, orderMask, gfp);
   if (list === null) return DMA_ALLOC_FAILED;
-  clearPages(dev, list);
   const iovaLen = c.iovad.iovaAlign(alignedSize);
   const iova = iommuDmaAllocIova(dev, c, iovaLen, maskLimit(dev.coherentDmaMask));
   const freeList = () => list.forEach((p) => k.mm.pages.freePages(p, 0));
